@@ -1,0 +1,1 @@
+// File: auth/secrets.cpp — placeholder

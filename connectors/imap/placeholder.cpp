@@ -1,0 +1,1 @@
+// File: connectors/imap/placeholder.cpp

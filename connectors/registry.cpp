@@ -1,0 +1,1 @@
+// File: connectors/registry.cpp — placeholder until the IMAP connector lands.

@@ -1,0 +1,17 @@
+// File: connectors/registry.h — maps a configured mailbox `type` to its connector.
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/mailbox.h"
+#include "core/status.h"
+
+namespace mb {
+
+// Builds the connector for `mailbox` (imap today; pop3, ews, graph as they land). Resolves
+// its secrets; kConfig for an unknown type, kConfig naming the reference for a secret that
+// cannot be read. Does not connect.
+Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& mailbox, const Config& config);
+
+}  // namespace mb

@@ -1,0 +1,1 @@
+// File: core/config.cpp — placeholder until its implementation lands.

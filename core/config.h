@@ -1,0 +1,167 @@
+// File: core/config.h — the configuration file, parsed once into plain validated structs.
+//
+// The rest of the code never sees TOML. load_config() checks every value and reports the
+// first problem with the key and line (kConfig). Secrets stay as references ("env:NAME",
+// "file:PATH", or a literal that is warned about); auth/secrets.h resolves them when needed.
+//
+//   auto cfg = mb::load_config("mailbridge.toml");
+//   if (!cfg.ok()) { std::cerr << cfg.status().message(); return 2; }
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/mailbox.h"
+#include "core/status.h"
+
+namespace mb {
+
+enum class TlsVersion { k1_2, k1_3 };
+
+struct TlsOptions {
+  bool verify = true;                  // peer and hostname verification
+  std::string ca_file;                 // empty: the system store
+  TlsVersion min_version = TlsVersion::k1_2;
+  std::vector<std::string> pins;       // SHA-256 of SubjectPublicKeyInfo, "sha256/BASE64" or hex
+};
+
+struct Timeouts {
+  std::chrono::seconds connect{30};    // TCP connect + TLS handshake + greeting
+  std::chrono::seconds response{60};   // every later response
+};
+
+enum class Security { kTls, kStartTls, kNone };
+
+// A secret as written in the file: "env:NAME", "file:PATH", or a literal.
+struct SecretRef {
+  std::string ref;
+  bool empty() const { return ref.empty(); }
+};
+
+struct MailboxConfig {
+  std::string name;
+  std::string type;                    // imap | pop3 | ews | graph
+  std::string host;
+  uint16_t port = 0;                   // 0: the protocol's default for `security`
+  Security security = Security::kTls;
+  std::string auth = "password";       // password | oauth2
+  std::string app;                     // [[app]] name for oauth2
+  std::string user;                    // login name
+  std::string address;                 // its email address (defaults to user)
+  SecretRef password;
+  std::string folder = "INBOX";
+  PostAction after = PostAction::mark_read();
+  std::optional<PostAction> after_filtered;  // for filtered mail; default: same as `after`
+  std::chrono::seconds poll_interval{120};
+  uint32_t max_per_poll = 50;          // 1–9999
+  std::string project = "IT";
+  TlsOptions tls;
+  Timeouts timeouts;
+  bool enabled = true;
+  int line_no = 0;                     // where the table starts, for messages
+};
+
+struct AppConfig {
+  std::string name;
+  std::string authority = "https://login.microsoftonline.com";
+  std::string tenant;
+  std::string client_id;
+  SecretRef client_secret;
+  SecretRef certificate;
+  std::string token_endpoint;
+};
+
+struct SenderConfig {
+  std::string name;
+  std::string type;                    // smtp | graph | ews
+  std::string host;
+  uint16_t port = 0;
+  Security security = Security::kStartTls;
+  std::string auth = "password";
+  std::string app;
+  std::string user;
+  SecretRef password;
+  bool one_message_per_connection = false;
+  TlsOptions tls;
+  Timeouts timeouts;
+};
+
+struct ProjectConfig {
+  std::string name;
+  std::vector<std::string> modules = {"Ticket"};  // names accepted in "[Module - id]"
+};
+
+// A person known to the help desk; technicians become note authors.
+struct UserConfig {
+  std::string email;
+  std::string name;
+  std::string role = "requestor";      // requestor | technician
+};
+
+struct FilterConfig {
+  bool use_defaults = true;            // the pre-configured senders and subjects of SPEC §2
+  bool auto_replies = true;            // RFC 3834 detection
+  std::vector<std::string> senders;    // case-insensitive substrings, each > 1 character
+  std::vector<std::string> subjects;
+};
+
+struct IngestConfig {
+  std::vector<std::string> restricted_extensions = {"exe", "bat", "cmd", "com", "scr", "pif",
+                                                    "vbs", "js",  "jar", "msi", "ps1"};
+  size_t max_subject_length = 400;
+  size_t max_message_bytes = 50 * 1024 * 1024;  // larger messages are skipped ("too-large")
+};
+
+struct StoreConfig {
+  std::string path = "mailbridge.db";
+};
+
+struct TrackingConfig {
+  SecretRef secret;
+  std::string mailbox;
+  std::string sender;
+  bool delete_untracked = false;
+};
+
+struct MonitorConfig {
+  uint32_t auth_failure_threshold = 3;
+};
+
+struct Config {
+  std::string path;                    // the file it was read from
+  StoreConfig store;
+  TrackingConfig tracking;
+  IngestConfig ingest;
+  FilterConfig filters;
+  MonitorConfig monitor;
+  std::vector<AppConfig> apps;
+  std::vector<MailboxConfig> mailboxes;
+  std::vector<SenderConfig> senders;
+  std::vector<ProjectConfig> projects;
+  std::vector<UserConfig> users;
+  std::vector<std::string> warnings;   // e.g. literal secrets, verify = false
+
+  const MailboxConfig* find_mailbox(const std::string& name) const;
+  const AppConfig* find_app(const std::string& name) const;
+  const ProjectConfig* find_project(const std::string& name) const;
+};
+
+// Reads and validates `path`. Relative paths inside (store.path, tls.ca_file, file:
+// secrets) are resolved against the file's directory.
+Result<Config> load_config(const std::string& path);
+// Same, from text (for tests); `origin` names it in messages.
+Result<Config> parse_config(const std::string& text, const std::string& origin,
+                            const std::string& base_dir = ".");
+
+// "2m", "90s", "1h", "30" (seconds) → seconds.
+Result<std::chrono::seconds> parse_duration(const std::string& text);
+// "mark-read" | "delete" | "move:FOLDER" | "move" (Processed) | "leave".
+Result<PostAction> parse_post_action(const std::string& text);
+
+// The default port of a protocol under a security mode (imap tls → 993, starttls → 143).
+uint16_t default_port(const std::string& type, Security security);
+
+}  // namespace mb

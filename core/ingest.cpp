@@ -1,0 +1,1 @@
+// File: core/ingest.cpp — placeholder until its implementation lands.

@@ -1,0 +1,87 @@
+// File: core/ingest.h — incoming mail → tickets: filters, router, and the exactly-once sync
+// of one mailbox.
+//
+// decide() is pure: given a parsed message and what the store knows, it says whether the
+// message is skipped (and why), becomes a new ticket, or a note on an existing one.
+// sync_mailbox() is the straight line of ARCHITECTURE.md for one mailbox:
+//   list_pending → skip keys already in the ledger → fetch → parse → decide →
+//   one store transaction (ticket or note + ledger row) → post-action → mark it done.
+// A post-action is only ever requested after its commit; post-actions left undone by an
+// interrupted run are finished first on the next run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/mailbox.h"
+#include "core/message.h"
+#include "core/status.h"
+#include "core/store.h"
+
+namespace mb {
+
+// Skip reasons (the keys of MailboxState::skipped and `status --json`'s "skipped").
+inline constexpr const char* kSkipSubjectTooLong = "subject-too-long";
+inline constexpr const char* kSkipSenderFilter = "sender-filter";
+inline constexpr const char* kSkipSubjectFilter = "subject-filter";
+inline constexpr const char* kSkipAutoReply = "auto-reply";
+inline constexpr const char* kSkipMalformed = "malformed";
+inline constexpr const char* kSkipTooLarge = "too-large";
+inline constexpr const char* kSkipDuplicate = "duplicate";
+
+struct Decision {
+  enum class Kind { kNewTicket, kNote, kSkip };
+  Kind kind = Kind::kNewTicket;
+  std::string reason;           // for kSkip
+  bool filtered = false;        // kSkip by a filter (post-action after_filtered applies)
+  int64_t ticket_id = 0;        // for kNote
+  std::string matched_by;       // "in-reply-to" | "cookie" | "module-tag" | "hash-id"
+};
+
+// Looks things up in the store for decide(); a seam so decide() stays pure.
+struct RouteContext {
+  std::function<bool(int64_t ticket_id)> ticket_exists;
+  // Ticket id of a tracked email with this Message-ID (SPEC §4), if any.
+  std::function<std::optional<int64_t>(const std::string& message_id)> ticket_for_message_id;
+};
+
+Decision decide(const ParsedMessage& msg, const Config& config, const MailboxConfig& mailbox,
+                const RouteContext& ctx);
+
+// The individual rules, exposed for tests.
+std::optional<std::string> sender_filter_match(const ParsedMessage& msg, const FilterConfig& f);
+std::optional<std::string> subject_filter_match(const ParsedMessage& msg, const FilterConfig& f);
+bool is_auto_reply(const ParsedMessage& msg);
+// "[Ticket - 1042]" in subject or body with a module name of `modules`; "#1042" in subject.
+std::optional<int64_t> find_module_tag(const std::string& text,
+                                       const std::vector<std::string>& modules);
+std::optional<int64_t> find_hash_id(const std::string& subject);
+// Splits attachments into kept and dropped (restricted extension, case-insensitive).
+bool is_restricted(const std::string& filename, const std::vector<std::string>& extensions);
+
+struct SyncStats {
+  int64_t imported = 0;                    // tickets + notes created this run
+  int64_t tickets = 0;
+  int64_t notes = 0;
+  std::map<std::string, int64_t> skipped;  // by reason
+  int64_t errors = 0;                      // messages left on the server after an error
+  bool more = false;                       // the batch limit left messages for the next poll
+};
+
+struct SyncOptions {
+  // Progress callback: (done, total) after each message; may be empty.
+  std::function<void(size_t, size_t)> progress;
+};
+
+// One pass over one mailbox. Returns the stats, or the error that stopped the pass
+// (kAuth, kNetwork, kTls, …) after recording it in the mailbox state. Messages committed
+// before the error stay committed.
+Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,
+                               Store& store, const SyncOptions& options = {});
+
+}  // namespace mb

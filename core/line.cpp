@@ -1,0 +1,1 @@
+// File: core/line.cpp — placeholder until its implementation lands.

@@ -1,0 +1,1 @@
+// File: core/message.cpp — placeholder until its implementation lands.

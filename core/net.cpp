@@ -1,0 +1,1 @@
+// File: core/net.cpp — placeholder until its implementation lands.

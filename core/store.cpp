@@ -1,0 +1,1 @@
+// File: core/store.cpp — placeholder until its implementation lands.

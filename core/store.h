@@ -1,0 +1,161 @@
+// File: core/store.h — the SQLite store: tickets, notes, attachments, the ingest ledger and
+// per-mailbox state.
+//
+// One file, WAL mode, versioned migrations (PRAGMA user_version), foreign keys on. The
+// ledger is what makes ingest exactly once: a message's ticket or note and its ledger row
+// are written in one transaction (commit_message), so after any crash either both exist or
+// neither does. A Store object is used by one thread at a time; several processes may open
+// the same file (busy timeout 10 s).
+//
+//   auto store = mb::Store::open("mailbridge.db");
+//   auto done = store->find_ledger("support", "1700000000:42");
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+struct sqlite3;
+
+namespace mb {
+
+struct StoredAttachment {
+  int64_t id = 0;
+  std::string filename;
+  std::string content_type;
+  std::string content_id;
+  bool inline_part = false;
+  int64_t size = 0;
+  std::string sha256;  // lower-case hex
+  std::string data;    // filled only by get_attachment_data
+};
+
+struct Note {
+  int64_t id = 0;
+  int64_t ticket_id = 0;
+  std::string kind = "email-in";  // email-in | email-out | system
+  std::string author;             // email address (technician or requestor) or "system"
+  std::string author_name;
+  std::string text;
+  std::string html;
+  std::string message_id;
+  std::optional<int64_t> in_reply_to;  // the email-out note a reply answers
+  std::string raw;                // the raw message (filled only by get_note_raw)
+  std::vector<StoredAttachment> attachments;
+  std::vector<std::string> dropped_attachments;
+  std::string created_at;         // ISO 8601 UTC
+};
+
+struct Ticket {
+  int64_t id = 0;
+  std::string project;
+  std::string subject;
+  std::string status = "open";
+  std::string source = "email";   // email | System - Email Monitor
+  std::string requester;          // email address
+  std::string requester_name;
+  std::string mailbox;            // the mailbox it came from, if any
+  std::string created_at;
+  int64_t note_count = 0;
+  std::vector<Note> notes;        // filled by get_ticket
+};
+
+// One row per message a mailbox has seen: what became of it.
+struct LedgerEntry {
+  std::string mailbox;
+  std::string key;
+  std::string sha256;             // of the raw bytes
+  std::string outcome;            // "ticket" | "note" | "skipped"
+  std::string reason;             // skip reason, e.g. "subject-too-long"
+  int64_t ticket_id = 0;
+  int64_t note_id = 0;
+  bool post_action_done = false;
+  std::string post_action;        // the action decided at commit ("mark-read", "leave", …)
+};
+
+struct MailboxState {
+  std::string name;
+  std::string state = "ok";       // ok | auth-failed | error | paused
+  std::string sync_state;         // connector's opaque Pending::next_state
+  std::string last_run;           // ISO 8601 UTC, empty if never
+  int64_t imported = 0;           // in the last run
+  std::map<std::string, int64_t> skipped;  // by reason, in the last run
+  std::string last_error;
+  int64_t consecutive_auth_failures = 0;
+  int64_t alert_ticket_id = 0;
+};
+
+// What ingest wants written for one message, all in one transaction.
+struct MessageCommit {
+  std::string mailbox;
+  std::string key;
+  std::string sha256;
+  std::string post_action;
+  // Exactly one of: a new ticket (ticket_id == 0 and !skip), a note on ticket_id, or a skip.
+  bool skip = false;
+  std::string skip_reason;
+  int64_t ticket_id = 0;          // > 0: add the note to this ticket
+  Ticket new_ticket;              // used when ticket_id == 0 and !skip
+  Note note;                      // the note (the first note of a new ticket)
+  std::vector<StoredAttachment> attachments;  // with data
+};
+
+struct CommitResult {
+  int64_t ticket_id = 0;
+  int64_t note_id = 0;
+  bool duplicate = false;         // the ledger already had this key or this sha256
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  int schema_version() const;
+
+  // Ledger
+  Result<std::optional<LedgerEntry>> find_ledger(const std::string& mailbox,
+                                                 const std::string& key);
+  // A message with the same raw bytes already recorded for this mailbox under another key
+  // (UIDVALIDITY reset, delta resync).
+  Result<std::optional<LedgerEntry>> find_ledger_by_sha(const std::string& mailbox,
+                                                        const std::string& sha256);
+  // Commits ticket/note/attachments/raw + ledger row atomically. If the ledger already holds
+  // (mailbox,key) nothing is written and duplicate is set.
+  Result<CommitResult> commit_message(const MessageCommit& commit, const std::string& raw);
+  Status mark_post_action_done(const std::string& mailbox, const std::string& key);
+  // Ledger rows of `mailbox` whose post-action has not been applied yet.
+  Result<std::vector<LedgerEntry>> pending_post_actions(const std::string& mailbox);
+
+  // Tickets and notes
+  Result<bool> ticket_exists(int64_t id);
+  Result<std::optional<Ticket>> get_ticket(int64_t id);  // with notes and attachments
+  Result<std::vector<Ticket>> list_tickets();             // without notes
+  Result<std::string> get_note_raw(int64_t note_id);
+  Result<std::string> get_attachment_data(int64_t attachment_id);
+  // Creates a ticket with a first note outside any ingest (alerts); returns the ticket id.
+  Result<int64_t> create_ticket(const Ticket& ticket, const Note& first_note);
+  Result<int64_t> add_note(int64_t ticket_id, const Note& note);
+
+  // Mailbox state
+  Result<MailboxState> get_mailbox_state(const std::string& name);  // defaults if absent
+  Result<std::vector<MailboxState>> list_mailbox_states();
+  Status put_mailbox_state(const MailboxState& state);
+
+ private:
+  explicit Store(sqlite3* db);
+  Status migrate();
+  sqlite3* db_;
+};
+
+std::string sha256_hex(std::string_view data);
+std::string now_iso8601();
+
+}  // namespace mb
