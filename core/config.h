@@ -47,11 +47,12 @@ struct MailboxConfig {
   std::string host;
   uint16_t port = 0;                   // 0: the protocol's default for `security`
   Security security = Security::kTls;
-  std::string auth = "password";       // password | oauth2
+  std::string auth = "password";       // password | oauth2 (default oauth2 for graph or with app)
   std::string app;                     // [[app]] name for oauth2
   std::string user;                    // login name
   std::string address;                 // its email address (defaults to user)
   SecretRef password;
+  std::string endpoint;                // graph/ews: service URL ("" = default / autodiscover)
   std::string folder = "INBOX";
   PostAction after = PostAction::mark_read();
   std::optional<PostAction> after_filtered;  // for filtered mail; default: same as `after`
@@ -80,10 +81,11 @@ struct SenderConfig {
   std::string host;
   uint16_t port = 0;
   Security security = Security::kStartTls;
-  std::string auth = "password";
+  std::string auth = "password";       // password | oauth2 | none (smtp relay only)
   std::string app;
   std::string user;
   SecretRef password;
+  std::string endpoint;                // graph/ews: service URL ("" = default / autodiscover)
   bool one_message_per_connection = false;
   TlsOptions tls;
   Timeouts timeouts;
@@ -106,6 +108,9 @@ struct FilterConfig {
   bool auto_replies = true;            // RFC 3834 detection
   std::vector<std::string> senders;    // case-insensitive substrings, each > 1 character
   std::vector<std::string> subjects;
+  // Who may create tickets: everyone | requestors | technicians | requestors-and-technicians
+  // (matched against the [[user]] directory).
+  std::string accept_from = "everyone";
 };
 
 struct IngestConfig {
@@ -147,6 +152,7 @@ struct Config {
   const MailboxConfig* find_mailbox(const std::string& name) const;
   const AppConfig* find_app(const std::string& name) const;
   const ProjectConfig* find_project(const std::string& name) const;
+  const SenderConfig* find_sender(const std::string& name) const;
 };
 
 // Reads and validates `path`. Relative paths inside (store.path, tls.ca_file, file:

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config.h"
@@ -41,6 +42,7 @@ struct Decision {
   bool filtered = false;        // kSkip by a filter (post-action after_filtered applies)
   int64_t ticket_id = 0;        // for kNote
   std::string matched_by;       // "in-reply-to" | "cookie" | "module-tag" | "hash-id"
+  std::string matched_message_id;  // for "in-reply-to": the Message-ID mailbridge sent
 };
 
 // Looks things up in the store for decide(); a seam so decide() stays pure.
@@ -48,6 +50,10 @@ struct RouteContext {
   std::function<bool(int64_t ticket_id)> ticket_exists;
   // Ticket id of a tracked email with this Message-ID (SPEC §4), if any.
   std::function<std::optional<int64_t>(const std::string& message_id)> ticket_for_message_id;
+  // SPEC §2 rule 2, the tracking-cookie hook: the ticket named by a valid (HMAC-checked)
+  // tracking cookie in the subject or body. Filled by core/tracking when it lands; empty
+  // means the rule is skipped.
+  std::function<std::optional<int64_t>(const ParsedMessage& msg)> ticket_for_tracking_cookie;
 };
 
 Decision decide(const ParsedMessage& msg, const Config& config, const MailboxConfig& mailbox,
@@ -61,8 +67,24 @@ bool is_auto_reply(const ParsedMessage& msg);
 std::optional<int64_t> find_module_tag(const std::string& text,
                                        const std::vector<std::string>& modules);
 std::optional<int64_t> find_hash_id(const std::string& subject);
-// Splits attachments into kept and dropped (restricted extension, case-insensitive).
+// True when the file's last extension is on `extensions` (case-insensitive; trailing dots
+// and spaces, which Windows ignores, are ignored too).
 bool is_restricted(const std::string& filename, const std::vector<std::string>& extensions);
+// Unicode code points in UTF-8 `text` (what max_subject_length counts).
+size_t utf8_length(std::string_view text);
+// The pre-configured filters of SPEC §2 (used when FilterConfig::use_defaults).
+const std::vector<std::string>& default_sender_filters();
+const std::vector<std::string>& default_subject_filters();
+// The technician (Config::users, role technician) whose address is `email`, if any.
+const UserConfig* find_technician(const Config& config, const std::string& email);
+
+// What sync_mailbox() commits for a parsed message and its decision: a new ticket or a note
+// (author: the sending technician, else the sender), attachments with restricted ones
+// dropped and named in a "system" note starting "Email Received", or a skip with the
+// post-action it gets (filtered: after_filtered or after; other skips: leave). mailbox, key
+// and sha256 are left for the caller; note.in_reply_to too.
+MessageCommit build_message_commit(ParsedMessage msg, const Decision& decision,
+                                   const MailboxConfig& mailbox, const Config& config);
 
 struct SyncStats {
   int64_t imported = 0;                    // tickets + notes created this run
@@ -76,6 +98,8 @@ struct SyncStats {
 struct SyncOptions {
   // Progress callback: (done, total) after each message; may be empty.
   std::function<void(size_t, size_t)> progress;
+  // Messages fetched per round trip; post-actions are applied after each batch's commits.
+  size_t fetch_batch = 25;
 };
 
 // One pass over one mailbox. Returns the stats, or the error that stopped the pass

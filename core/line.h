@@ -47,7 +47,7 @@ class LineChannel {
   Status start_tls(const std::string& host, const TlsOptions& options);
 
   void set_timeout(std::chrono::milliseconds t);
-  bool buffered() const { return pos_ < buf_.size(); }
+  bool buffered() const { return pos_ < end_; }
   Stream& stream() { return *stream_; }
   void close();
 
@@ -59,8 +59,9 @@ class LineChannel {
 
   std::unique_ptr<Stream> stream_;
   size_t max_line_;
-  std::string buf_;
+  std::string buf_;  // storage; the unread bytes are [pos_, end_)
   size_t pos_ = 0;
+  size_t end_ = 0;
   std::function<void(const std::string&)> trace_;
 };
 

@@ -1,1 +1,415 @@
-// File: core/net.cpp — placeholder until its implementation lands.
+// File: core/net.cpp — TCP connections with poll() deadlines, and TLS over them (OpenSSL).
+//
+// Sockets are non-blocking from the start, so that every connect, handshake, read and write
+// waits in poll() with a deadline instead of blocking forever on a silent server.
+#include "core/net.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include "core/internal/tls.h"
+
+namespace mb {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+void default_insecure_sink(const std::string& message) { spdlog::warn("{}", message); }
+
+std::atomic<void (*)(const std::string&)> g_insecure_sink{&default_insecure_sink};
+
+// OpenSSL writes to the socket with write(), which raises SIGPIPE on a closed peer; plain
+// sends use MSG_NOSIGNAL. Only a default disposition is replaced, never an embedder's.
+void ignore_sigpipe_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction old {};
+    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+      std::signal(SIGPIPE, SIG_IGN);
+    }
+  });
+}
+
+Status net_error(std::string message) {
+  return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
+}
+
+std::string format_duration(milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+std::string host_port(const std::string& host, uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string address_text(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  } else if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+uint16_t address_port(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+}
+
+enum class Wait { kReady, kTimeout, kError };
+
+// Waits for `events` on fd until `deadline`; kError leaves errno set.
+Wait wait_fd(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return Wait::kTimeout;
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (r > 0) return Wait::kReady;  // errors and hang-ups surface in the next I/O call
+    if (r < 0 && errno != EINTR) return Wait::kError;
+  }
+}
+
+struct AddrInfoDeleter {
+  void operator()(addrinfo* ai) const { freeaddrinfo(ai); }
+};
+using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
+
+Result<AddrInfoPtr> resolve(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
+  if (rc != 0) {
+    std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);
+    return net_error("cannot resolve host " + host + ": " + why);
+  }
+  return AddrInfoPtr(list);
+}
+
+std::string describe_connect_error(int err, const std::string& where) {
+  switch (err) {
+    case ECONNREFUSED: return "connection refused by " + where;
+    case ETIMEDOUT: return "timed out connecting to " + where;
+    case ENETUNREACH:
+    case EHOSTUNREACH: return "cannot reach " + where + ": " + std::strerror(err);
+    default: return "cannot connect to " + where + ": " + std::strerror(err);
+  }
+}
+
+void tune_socket(int fd) {
+  int one = 1;
+  // Commands are written whole, so Nagle would only add a round trip of delay.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+}
+
+// Connects to one address; returns the socket, or -1 with `why` set.
+int connect_one(const addrinfo* ai, const std::string& where, milliseconds timeout,
+                std::string& why) {
+  int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+  if (fd < 0) {
+    why = "cannot create a socket for " + where + ": " + std::strerror(errno);
+    return -1;
+  }
+  int err = 0;
+  if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) err = errno;
+  if (err == EINPROGRESS) {
+    Wait w = wait_fd(fd, POLLOUT, Clock::now() + timeout);
+    if (w == Wait::kTimeout) {
+      why = "timed out after " + format_duration(timeout) + " connecting to " + where;
+      ::close(fd);
+      return -1;
+    }
+    socklen_t len = sizeof err;
+    err = w == Wait::kError ? errno : 0;
+    if (err == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  }
+  if (err != 0) {
+    why = describe_connect_error(err, where);
+    ::close(fd);
+    return -1;
+  }
+  tune_socket(fd);
+  return fd;
+}
+
+class SocketStream final : public Stream {
+ public:
+  SocketStream(int fd, const std::string& host, uint16_t port, milliseconds timeout)
+      : fd_(fd), peer_(host_port(host, port)), timeout_(timeout) {}
+  ~SocketStream() override { close(); }
+
+  Result<size_t> read_some(char* buf, size_t cap) override;
+  Status write_all(std::string_view data) override;
+  void set_timeout(milliseconds t) override { timeout_ = t; }
+  Status start_tls(const std::string& host, const TlsOptions& options) override;
+  bool is_tls() const override { return tls_ != nullptr; }
+  std::string tls_summary() const override { return tls_ ? tls_->summary() : std::string(); }
+  void close() override;
+
+ private:
+  Result<size_t> read_plain(char* buf, size_t cap);
+  Result<size_t> read_tls(char* buf, size_t cap);
+  Status write_plain(std::string_view data);
+  Status write_tls(std::string_view data);
+  Status handshake(internal::TlsSession& session);
+  Status tls_wait(int ssl_error, Clock::time_point deadline, const std::string& doing);
+  Status wait_for(short events, Clock::time_point deadline, const std::string& doing);
+  Status io_error(int err);
+  Status closed_by_server();
+
+  int fd_;
+  std::string peer_;
+  milliseconds timeout_;
+  std::unique_ptr<internal::TlsSession> tls_;
+  bool tls_broken_ = false;  // no close_notify after a fatal TLS error
+};
+
+Status SocketStream::closed_by_server() {
+  tls_broken_ = true;
+  return net_error("connection closed by server " + peer_);
+}
+
+Status SocketStream::io_error(int err) {
+  tls_broken_ = true;
+  if (err == ECONNRESET || err == EPIPE) return net_error("connection reset by " + peer_);
+  return net_error("connection to " + peer_ + " failed: " + std::strerror(err));
+}
+
+Status SocketStream::wait_for(short events, Clock::time_point deadline,
+                              const std::string& doing) {
+  switch (wait_fd(fd_, events, deadline)) {
+    case Wait::kReady: return Status::Ok();
+    case Wait::kTimeout:
+      return net_error("timed out after " + format_duration(timeout_) + " " + doing + " " +
+                       peer_);
+    default: return io_error(errno);
+  }
+}
+
+Result<size_t> SocketStream::read_some(char* buf, size_t cap) {
+  if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
+  if (cap == 0) return Status(ErrorKind::kInternal, "read_some with no room");
+  return tls_ ? read_tls(buf, cap) : read_plain(buf, cap);
+}
+
+Status SocketStream::write_all(std::string_view data) {
+  if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
+  return tls_ ? write_tls(data) : write_plain(data);
+}
+
+Result<size_t> SocketStream::read_plain(char* buf, size_t cap) {
+  auto deadline = Clock::now() + timeout_;
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf, cap, 0);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) return closed_by_server();
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return io_error(errno);
+    MB_RETURN_IF_ERROR(wait_for(POLLIN, deadline, "waiting for data from"));
+  }
+}
+
+Status SocketStream::write_plain(std::string_view data) {
+  // The deadline restarts with each bit of progress: a large upload on a slow link is
+  // fine, a peer that stops reading is not.
+  auto deadline = Clock::now() + timeout_;
+  while (!data.empty()) {
+    ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      deadline = Clock::now() + timeout_;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return io_error(errno);
+    MB_RETURN_IF_ERROR(wait_for(POLLOUT, deadline, "sending to"));
+  }
+  return Status::Ok();
+}
+
+Status SocketStream::tls_wait(int ssl_error, Clock::time_point deadline,
+                              const std::string& doing) {
+  switch (ssl_error) {
+    case SSL_ERROR_WANT_READ: return wait_for(POLLIN, deadline, doing);
+    case SSL_ERROR_WANT_WRITE: return wait_for(POLLOUT, deadline, doing);
+    case SSL_ERROR_ZERO_RETURN: return closed_by_server();
+    case SSL_ERROR_SYSCALL:
+      if (ERR_peek_last_error() == 0) return errno != 0 ? io_error(errno) : closed_by_server();
+      break;
+    default: break;
+  }
+  unsigned long e = ERR_peek_last_error();
+  if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return closed_by_server();
+  tls_broken_ = true;
+  const char* reason = ERR_reason_error_string(e);
+  return net_error("TLS connection to " + peer_ + " failed: " +
+                   (reason != nullptr ? reason : "unknown error"));
+}
+
+Result<size_t> SocketStream::read_tls(char* buf, size_t cap) {
+  auto deadline = Clock::now() + timeout_;
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    size_t got = 0;
+    int r = SSL_read_ex(tls_->ssl(), buf, cap, &got);
+    if (r == 1) return got;
+    MB_RETURN_IF_ERROR(tls_wait(SSL_get_error(tls_->ssl(), r), deadline,
+                                "waiting for data from"));
+  }
+}
+
+Status SocketStream::write_tls(std::string_view data) {
+  auto deadline = Clock::now() + timeout_;
+  while (!data.empty()) {
+    ERR_clear_error();
+    errno = 0;
+    size_t sent = 0;
+    int r = SSL_write_ex(tls_->ssl(), data.data(), data.size(), &sent);
+    if (r == 1) {
+      data.remove_prefix(sent);
+      deadline = Clock::now() + timeout_;
+      continue;
+    }
+    MB_RETURN_IF_ERROR(tls_wait(SSL_get_error(tls_->ssl(), r), deadline, "sending to"));
+  }
+  return Status::Ok();
+}
+
+Status SocketStream::handshake(internal::TlsSession& session) {
+  auto deadline = Clock::now() + timeout_;
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_connect(session.ssl());
+    if (r == 1) return session.check_pins();
+    int e = SSL_get_error(session.ssl(), r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      if (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0 && errno != 0) {
+        return io_error(errno).prefixed("TLS handshake");
+      }
+      return session.handshake_error(e);
+    }
+    MB_RETURN_IF_ERROR(wait_for(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline,
+                                "in the TLS handshake with"));
+  }
+}
+
+Status SocketStream::start_tls(const std::string& host, const TlsOptions& options) {
+  if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
+  if (tls_) return Status(ErrorKind::kInternal, "connection to " + peer_ + " is already TLS");
+  ignore_sigpipe_once();
+  if (!options.verify) {
+    g_insecure_sink.load()("TLS certificate verification is OFF for " + peer_ +
+                           " (tls.verify = false): the server's identity is not checked and "
+                           "the connection can be intercepted");
+  }
+  auto session = internal::TlsSession::create(fd_, host, peer_, options);
+  if (!session.ok()) return session.status();
+  Status s = handshake(**session);
+  if (!s.ok()) {
+    // The socket is mid-handshake and useless: later reads must fail, not misparse.
+    ::close(fd_);
+    fd_ = -1;
+    return s;
+  }
+  tls_ = std::move(*session);
+  return Status::Ok();
+}
+
+void SocketStream::close() {
+  if (fd_ < 0) return;
+  if (tls_ && !tls_broken_) {
+    ERR_clear_error();
+    SSL_shutdown(tls_->ssl());  // one non-blocking attempt at close_notify; best effort
+  }
+  tls_.reset();
+  ERR_clear_error();
+  ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t port,
+                                            const Timeouts& timeouts) {
+  auto addrs = resolve(host, port);
+  if (!addrs.ok()) return addrs.status();
+  bool literal = internal::is_ip_literal(host);
+  milliseconds timeout = timeouts.connect;
+  std::vector<std::string> failures;
+  for (const addrinfo* ai = addrs->get(); ai != nullptr; ai = ai->ai_next) {
+    std::string where = host_port(address_text(ai->ai_addr), address_port(ai->ai_addr));
+    if (!literal) where = host + " (" + where + ")";
+    std::string why;
+    int fd = connect_one(ai, where, timeout, why);
+    if (fd >= 0) {
+      return std::unique_ptr<Stream>(
+          std::make_unique<SocketStream>(fd, host, port, milliseconds(timeouts.response)));
+    }
+    failures.push_back(std::move(why));
+  }
+  std::string message;
+  for (const auto& f : failures) message += (message.empty() ? "" : "; ") + f;
+  if (message.empty()) message = "no address to connect to for " + host;
+  return net_error(message);
+}
+
+Result<std::string> resolve_host(const std::string& host, uint16_t port) {
+  auto addrs = resolve(host, port);
+  if (!addrs.ok()) return addrs.status();
+  std::string out;
+  std::set<std::string> seen;
+  for (const addrinfo* ai = addrs->get(); ai != nullptr; ai = ai->ai_next) {
+    std::string a = address_text(ai->ai_addr);
+    if (!seen.insert(a).second) continue;
+    out += (out.empty() ? "" : ", ") + a;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Stream>> connect_stream(const std::string& host, uint16_t port,
+                                               Security security, const TlsOptions& tls,
+                                               const Timeouts& timeouts) {
+  auto stream = connect_tcp(host, port, timeouts);
+  if (!stream.ok() || security != Security::kTls) return stream;
+  // The handshake belongs to connection setup, so it runs on the connect timeout.
+  (*stream)->set_timeout(timeouts.connect);
+  MB_RETURN_IF_ERROR((*stream)->start_tls(host, tls));
+  (*stream)->set_timeout(timeouts.response);
+  return stream;
+}
+
+void set_insecure_tls_warning_sink(void (*sink)(const std::string& message)) {
+  g_insecure_sink.store(sink != nullptr ? sink : &default_insecure_sink);
+}
+
+}  // namespace mb

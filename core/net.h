@@ -52,13 +52,16 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t po
 // Resolve only (for test-connection's "resolve" step): "127.0.0.1, ::1".
 Result<std::string> resolve_host(const std::string& host, uint16_t port);
 
-// Connects and, for Security::kTls, completes the TLS handshake (implicit TLS).
+// Connects and, for Security::kTls, completes the TLS handshake (implicit TLS). The
+// handshake runs on timeouts.connect; the returned stream then uses timeouts.response (a
+// protocol that waits for its greeting on the connect timeout sets it around that read).
 Result<std::unique_ptr<Stream>> connect_stream(const std::string& host, uint16_t port,
                                                Security security, const TlsOptions& tls,
                                                const Timeouts& timeouts);
 
 // Installs the function that receives the "verification is off" warning at every
-// connection made with verify = false (default: spdlog::warn).
+// connection made with verify = false (default: spdlog::warn; nullptr restores it).
+// The message names the server ("host:port") and never holds a secret.
 void set_insecure_tls_warning_sink(void (*sink)(const std::string& message));
 
 }  // namespace mb

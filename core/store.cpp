@@ -1,1 +1,523 @@
-// File: core/store.cpp — placeholder until its implementation lands.
+// File: core/store.cpp — the SQLite store: schema migrations, the atomic ingest commit,
+// tickets, notes, attachments, the ledger and per-mailbox state.
+#include "core/store.h"
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "core/internal/migrations.h"
+#include "core/internal/sqlite.h"
+
+namespace mb {
+
+using internal::Stmt;
+using internal::Transaction;
+
+namespace {
+
+// Unwraps a Result<T> into `var` or returns its Status from the enclosing function.
+#define MB_ASSIGN_OR_RETURN(var, expr)          \
+  auto var##_result_ = (expr);                  \
+  if (!var##_result_.ok()) return var##_result_.status(); \
+  auto var = std::move(*var##_result_)
+
+std::string dropped_to_json(const std::vector<std::string>& names) {
+  // Replace, not throw, on invalid UTF-8: a hostile file name must not abort the commit.
+  return nlohmann::json(names).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<std::string> dropped_from_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& v : j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+constexpr const char* kLedgerColumns =
+    "SELECT mailbox, key, sha256, outcome, reason, ifnull(ticket_id, 0), ifnull(note_id, 0), "
+    "post_action, post_action_done FROM ledger ";
+
+LedgerEntry ledger_from_row(const Stmt& st) {
+  LedgerEntry e;
+  e.mailbox = st.col_text(0);
+  e.key = st.col_text(1);
+  e.sha256 = st.col_text(2);
+  e.outcome = st.col_text(3);
+  e.reason = st.col_text(4);
+  e.ticket_id = st.col_int(5);
+  e.note_id = st.col_int(6);
+  e.post_action = st.col_text(7);
+  e.post_action_done = st.col_int(8) != 0;
+  return e;
+}
+
+constexpr const char* kTicketColumns =
+    "SELECT t.id, t.project, t.subject, t.status, t.source, t.requester, t.requester_name, "
+    "t.mailbox, t.created_at, (SELECT count(*) FROM notes n WHERE n.ticket_id = t.id) "
+    "FROM tickets t ";
+
+Ticket ticket_from_row(const Stmt& st) {
+  Ticket t;
+  t.id = st.col_int(0);
+  t.project = st.col_text(1);
+  t.subject = st.col_text(2);
+  t.status = st.col_text(3);
+  t.source = st.col_text(4);
+  t.requester = st.col_text(5);
+  t.requester_name = st.col_text(6);
+  t.mailbox = st.col_text(7);
+  t.created_at = st.col_text(8);
+  t.note_count = st.col_int(9);
+  return t;
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
+}
+
+std::string now_iso8601() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// --- opening and migrations -------------------------------------------------------------
+
+Store::Store(sqlite3* db) : db_(db) {}
+
+Store::~Store() { sqlite3_close_v2(db_); }
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                           nullptr);
+  std::unique_ptr<Store> store(new Store(db));  // closes db on every early return
+  if (rc != SQLITE_OK) {
+    return internal::sqlite_error(db, "cannot open store " + path);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, 10000);
+  // synchronous=FULL: a commit must survive power loss, because right after it the message
+  // may be deleted from the server.
+  Status s = internal::exec(db,
+                            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
+                            "PRAGMA synchronous = FULL;");
+  if (!s.ok()) return s.prefixed("store " + path);
+  s = store->migrate();
+  if (!s.ok()) return s.prefixed("store " + path);
+  return store;
+}
+
+int Store::schema_version() const {
+  auto st = Stmt::prepare(db_, "PRAGMA user_version");
+  if (!st.ok()) return -1;
+  auto row = st->step();
+  if (!row.ok() || !*row) return -1;
+  return static_cast<int>(st->col_int(0));
+}
+
+Status Store::migrate() {
+  auto scripts = internal::store_migrations();
+  if (schema_version() == static_cast<int>(scripts.size())) return Status::Ok();
+  // Re-read the version under the write lock: another process may be migrating right now.
+  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  int version = schema_version();
+  if (version < 0) return Status(ErrorKind::kInternal, "cannot read schema version");
+  if (version > static_cast<int>(scripts.size())) {
+    return Status(ErrorKind::kInternal,
+                  "schema version " + std::to_string(version) + " is newer than this build");
+  }
+  for (size_t i = static_cast<size_t>(version); i < scripts.size(); ++i) {
+    MB_RETURN_IF_ERROR(internal::exec(db_, scripts[i]).prefixed(
+        "migration " + std::to_string(i + 1)));
+    std::string pragma = "PRAGMA user_version = " + std::to_string(i + 1);
+    MB_RETURN_IF_ERROR(internal::exec(db_, pragma.c_str()));
+  }
+  return tx.commit();
+}
+
+// --- ledger -------------------------------------------------------------------------------
+
+Result<std::vector<LedgerEntry>> Store::query_ledger(const char* where, const std::string& mailbox,
+                                                     const std::string* arg) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kLedgerColumns) + where));
+  st.bind(1, mailbox);
+  if (arg != nullptr) st.bind(2, *arg);
+  std::vector<LedgerEntry> out;
+  for (;;) {
+    MB_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    out.push_back(ledger_from_row(st));
+  }
+  return out;
+}
+
+Result<std::optional<LedgerEntry>> Store::find_ledger(const std::string& mailbox,
+                                                      const std::string& key) {
+  MB_ASSIGN_OR_RETURN(rows, query_ledger("WHERE mailbox = ? AND key = ?", mailbox, &key));
+  if (rows.empty()) return std::optional<LedgerEntry>();
+  return std::optional<LedgerEntry>(std::move(rows.front()));
+}
+
+Result<std::optional<LedgerEntry>> Store::find_ledger_by_sha(const std::string& mailbox,
+                                                             const std::string& sha256) {
+  // The first record of those bytes is the original; later ones are its duplicates.
+  MB_ASSIGN_OR_RETURN(rows, query_ledger("WHERE mailbox = ? AND sha256 = ? AND sha256 <> '' "
+                                         "ORDER BY rowid LIMIT 1",
+                                         mailbox, &sha256));
+  if (rows.empty()) return std::optional<LedgerEntry>();
+  return std::optional<LedgerEntry>(std::move(rows.front()));
+}
+
+Result<std::vector<LedgerEntry>> Store::pending_post_actions(const std::string& mailbox) {
+  return query_ledger("WHERE mailbox = ? AND post_action_done = 0 ORDER BY rowid", mailbox,
+                      nullptr);
+}
+
+Result<std::vector<LedgerEntry>> Store::list_ledger(const std::string& mailbox) {
+  return query_ledger("WHERE mailbox = ? ORDER BY key", mailbox, nullptr);
+}
+
+Status Store::mark_post_action_done(const std::string& mailbox, const std::string& key) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "UPDATE ledger SET post_action_done = 1 "
+                                             "WHERE mailbox = ? AND key = ?"));
+  st.bind(1, mailbox).bind(2, key);
+  return st.run();
+}
+
+Status Store::insert_ledger(const LedgerEntry& e) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "INSERT INTO ledger (mailbox, key, sha256, outcome, reason, ticket_id, note_id, "
+      "post_action, post_action_done, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  st.bind(1, e.mailbox).bind(2, e.key).bind(3, e.sha256).bind(4, e.outcome).bind(5, e.reason);
+  st.bind_id_or_null(6, e.ticket_id).bind_id_or_null(7, e.note_id);
+  st.bind(8, e.post_action).bind(9, int64_t{e.post_action_done ? 1 : 0});
+  st.bind(10, now_iso8601());
+  return st.run().prefixed("ledger");
+}
+
+// --- the ingest commit --------------------------------------------------------------------
+
+Status Store::fault(std::string_view step) const {
+  if (!fault_hook_) return Status::Ok();
+  return fault_hook_(step);
+}
+
+Result<int64_t> Store::insert_ticket(const Ticket& t) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "INSERT INTO tickets (project, subject, status, source, requester, requester_name, "
+      "mailbox, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  st.bind(1, t.project).bind(2, t.subject).bind(3, t.status).bind(4, t.source);
+  st.bind(5, t.requester).bind(6, t.requester_name).bind(7, t.mailbox);
+  st.bind(8, t.created_at.empty() ? now_iso8601() : t.created_at);
+  MB_RETURN_IF_ERROR(st.run().prefixed("ticket"));
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Result<int64_t> Store::insert_note(int64_t ticket_id, const Note& n, const std::string* raw) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "INSERT INTO notes (ticket_id, kind, author, author_name, text, html, message_id, "
+      "in_reply_to, raw, dropped_attachments, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  st.bind(1, ticket_id).bind(2, n.kind).bind(3, n.author).bind(4, n.author_name);
+  st.bind(5, n.text).bind(6, n.html).bind(7, n.message_id);
+  st.bind_id_or_null(8, n.in_reply_to.value_or(0));
+  if (raw != nullptr) {
+    st.bind_blob(9, *raw);
+  } else {
+    st.bind_null(9);
+  }
+  st.bind(10, dropped_to_json(n.dropped_attachments));
+  st.bind(11, n.created_at.empty() ? now_iso8601() : n.created_at);
+  MB_RETURN_IF_ERROR(st.run().prefixed("note"));
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status Store::insert_attachment(int64_t note_id, const StoredAttachment& a) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "INSERT INTO attachments (note_id, filename, content_type, content_id, inline_part, "
+      "size, sha256, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  st.bind(1, note_id).bind(2, a.filename).bind(3, a.content_type).bind(4, a.content_id);
+  st.bind(5, int64_t{a.inline_part ? 1 : 0}).bind(6, static_cast<int64_t>(a.data.size()));
+  st.bind(7, a.sha256.empty() ? sha256_hex(a.data) : a.sha256).bind_blob(8, a.data);
+  return st.run().prefixed("attachment");
+}
+
+// Writes the ticket or note of a non-skipped commit; the caller owns the transaction.
+Result<CommitResult> Store::commit_content(const MessageCommit& c, const std::string& raw) {
+  CommitResult res;
+  res.ticket_id = c.ticket_id;
+  if (res.ticket_id == 0) {
+    MB_RETURN_IF_ERROR(fault("ticket"));
+    MB_ASSIGN_OR_RETURN(id, insert_ticket(c.new_ticket));
+    res.ticket_id = id;
+  }
+  MB_RETURN_IF_ERROR(fault("note"));
+  MB_ASSIGN_OR_RETURN(note_id, insert_note(res.ticket_id, c.note, &raw));
+  res.note_id = note_id;
+  for (const auto& a : c.attachments) {
+    MB_RETURN_IF_ERROR(fault("attachment"));
+    MB_RETURN_IF_ERROR(insert_attachment(note_id, a));
+  }
+  for (const auto& n : c.extra_notes) {
+    MB_RETURN_IF_ERROR(fault("extra-note"));
+    MB_ASSIGN_OR_RETURN(extra_id, insert_note(res.ticket_id, n, nullptr));
+    (void)extra_id;
+  }
+  return res;
+}
+
+Result<CommitResult> Store::commit_message(const MessageCommit& c, const std::string& raw) {
+  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  MB_ASSIGN_OR_RETURN(existing, find_ledger(c.mailbox, c.key));
+  if (existing) {
+    return CommitResult{existing->ticket_id, existing->note_id, true};
+  }
+  LedgerEntry e{c.mailbox, c.key, c.sha256, "skipped", c.skip_reason, 0, 0, false,
+                c.post_action};
+  CommitResult res;
+  std::optional<LedgerEntry> same_bytes;
+  if (!c.skip && !c.sha256.empty()) {
+    MB_ASSIGN_OR_RETURN(found, find_ledger_by_sha(c.mailbox, c.sha256));
+    same_bytes = std::move(found);
+  }
+  if (same_bytes) {
+    // Another process recorded these bytes under another key since the caller looked.
+    e.reason = "duplicate";
+    e.ticket_id = same_bytes->ticket_id;
+    e.note_id = same_bytes->note_id;
+    e.post_action = same_bytes->post_action;
+    res = {same_bytes->ticket_id, same_bytes->note_id, true};
+  } else if (c.skip) {
+    e.ticket_id = c.ticket_id;  // a duplicate names its original's ticket and note
+    e.note_id = c.note.id;
+  } else {
+    MB_ASSIGN_OR_RETURN(written, commit_content(c, raw));
+    res = written;
+    e.outcome = c.ticket_id == 0 ? "ticket" : "note";
+    e.reason.clear();
+    e.ticket_id = res.ticket_id;
+    e.note_id = res.note_id;
+  }
+  MB_RETURN_IF_ERROR(fault("ledger"));
+  MB_RETURN_IF_ERROR(insert_ledger(e));
+  MB_RETURN_IF_ERROR(fault("commit"));
+  MB_RETURN_IF_ERROR(tx.commit());
+  return res;
+}
+
+// --- tickets and notes --------------------------------------------------------------------
+
+Result<bool> Store::ticket_exists(int64_t id) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "SELECT 1 FROM tickets WHERE id = ?"));
+  st.bind(1, id);
+  return st.step();
+}
+
+Result<std::vector<Note>> Store::load_notes(int64_t ticket_id) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "SELECT id, kind, author, author_name, text, html, message_id, in_reply_to, "
+      "dropped_attachments, created_at FROM notes WHERE ticket_id = ? ORDER BY id"));
+  st.bind(1, ticket_id);
+  std::vector<Note> notes;
+  for (;;) {
+    MB_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    Note n;
+    n.id = st.col_int(0);
+    n.ticket_id = ticket_id;
+    n.kind = st.col_text(1);
+    n.author = st.col_text(2);
+    n.author_name = st.col_text(3);
+    n.text = st.col_text(4);
+    n.html = st.col_text(5);
+    n.message_id = st.col_text(6);
+    if (!st.col_null(7)) n.in_reply_to = st.col_int(7);
+    n.dropped_attachments = dropped_from_json(st.col_text(8));
+    n.created_at = st.col_text(9);
+    notes.push_back(std::move(n));
+  }
+  MB_ASSIGN_OR_RETURN(at, Stmt::prepare(db_,
+      "SELECT id, filename, content_type, content_id, inline_part, size, sha256 "
+      "FROM attachments WHERE note_id = ? ORDER BY id"));
+  for (auto& n : notes) {
+    MB_RETURN_IF_ERROR(at.reset());
+    at.bind(1, n.id);
+    for (;;) {
+      MB_ASSIGN_OR_RETURN(row, at.step());
+      if (!row) break;
+      n.attachments.push_back({at.col_int(0), at.col_text(1), at.col_text(2), at.col_text(3),
+                               at.col_int(4) != 0, at.col_int(5), at.col_text(6), {}});
+    }
+  }
+  return notes;
+}
+
+Result<std::optional<Ticket>> Store::get_ticket(int64_t id) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kTicketColumns) + "WHERE t.id = ?"));
+  st.bind(1, id);
+  MB_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return std::optional<Ticket>();
+  Ticket t = ticket_from_row(st);
+  MB_ASSIGN_OR_RETURN(notes, load_notes(id));
+  t.notes = std::move(notes);
+  return std::optional<Ticket>(std::move(t));
+}
+
+Result<std::vector<Ticket>> Store::list_tickets() {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kTicketColumns) + "ORDER BY t.id"));
+  std::vector<Ticket> out;
+  for (;;) {
+    MB_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    out.push_back(ticket_from_row(st));
+  }
+  return out;
+}
+
+Result<std::string> Store::get_note_raw(int64_t note_id) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "SELECT raw FROM notes WHERE id = ?"));
+  st.bind(1, note_id);
+  MB_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return Status(ErrorKind::kNotFound, "no note " + std::to_string(note_id));
+  return st.col_blob(0);
+}
+
+Result<std::string> Store::get_attachment_data(int64_t attachment_id) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "SELECT data FROM attachments WHERE id = ?"));
+  st.bind(1, attachment_id);
+  MB_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return Status(ErrorKind::kNotFound, "no attachment " + std::to_string(attachment_id));
+  return st.col_blob(0);
+}
+
+Result<int64_t> Store::create_ticket(const Ticket& ticket, const Note& first_note) {
+  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  MB_ASSIGN_OR_RETURN(id, insert_ticket(ticket));
+  const std::string* raw = first_note.raw.empty() ? nullptr : &first_note.raw;
+  MB_ASSIGN_OR_RETURN(note_id, insert_note(id, first_note, raw));
+  for (const auto& a : first_note.attachments) {
+    MB_RETURN_IF_ERROR(insert_attachment(note_id, a));
+  }
+  MB_RETURN_IF_ERROR(tx.commit());
+  return id;
+}
+
+Result<int64_t> Store::add_note(int64_t ticket_id, const Note& note) {
+  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  MB_ASSIGN_OR_RETURN(exists, ticket_exists(ticket_id));
+  if (!exists) return Status(ErrorKind::kNotFound, "no ticket " + std::to_string(ticket_id));
+  const std::string* raw = note.raw.empty() ? nullptr : &note.raw;
+  MB_ASSIGN_OR_RETURN(note_id, insert_note(ticket_id, note, raw));
+  for (const auto& a : note.attachments) {
+    MB_RETURN_IF_ERROR(insert_attachment(note_id, a));
+  }
+  MB_RETURN_IF_ERROR(tx.commit());
+  return note_id;
+}
+
+Result<std::optional<SentMessage>> Store::find_sent_message(const std::string& message_id) {
+  if (message_id.empty()) return std::optional<SentMessage>();
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "SELECT ticket_id, id FROM notes WHERE message_id = ? AND kind = 'email-out' "
+      "ORDER BY id LIMIT 1"));
+  st.bind(1, message_id);
+  MB_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return std::optional<SentMessage>();
+  return std::optional<SentMessage>(SentMessage{st.col_int(0), st.col_int(1)});
+}
+
+Result<std::optional<int64_t>> Store::ticket_for_sent_message_id(const std::string& message_id) {
+  MB_ASSIGN_OR_RETURN(sent, find_sent_message(message_id));
+  if (!sent) return std::optional<int64_t>();
+  return std::optional<int64_t>(sent->ticket_id);
+}
+
+// --- mailbox state ------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kStateColumns =
+    "SELECT name, state, sync_state, last_run, imported, skipped, last_error, "
+    "consecutive_auth_failures, alert_ticket_id FROM mailbox_state ";
+
+MailboxState state_from_row(const Stmt& st) {
+  MailboxState m;
+  m.name = st.col_text(0);
+  m.state = st.col_text(1);
+  m.sync_state = st.col_text(2);
+  m.last_run = st.col_text(3);
+  m.imported = st.col_int(4);
+  auto j = nlohmann::json::parse(st.col_text(5), nullptr, /*allow_exceptions=*/false);
+  if (j.is_object()) {
+    for (const auto& [reason, count] : j.items()) {
+      if (count.is_number_integer()) m.skipped[reason] = count.get<int64_t>();
+    }
+  }
+  m.last_error = st.col_text(6);
+  m.consecutive_auth_failures = st.col_int(7);
+  m.alert_ticket_id = st.col_int(8);
+  return m;
+}
+
+}  // namespace
+
+Result<MailboxState> Store::get_mailbox_state(const std::string& name) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kStateColumns) + "WHERE name = ?"));
+  st.bind(1, name);
+  MB_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) {
+    MailboxState m;
+    m.name = name;
+    return m;
+  }
+  return state_from_row(st);
+}
+
+Result<std::vector<MailboxState>> Store::list_mailbox_states() {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kStateColumns) + "ORDER BY name"));
+  std::vector<MailboxState> out;
+  for (;;) {
+    MB_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    out.push_back(state_from_row(st));
+  }
+  return out;
+}
+
+Status Store::put_mailbox_state(const MailboxState& m) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "INSERT OR REPLACE INTO mailbox_state (name, state, sync_state, last_run, imported, "
+      "skipped, last_error, consecutive_auth_failures, alert_ticket_id) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  st.bind(1, m.name).bind(2, m.state).bind(3, m.sync_state).bind(4, m.last_run);
+  st.bind(5, m.imported).bind(6, nlohmann::json(m.skipped).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).bind(7, m.last_error);
+  st.bind(8, m.consecutive_auth_failures).bind(9, m.alert_ticket_id);
+  return st.run().prefixed("mailbox state");
+}
+
+}  // namespace mb

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -103,6 +105,15 @@ struct MessageCommit {
   Ticket new_ticket;              // used when ticket_id == 0 and !skip
   Note note;                      // the note (the first note of a new ticket)
   std::vector<StoredAttachment> attachments;  // with data
+  // Written after `note` on the same ticket, same transaction (e.g. the "Email Received"
+  // system note naming dropped attachments).
+  std::vector<Note> extra_notes;
+};
+
+// An email-out note (tracked mail, SPEC §4) found by its Message-ID.
+struct SentMessage {
+  int64_t ticket_id = 0;
+  int64_t note_id = 0;
 };
 
 struct CommitResult {
@@ -131,8 +142,15 @@ class Store {
   // (mailbox,key) nothing is written and duplicate is set.
   Result<CommitResult> commit_message(const MessageCommit& commit, const std::string& raw);
   Status mark_post_action_done(const std::string& mailbox, const std::string& key);
-  // Ledger rows of `mailbox` whose post-action has not been applied yet.
+  // Ledger rows of `mailbox` whose post-action has not been applied yet, oldest first.
   Result<std::vector<LedgerEntry>> pending_post_actions(const std::string& mailbox);
+  // Every ledger row of `mailbox`, ordered by key (for tests and diagnostics).
+  Result<std::vector<LedgerEntry>> list_ledger(const std::string& mailbox);
+
+  // Routing (SPEC §2 rule 1): the ticket of the email-out note whose Message-ID (without
+  // angle brackets) is `message_id`, if mailbridge sent one.
+  Result<std::optional<int64_t>> ticket_for_sent_message_id(const std::string& message_id);
+  Result<std::optional<SentMessage>> find_sent_message(const std::string& message_id);
 
   // Tickets and notes
   Result<bool> ticket_exists(int64_t id);
@@ -149,10 +167,26 @@ class Store {
   Result<std::vector<MailboxState>> list_mailbox_states();
   Status put_mailbox_state(const MailboxState& state);
 
+  // Test hook: called at each step inside commit_message ("ticket", "note", "attachment",
+  // "extra-note", "ledger", "commit"); a non-OK Status aborts the commit there, as a crash
+  // or a full disk would. Empty by default.
+  using FaultHook = std::function<Status(std::string_view step)>;
+  void set_fault_hook_for_testing(FaultHook hook) { fault_hook_ = std::move(hook); }
+
  private:
   explicit Store(sqlite3* db);
   Status migrate();
+  Status fault(std::string_view step) const;
+  Result<int64_t> insert_ticket(const Ticket& t);
+  Result<int64_t> insert_note(int64_t ticket_id, const Note& n, const std::string* raw);
+  Status insert_attachment(int64_t note_id, const StoredAttachment& a);
+  Status insert_ledger(const LedgerEntry& e);
+  Result<std::vector<LedgerEntry>> query_ledger(const char* sql, const std::string& mailbox,
+                                                const std::string* arg);
+  Result<CommitResult> commit_content(const MessageCommit& c, const std::string& raw);
+  Result<std::vector<Note>> load_notes(int64_t ticket_id);
   sqlite3* db_;
+  FaultHook fault_hook_;
 };
 
 std::string sha256_hex(std::string_view data);

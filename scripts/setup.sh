@@ -14,7 +14,7 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev libpugixml-dev
   dovecot-core dovecot-imapd dovecot-pop3d
   isync
-  python3 procps
+  python3 procps time
 )
 
 missing=()

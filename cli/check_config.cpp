@@ -1,0 +1,42 @@
+// File: cli/check_config.cpp — `mailbridge check-config`: validates the file and summarises it.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/cli.h"
+
+namespace mb::cli {
+namespace {
+
+std::string count(size_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+int run_check_config(Context& ctx) {
+  auto cfg = load_config(ctx.config_path);
+  if (!cfg.ok()) {
+    print_error(ctx, cfg.status().message());
+    return exit_code_for(cfg.status().kind());
+  }
+  size_t enabled = 0;
+  for (const auto& m : cfg->mailboxes) enabled += m.enabled ? 1 : 0;
+  std::string disabled =
+      enabled < cfg->mailboxes.size()
+          ? fmt::format(" ({} disabled)", cfg->mailboxes.size() - enabled) : "";
+  ctx.out << fmt::format("OK: {}{}, {}, {}, {}, {}; store {}\n",
+                         count(cfg->mailboxes.size(), "mailbox", "mailboxes"), disabled,
+                         count(cfg->senders.size(), "sender", "senders"),
+                         count(cfg->apps.size(), "app", "apps"),
+                         count(cfg->projects.size(), "project", "projects"),
+                         count(cfg->users.size(), "user", "users"), cfg->store.path);
+  for (const auto& w : cfg->warnings) ctx.out << "warning: " << w << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_check_config(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("check-config", "validate the configuration file");
+  cmd->callback([&ctx] { ctx.action = [&ctx] { return run_check_config(ctx); }; });
+}
+
+}  // namespace mb::cli

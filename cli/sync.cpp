@@ -1,0 +1,184 @@
+// File: cli/sync.cpp — `mailbridge sync [--once] [MAILBOX…]`: one pass over the mailboxes,
+// up to four in parallel, each on its own thread with its own store connection, so that a
+// slow or failing mailbox delays only itself.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "auth/secrets.h"
+#include "cli/cli.h"
+#include "connectors/registry.h"
+#include "core/ingest.h"
+#include "core/store.h"
+
+namespace mb::cli {
+namespace {
+
+constexpr size_t kMaxParallel = 4;
+
+struct MailboxRun {
+  const MailboxConfig* config = nullptr;
+  Status status;
+  SyncStats stats;
+};
+
+// One progress line on a terminal, redrawn in place, covering every mailbox in flight.
+class ProgressLine {
+ public:
+  ProgressLine(std::ostream& err, bool enabled) : err_(err), enabled_(enabled) {}
+  void update(const std::string& name, size_t done, size_t total) {
+    if (!enabled_) return;
+    std::lock_guard lock(mu_);
+    progress_[name] = {done, total};
+    std::string line;
+    for (const auto& [n, p] : progress_) {
+      line += fmt::format("{}{} {}/{}", line.empty() ? "" : ", ", n, p.first, p.second);
+    }
+    err_ << "\r\x1b[K" << "sync: " << line << std::flush;
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    if (enabled_ && !progress_.empty()) err_ << "\r\x1b[K" << std::flush;
+  }
+
+ private:
+  std::ostream& err_;
+  bool enabled_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<size_t, size_t>> progress_;
+};
+
+// A mailbox that could not even be set up still gets its error into `status`.
+void record_setup_error(Store& store, const std::string& name, const Status& s) {
+  auto st = store.get_mailbox_state(name);
+  if (!st.ok()) return;
+  st->state = "error";
+  st->last_run = now_iso8601();
+  st->imported = 0;
+  st->skipped.clear();
+  st->last_error = Redactor::instance().scrub(s.message());
+  store.put_mailbox_state(*st).ignore();
+}
+
+void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
+  const MailboxConfig& m = *run.config;
+  auto store = Store::open(cfg.store.path);
+  if (!store.ok()) {
+    run.status = store.status();
+    return;
+  }
+  auto mbx = make_mailbox(m, cfg);
+  if (!mbx.ok()) {
+    run.status = mbx.status();
+    record_setup_error(**store, m.name, run.status);
+    return;
+  }
+  SyncOptions opts;
+  opts.progress = [&](size_t done, size_t total) { progress.update(m.name, done, total); };
+  auto result = sync_mailbox(**mbx, m, cfg, **store, opts);
+  (*mbx)->close();
+  if (result.ok()) run.stats = *result;
+  else run.status = result.status();
+}
+
+void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
+  try {
+    run_one(cfg, run, progress);
+  } catch (const std::exception& e) {
+    run.status = Status(ErrorKind::kInternal, std::string("unexpected exception: ") + e.what());
+  }
+}
+
+std::string summary(const MailboxRun& run) {
+  const SyncStats& s = run.stats;
+  int64_t skipped = 0;
+  std::string reasons;
+  for (const auto& [reason, n] : s.skipped) {
+    skipped += n;
+    reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : ", ", reason, n);
+  }
+  std::string line = fmt::format("{}: {} imported ({} tickets, {} notes), {} skipped",
+                                 run.config->name, s.imported, s.tickets, s.notes, skipped);
+  if (!reasons.empty()) line += " (" + reasons + ")";
+  if (s.errors > 0) line += fmt::format(", {} failed (left on the server)", s.errors);
+  if (s.more) line += "; more mail is waiting (max_per_poll reached)";
+  return line;
+}
+
+Result<std::vector<MailboxRun>> select(Context& ctx, const Config& cfg,
+                                       const std::vector<std::string>& names) {
+  std::vector<MailboxRun> runs;
+  for (const auto& name : names) {
+    if (!cfg.find_mailbox(name)) {
+      return Status(ErrorKind::kConfig, fmt::format("no mailbox \"{}\" in {}", name,
+                                                    ctx.config_path));
+    }
+  }
+  for (const auto& m : cfg.mailboxes) {
+    bool wanted = names.empty() || std::count(names.begin(), names.end(), m.name) > 0;
+    if (!wanted) continue;
+    if (!m.enabled) {
+      ctx.out << m.name << ": disabled (enabled = false), not synced\n";
+      continue;
+    }
+    runs.push_back({&m, Status(), {}});
+  }
+  return runs;
+}
+
+int run_sync(Context& ctx, const std::vector<std::string>& names) {
+  auto cfg = load(ctx, true);
+  if (!cfg.ok()) return 2;
+  auto runs = select(ctx, *cfg, names);
+  if (!runs.ok()) {
+    print_error(ctx, runs.status().message());
+    return 2;
+  }
+  // Opened once here so that migrations run before the workers open their own connections.
+  auto store = Store::open(cfg->store.path);
+  if (!store.ok()) {
+    print_error(ctx, store.status().message());
+    return exit_code_for(store.status().kind());
+  }
+  ProgressLine progress(ctx.err, ctx.err_is_terminal);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < runs->size();) run_guarded(*cfg, (*runs)[i], progress);
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < std::min(kMaxParallel, runs->size()); ++i) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  progress.clear();
+  int code = 0;
+  for (const auto& run : *runs) {
+    if (run.status.ok()) {
+      ctx.out << summary(run) << "\n";
+      continue;
+    }
+    print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.config->name,
+                                 to_string(run.status.kind()), run.status.message()));
+    code = worse_exit_code(code, exit_code_for(run.status.kind()));
+  }
+  return code;
+}
+
+}  // namespace
+
+void add_sync(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("sync", "one pass over the mailboxes");
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto once = std::make_shared<bool>(false);
+  cmd->add_flag("--once", *once, "one pass, then exit (the default until `run` exists)");
+  cmd->add_option("MAILBOX", *names, "mailboxes to sync (default: every enabled one)");
+  cmd->callback([&ctx, names] {
+    ctx.action = [&ctx, names] { return run_sync(ctx, *names); };
+  });
+}
+
+}  // namespace mb::cli

@@ -1,0 +1,80 @@
+// File: cli/test_connection.cpp — `mailbridge test-connection [MAILBOX]`: a step-by-step
+// sign-in report for one mailbox or all of them; never prints a secret.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "auth/secrets.h"
+#include "cli/cli.h"
+#include "connectors/registry.h"
+
+namespace mb::cli {
+namespace {
+
+void print_step(Context& ctx, bool ok, const std::string& name, const std::string& detail) {
+  ctx.out << fmt::format("  {} {:<12} {}\n", ok ? "✓" : "✗", name,
+                         Redactor::instance().scrub(detail));
+}
+
+// Returns the exit code for this mailbox.
+int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m) {
+  ctx.out << fmt::format("{} ({} {}:{}, user {})\n", m.name, m.type,
+                         m.host.empty() ? m.endpoint : m.host, m.port, m.user);
+  auto mbx = make_mailbox(m, cfg);
+  if (!mbx.ok()) {
+    print_step(ctx, false, "configure", mbx.status().message());
+    return exit_code_for(mbx.status().kind());
+  }
+  ConnectionReport report = (*mbx)->test_connection();
+  (*mbx)->close();
+  bool printed_failure = false;
+  for (const auto& step : report.steps) {
+    print_step(ctx, step.ok, step.name, step.detail);
+    printed_failure = printed_failure || !step.ok;
+  }
+  if (report.status.ok()) return 0;
+  if (!printed_failure) {
+    print_step(ctx, false, to_string(report.status.kind()), report.status.message());
+  }
+  return exit_code_for(report.status.kind());
+}
+
+int run_test_connection(Context& ctx, const std::string& name) {
+  auto cfg = load(ctx, true);
+  if (!cfg.ok()) return 2;
+  std::vector<const MailboxConfig*> targets;
+  if (!name.empty()) {
+    const MailboxConfig* m = cfg->find_mailbox(name);
+    if (!m) {
+      print_error(ctx, fmt::format("no mailbox \"{}\" in {}", name, ctx.config_path));
+      return 2;
+    }
+    targets.push_back(m);
+  } else {
+    for (const auto& m : cfg->mailboxes) targets.push_back(&m);
+  }
+  if (targets.empty()) {
+    print_error(ctx, "no [[mailbox]] is configured");
+    return 2;
+  }
+  // The first failure decides the exit code, as the report reads top to bottom.
+  int code = 0;
+  for (const MailboxConfig* m : targets) {
+    int rc = test_one(ctx, *cfg, *m);
+    if (code == 0) code = rc;
+  }
+  return code;
+}
+
+}  // namespace
+
+void add_test_connection(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("test-connection",
+                                 "check a mailbox's connection and sign-in, step by step");
+  auto name = std::make_shared<std::string>();
+  cmd->add_option("MAILBOX", *name, "mailbox name (default: every mailbox)");
+  cmd->callback([&ctx, name] {
+    ctx.action = [&ctx, name] { return run_test_connection(ctx, *name); };
+  });
+}
+
+}  // namespace mb::cli

@@ -1,0 +1,585 @@
+// File: connectors/imap/imap_client.cpp — the IMAP client: command senders, response
+// dispatch, and the mapping of server answers to Status kinds.
+#include "connectors/imap/imap_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "auth/secrets.h"
+#include "connectors/imap/imap_syntax.h"
+
+namespace mb::imap {
+
+// One piece of a command: text (space-separated from its neighbours) or a literal.
+struct Client::Part {
+  std::string text;
+  bool literal = false;
+  bool secret = false;  // hidden in the trace
+};
+
+namespace {
+
+constexpr size_t kLiteralMinusMax = 4096;    // RFC 7888: LITERAL- allows {N+} up to 4096
+constexpr size_t kDiscardChunk = 1u << 20;   // an oversized body is read and dropped in chunks
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+Status protocol(std::string message) {
+  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
+}
+
+// Removes the password from server text before it reaches a message (a server that echoes
+// the command back must not leak it), then lets the Redactor catch any resolved secret.
+std::string scrub(std::string text, const std::string& password) {
+  if (password.size() >= 4) {
+    for (size_t p = text.find(password); p != std::string::npos; p = text.find(password, p)) {
+      text.replace(p, password.size(), "<redacted>");
+      p += 10;
+    }
+  }
+  return Redactor::instance().scrub(text);
+}
+
+std::optional<uint32_t> as_uid(const Value& v) {
+  auto n = v.as_number();
+  if (!n || *n == 0 || *n > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(*n);
+}
+
+// ESEARCH (RFC 4731): "(TAG "a3") UID ALL 1:3,7 COUNT 4" → the ALL set.
+Status parse_esearch(const std::vector<Value>& args, std::vector<uint32_t>& out) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (!args[i].is_atom("ALL")) continue;
+    auto set = parse_uid_set(args[i + 1].text, 0);
+    if (!set) return protocol("malformed IMAP ESEARCH ALL set '" + args[i + 1].text + "'");
+    out.insert(out.end(), set->begin(), set->end());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* to_string(State s) {
+  switch (s) {
+    case State::kDisconnected: return "disconnected";
+    case State::kGreeting: return "greeting";
+    case State::kNotAuthenticated: return "not authenticated";
+    case State::kAuthenticated: return "authenticated";
+    case State::kSelected: return "selected";
+    case State::kLogout: return "logout";
+    default: return "unknown";
+  }
+}
+
+Status command_failure(const ImapResponse& r, const std::string& what) {
+  const std::string& text = r.text;
+  if (r.condition == Condition::kBad)
+    return protocol("IMAP server rejected " + what + " as invalid (BAD): " + text);
+  if (r.code == "UNAVAILABLE")
+    return Status(ErrorKind::kNetwork, "IMAP server is unavailable (" + what + "): " + text,
+                  ErrorScope::kConnection);
+  if (r.code == "NONEXISTENT" || r.code == "TRYCREATE")
+    return Status(ErrorKind::kNotFound, "IMAP " + what + " failed: " + text, ErrorScope::kMailbox);
+  return Status(ErrorKind::kRejected, "IMAP " + what + " failed: " + text, ErrorScope::kMailbox);
+}
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {}
+
+Client::~Client() { close(); }
+
+std::vector<Client::Part> Client::astring_part(const std::string& s, bool secret) const {
+  if (needs_literal(s)) return {Part{s, true, secret}};
+  return {Part{quote(s), false, secret}};
+}
+
+Status Client::fail(Status s) {
+  bool fatal = s.scope() == ErrorScope::kConnection || s.kind() == ErrorKind::kNetwork ||
+               s.kind() == ErrorKind::kProtocol || s.kind() == ErrorKind::kTls;
+  if (fatal) close();
+  return s;
+}
+
+void Client::close() {
+  if (channel_) channel_->close();
+  channel_.reset();
+  state_ = State::kDisconnected;
+}
+
+bool Client::has_capability(const std::string& name) const {
+  return caps_.count(upper(name)) > 0;
+}
+
+std::string Client::tls_summary() const {
+  return channel_ ? channel_->stream().tls_summary() : std::string();
+}
+
+bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
+
+Status Client::require(std::initializer_list<State> states, const char* command) const {
+  if (std::find(states.begin(), states.end(), state_) != states.end()) return Status::Ok();
+  return Status(ErrorKind::kInternal, std::string("IMAP ") + command +
+                                          " is not possible in state " + to_string(state_));
+}
+
+void Client::note_capabilities(const ImapResponse& r) {
+  const std::vector<Value>* list = nullptr;
+  if (r.code == "CAPABILITY") list = &r.code_args;
+  if (r.kind == ImapResponse::Kind::kUntagged && r.name == "CAPABILITY") list = &r.args;
+  if (list == nullptr) return;
+  caps_.clear();
+  for (const Value& v : *list) {
+    if (!v.text.empty()) caps_.insert(upper(v.text));
+  }
+}
+
+Status Client::note_untagged(ImapResponse& r) {
+  note_capabilities(r);
+  if (r.name == "EXISTS" && r.number) exists_ = *r.number;
+  if (r.code == "ALERT") spdlog::warn("{}: IMAP server alert: {}", options_.label, r.text);
+  if (r.condition == Condition::kBye && state_ != State::kLogout) {
+    return fail(Status(ErrorKind::kNetwork, "IMAP server closed the connection: " + r.text,
+                       ErrorScope::kConnection));
+  }
+  if (r.condition == Condition::kNo || r.condition == Condition::kBad) {
+    spdlog::warn("{}: IMAP server warning: {} {}", options_.label, to_string(r.condition), r.text);
+  }
+  return Status::Ok();
+}
+
+Result<ImapResponse> Client::read_response() {
+  oversized_literal_ = 0;
+  while (true) {
+    auto line = channel_->read_line();
+    if (!line.ok()) return line.status();
+    ParseStep step = parser_.feed_line(*line);
+    while (step.kind == ParseStep::kLiteral) {
+      MB_RETURN_IF_ERROR(read_literal(step.literal_size));
+      step = {ParseStep::kNeedMore, 0};
+    }
+    if (step.kind == ParseStep::kResponse) return parser_.take_response();
+    if (step.kind == ParseStep::kError) return parser_.error();
+  }
+}
+
+// Reads a literal straight into a string reserved to its size and hands it to the parser;
+// a body beyond the limit is drained in chunks and replaced by "" (see deliver_fetch).
+Status Client::read_literal(uint64_t size) {
+  std::string body;
+  if (size > options_.max_message_bytes) {
+    for (uint64_t left = size; left > 0;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(left, kDiscardChunk));
+      body.clear();
+      MB_RETURN_IF_ERROR(channel_->read_exact(n, body));
+      left -= n;
+    }
+    body.clear();
+    body.shrink_to_fit();
+    oversized_literal_ = size;
+  } else {
+    MB_RETURN_IF_ERROR(channel_->read_exact(static_cast<size_t>(size), body));
+  }
+  ParseStep s = parser_.supply_literal(std::move(body));
+  if (s.kind == ParseStep::kError) return parser_.error();
+  return Status::Ok();
+}
+
+Status Client::connect(std::unique_ptr<Stream> stream) {
+  close();
+  channel_ = std::make_unique<LineChannel>(std::move(stream), options_.max_line);
+  if (options_.trace) {
+    channel_->set_trace(options_.trace);
+  } else if (spdlog::should_log(spdlog::level::trace)) {
+    channel_->set_trace([label = options_.label](const std::string& line) {
+      spdlog::trace("{}: {}", label, line);
+    });
+  }
+  ParserLimits limits;
+  limits.max_line = options_.max_line;
+  parser_ = ResponseParser(limits);
+  caps_.clear();
+  exists_ = 0;
+  next_tag_ = 1;
+  state_ = State::kGreeting;
+  channel_->set_timeout(options_.timeouts.connect);
+  auto r = read_response();
+  channel_->set_timeout(options_.timeouts.response);
+  std::string from = "IMAP greeting from " + options_.host;
+  if (!r.ok()) return fail(r.status().prefixed(from));
+  if (r->kind != ImapResponse::Kind::kUntagged || !r->is_status())
+    return fail(protocol(from + " is not a greeting"));
+  note_capabilities(*r);
+  switch (r->condition) {
+    case Condition::kOk: state_ = State::kNotAuthenticated; return Status::Ok();
+    case Condition::kPreauth: state_ = State::kAuthenticated; return Status::Ok();
+    case Condition::kBye:
+      close();
+      state_ = State::kLogout;
+      return Status(ErrorKind::kNetwork, "IMAP server " + options_.host +
+                                             " refused the connection: " + r->text,
+                    ErrorScope::kConnection);
+    default: return fail(protocol(from + " is not OK, PREAUTH or BYE: " + r->text));
+  }
+}
+
+Status Client::send_parts(const std::string& tag, const std::vector<Part>& parts,
+                          const UntaggedHandler& on_untagged, std::optional<ImapResponse>& early) {
+  std::string line = tag;
+  size_t secret_from = std::string::npos, secret_len = std::string::npos;
+  for (const Part& p : parts) {
+    line += ' ';
+    if (!p.literal) {
+      if (p.secret) {
+        secret_from = line.size();
+        secret_len = p.text.size();
+      }
+      line += p.text;
+      continue;
+    }
+    bool sync = !(has_capability("LITERAL+") ||
+                  (has_capability("LITERAL-") && p.text.size() <= kLiteralMinusMax));
+    line += "{" + std::to_string(p.text.size()) + (sync ? "}" : "+}");
+    MB_RETURN_IF_ERROR(channel_->write_line(line, secret_from, secret_len));
+    line.clear();
+    secret_from = secret_len = std::string::npos;
+    while (sync) {
+      auto r = read_response();
+      if (!r.ok()) return r.status();
+      if (r->kind == ImapResponse::Kind::kContinuation) break;
+      if (r->kind == ImapResponse::Kind::kTagged) {
+        if (r->tag != tag) return protocol("IMAP server answered unknown tag " + r->tag);
+        early = std::move(*r);
+        return Status::Ok();
+      }
+      MB_RETURN_IF_ERROR(note_untagged(*r));
+      if (on_untagged) MB_RETURN_IF_ERROR(on_untagged(*r));
+    }
+    MB_RETURN_IF_ERROR(channel_->write_raw(p.text));
+  }
+  return channel_->write_line(line, secret_from, secret_len);
+}
+
+Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
+                                               const UntaggedHandler& on_untagged,
+                                               const ContinuationHandler& on_continuation) {
+  while (true) {
+    auto r = read_response();
+    if (!r.ok()) return r.status();
+    switch (r->kind) {
+      case ImapResponse::Kind::kContinuation: {
+        if (!on_continuation) return protocol("IMAP server sent an unexpected continuation");
+        auto reply = on_continuation(*r);
+        if (!reply.ok()) return reply.status();
+        size_t n = reply->secret ? reply->line.size() : std::string::npos;
+        MB_RETURN_IF_ERROR(channel_->write_line(reply->line, reply->secret ? 0 : n, n));
+        break;
+      }
+      case ImapResponse::Kind::kUntagged:
+        MB_RETURN_IF_ERROR(note_untagged(*r));
+        if (on_untagged) MB_RETURN_IF_ERROR(on_untagged(*r));
+        break;
+      default:
+        if (r->tag != tag) return protocol("IMAP server answered unknown tag " + r->tag);
+        note_capabilities(*r);
+        return std::move(*r);
+    }
+  }
+}
+
+Result<ImapResponse> Client::run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged,
+                                 const ContinuationHandler& on_continuation) {
+  if (!channel_) {
+    return Status(ErrorKind::kNetwork, "IMAP connection is closed", ErrorScope::kConnection);
+  }
+  std::string tag = "a" + std::to_string(next_tag_++);
+  std::optional<ImapResponse> early;
+  Status sent = send_parts(tag, parts, on_untagged, early);
+  if (!sent.ok()) return fail(std::move(sent));
+  if (early) return std::move(*early);
+  auto r = read_until_tagged(tag, on_untagged, on_continuation);
+  if (!r.ok()) return fail(r.status());
+  return r;
+}
+
+Status Client::simple(const std::vector<Part>& parts, const std::string& what) {
+  auto r = run(parts, {});
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) return fail(command_failure(*r, what));
+  return Status::Ok();
+}
+
+Status Client::capability() {
+  MB_RETURN_IF_ERROR(
+      require({State::kNotAuthenticated, State::kAuthenticated, State::kSelected}, "CAPABILITY"));
+  return simple({Part{"CAPABILITY"}}, "CAPABILITY");
+}
+
+Status Client::starttls() {
+  MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "STARTTLS"));
+  if (caps_.empty()) MB_RETURN_IF_ERROR(capability());
+  if (!has_capability("STARTTLS")) {
+    return Status(ErrorKind::kTls,
+                  "IMAP server " + options_.host +
+                      " does not offer STARTTLS; security = starttls forbids going on in "
+                      "plaintext",
+                  ErrorScope::kConnection);
+  }
+  auto r = run({Part{"STARTTLS"}}, {});
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) {
+    return fail(Status(ErrorKind::kTls, "IMAP server refused STARTTLS: " + r->text,
+                       ErrorScope::kConnection));
+  }
+  channel_->set_timeout(options_.timeouts.connect);
+  Status tls = channel_->start_tls(options_.host, options_.tls);
+  if (!tls.ok()) return fail(std::move(tls));
+  channel_->set_timeout(options_.timeouts.response);
+  caps_.clear();  // RFC 3501 §6.2.1: what was said before TLS is not to be trusted
+  return capability();
+}
+
+Status Client::auth_failure(const ImapResponse& r, const std::string& user,
+                            const std::string& password) const {
+  std::string text = scrub(r.text, password);
+  bool refused = r.condition == Condition::kNo || r.code == "AUTHENTICATIONFAILED" ||
+                 r.code == "AUTHORIZATIONFAILED" || r.code == "EXPIRED";
+  if (r.code == "UNAVAILABLE") {
+    return Status(ErrorKind::kNetwork, "IMAP server cannot sign in user " + user +
+                                           " right now: " + text, ErrorScope::kMailbox);
+  }
+  if (!refused) return protocol("IMAP server rejected the sign-in as invalid (BAD): " + text);
+  return Status(ErrorKind::kAuth, "IMAP server refused the login for user " + user + ": " + text,
+                ErrorScope::kMailbox);
+}
+
+Status Client::after_sign_in(const ImapResponse& ok) {
+  state_ = State::kAuthenticated;
+  // Capabilities change with authentication; a server that did not restate them is asked.
+  if (ok.code != "CAPABILITY") return capability();
+  return Status::Ok();
+}
+
+Status Client::login(const std::string& user, const std::string& password) {
+  MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "LOGIN"));
+  if (has_capability("LOGINDISABLED")) {
+    return Status(ErrorKind::kConfig, "IMAP server " + options_.host +
+                                          " has disabled LOGIN (LOGINDISABLED); it may "
+                                          "require TLS (security = tls or starttls)");
+  }
+  std::vector<Part> parts{Part{"LOGIN"}};
+  for (auto& p : astring_part(user)) parts.push_back(std::move(p));
+  for (auto& p : astring_part(password, true)) parts.push_back(std::move(p));
+  auto r = run(parts, {});
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) return fail(auth_failure(*r, user, password));
+  return after_sign_in(*r);
+}
+
+Status Client::authenticate_plain(const std::string& user, const std::string& password) {
+  MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "AUTHENTICATE"));
+  std::string payload = sasl_plain_response(user, password);
+  bool sent = has_capability("SASL-IR");
+  std::vector<Part> parts{Part{"AUTHENTICATE PLAIN"}};
+  if (sent) parts.push_back(Part{payload, false, true});
+  bool cancelled = false;
+  std::string challenge;
+  auto on_continuation = [&](const ImapResponse& r) -> Result<Reply> {
+    if (!sent) {
+      sent = true;
+      return Reply{payload, true};
+    }
+    // PLAIN has one step; a challenge after it is how some servers report failure (the
+    // OAUTHBEARER style). Cancel the exchange and report the refusal.
+    cancelled = true;
+    challenge = r.text;
+    return Reply{"*", false};
+  };
+  auto r = run(parts, {}, on_continuation);
+  if (!r.ok()) return r.status();
+  if (cancelled) {
+    if (r->condition == Condition::kOk)
+      return fail(protocol("IMAP server accepted an AUTHENTICATE that was cancelled"));
+    return Status(ErrorKind::kAuth, "IMAP server refused the login for user " + user +
+                                        ": it answered the credentials with a challenge (" +
+                                        scrub(challenge, password) + ")",
+                  ErrorScope::kMailbox);
+  }
+  if (r->condition != Condition::kOk) return fail(auth_failure(*r, user, password));
+  return after_sign_in(*r);
+}
+
+Result<SignInMethod> Client::sign_in(const std::string& user, const std::string& password) {
+  if (state_ == State::kAuthenticated) return SignInMethod::kPreauth;
+  MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "sign-in"));
+  if (caps_.empty()) MB_RETURN_IF_ERROR(capability());
+  if (has_capability("AUTH=PLAIN")) {
+    MB_RETURN_IF_ERROR(authenticate_plain(user, password));
+    return SignInMethod::kAuthenticatePlain;
+  }
+  MB_RETURN_IF_ERROR(login(user, password));
+  return SignInMethod::kLogin;
+}
+
+Result<SelectInfo> Client::select(const std::string& folder) {
+  MB_RETURN_IF_ERROR(require({State::kAuthenticated, State::kSelected}, "SELECT"));
+  SelectInfo info;
+  auto on_untagged = [&](ImapResponse& r) {
+    if (r.name == "EXISTS" && r.number) info.exists = *r.number;
+    if (!r.code_args.empty()) {
+      auto n = as_uid(r.code_args[0]);
+      if (r.code == "UIDVALIDITY" && n) info.uidvalidity = *n;
+      if (r.code == "UIDNEXT" && n) info.uidnext = *n;
+    }
+    return Status::Ok();
+  };
+  std::vector<Part> parts{Part{"SELECT"}};
+  for (auto& p : astring_part(encode_mutf7(folder))) parts.push_back(std::move(p));
+  auto r = run(parts, on_untagged);
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) {
+    if (channel_) state_ = State::kAuthenticated;  // a failed SELECT deselects
+    return fail(command_failure(*r, "SELECT " + folder));
+  }
+  if (info.uidvalidity == 0) {
+    return Status(ErrorKind::kProtocol, "IMAP server sent no UIDVALIDITY for folder " + folder,
+                  ErrorScope::kMailbox);
+  }
+  info.read_only = r->code == "READ-ONLY";
+  if (info.read_only) {
+    spdlog::warn("{}: IMAP folder {} is read-only; flags and moves will fail", options_.label,
+                 folder);
+  }
+  state_ = State::kSelected;
+  exists_ = info.exists;
+  return info;
+}
+
+Status Client::create(const std::string& folder) {
+  MB_RETURN_IF_ERROR(require({State::kAuthenticated, State::kSelected}, "CREATE"));
+  std::vector<Part> parts{Part{"CREATE"}};
+  for (auto& p : astring_part(encode_mutf7(folder))) parts.push_back(std::move(p));
+  auto r = run(parts, {});
+  if (!r.ok()) return r.status();
+  if (r->condition == Condition::kOk || r->code == "ALREADYEXISTS") return Status::Ok();
+  return fail(command_failure(*r, "CREATE " + folder));
+}
+
+Result<std::vector<uint32_t>> Client::uid_search(const std::string& criteria) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID SEARCH"));
+  std::vector<uint32_t> uids;
+  auto on_untagged = [&](ImapResponse& r) -> Status {
+    if (r.name == "ESEARCH") return parse_esearch(r.args, uids);
+    if (r.name != "SEARCH") return Status::Ok();
+    for (const Value& v : r.args) {
+      auto uid = as_uid(v);
+      if (!uid) return protocol("IMAP SEARCH answer holds a bad UID '" + v.text + "'");
+      uids.push_back(*uid);
+    }
+    return Status::Ok();
+  };
+  auto r = run({Part{"UID SEARCH " + criteria}}, on_untagged);
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) return fail(command_failure(*r, "UID SEARCH " + criteria));
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  return uids;
+}
+
+// Hands one untagged FETCH to the sink: its UID and its BODY[] (moved, never copied).
+Status Client::deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& stop) {
+  if (r.name != "FETCH" || r.args.empty() || r.args[0].type != Value::Type::kList)
+    return Status::Ok();
+  std::vector<Value>& items = r.args[0].list;
+  std::optional<uint32_t> uid;
+  Value* body = nullptr;
+  for (size_t i = 0; i + 1 < items.size(); i += 2) {
+    if (items[i].is_atom("UID")) uid = as_uid(items[i + 1]);
+    if (items[i].type == Value::Type::kAtom && upper(items[i].text).rfind("BODY[]", 0) == 0)
+      body = &items[i + 1];
+  }
+  if (!uid || body == nullptr || !stop.ok()) return Status::Ok();  // e.g. a flag update
+  if (body->type == Value::Type::kNil) {
+    stop = sink(*uid, Status(ErrorKind::kNotFound,
+                             "IMAP server has no body for UID " + std::to_string(*uid),
+                             ErrorScope::kMessage));
+  } else if (body->literal && body->text.empty() && oversized_literal_ > 0) {
+    stop = sink(*uid, Status(ErrorKind::kInvalidInput,
+                             "message UID " + std::to_string(*uid) + " is " +
+                                 std::to_string(oversized_literal_) + " bytes, over the limit of " +
+                                 std::to_string(options_.max_message_bytes),
+                             ErrorScope::kMessage));
+  } else if (body->type == Value::Type::kString) {
+    stop = sink(*uid, std::move(body->text));
+  } else {
+    return protocol("IMAP FETCH BODY[] of UID " + std::to_string(*uid) + " is not a string");
+  }
+  return Status::Ok();
+}
+
+Status Client::uid_fetch(const std::vector<uint32_t>& uids, const FetchSink& sink) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID FETCH"));
+  if (uids.empty()) return Status::Ok();
+  Status stop;
+  auto on_untagged = [&](ImapResponse& r) { return deliver_fetch(r, sink, stop); };
+  std::string set = format_uid_set(uids);
+  auto r = run({Part{"UID FETCH " + set + " (UID BODY.PEEK[])"}}, on_untagged);
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) return fail(command_failure(*r, "UID FETCH " + set));
+  return stop;
+}
+
+Status Client::uid_store_add_flags(const std::vector<uint32_t>& uids, const std::string& flags) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID STORE"));
+  if (uids.empty()) return Status::Ok();
+  std::string set = format_uid_set(uids);
+  return simple({Part{"UID STORE " + set + " +FLAGS.SILENT (" + flags + ")"}},
+                "UID STORE " + set + " +FLAGS (" + flags + ")");
+}
+
+Status Client::uid_copy(const std::vector<uint32_t>& uids, const std::string& folder) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID COPY"));
+  if (uids.empty()) return Status::Ok();
+  std::vector<Part> parts{Part{"UID COPY " + format_uid_set(uids)}};
+  for (auto& p : astring_part(encode_mutf7(folder))) parts.push_back(std::move(p));
+  return simple(parts, "UID COPY to " + folder);
+}
+
+Status Client::uid_move(const std::vector<uint32_t>& uids, const std::string& folder) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID MOVE"));
+  if (!has_capability("MOVE"))
+    return Status(ErrorKind::kInternal, "IMAP server does not support MOVE");
+  if (uids.empty()) return Status::Ok();
+  std::vector<Part> parts{Part{"UID MOVE " + format_uid_set(uids)}};
+  for (auto& p : astring_part(encode_mutf7(folder))) parts.push_back(std::move(p));
+  return simple(parts, "UID MOVE to " + folder);
+}
+
+Status Client::uid_expunge(const std::vector<uint32_t>& uids) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID EXPUNGE"));
+  if (!has_capability("UIDPLUS"))
+    return Status(ErrorKind::kInternal, "IMAP server does not support UID EXPUNGE (UIDPLUS)");
+  if (uids.empty()) return Status::Ok();
+  std::string set = format_uid_set(uids);
+  return simple({Part{"UID EXPUNGE " + set}}, "UID EXPUNGE " + set);
+}
+
+Status Client::logout() {
+  if (!channel_) return Status::Ok();
+  bool live = state_ == State::kNotAuthenticated || state_ == State::kAuthenticated ||
+              state_ == State::kSelected;
+  Status s;
+  if (live) {
+    state_ = State::kLogout;  // the BYE that follows is expected
+    auto r = run({Part{"LOGOUT"}}, {});
+    if (!r.ok()) s = r.status();
+  }
+  close();
+  state_ = State::kLogout;
+  return s;
+}
+
+}  // namespace mb::imap

@@ -1,0 +1,146 @@
+// File: connectors/imap/imap_client.h — an IMAP4rev1 client (RFC 3501; IMAP4rev2 servers
+// accepted) on the shared line layer: one function per command, an explicit state.
+//
+// The client does blocking request/response over a LineChannel. Each command function
+// checks the state it needs, sends the command (quoting or literals as needed), reads the
+// untagged responses it cares about and maps the tagged result to a Status:
+//   BAD or unparsable        → kProtocol, scope kConnection (drop the connection)
+//   NO                       → kRejected (scope kMailbox), kNotFound for [NONEXISTENT]
+//   [UNAVAILABLE]            → kNetwork
+//   NO to LOGIN/AUTHENTICATE → kAuth "IMAP server refused the login for user X: <text>"
+//   untagged BYE             → kNetwork, scope kConnection
+// Every line is traced at spdlog trace level; LOGIN passwords and AUTHENTICATE payloads
+// show as <redacted>, literals only as their size.
+//
+//   Client c(options);
+//   MB_RETURN_IF_ERROR(c.connect(std::move(stream)));
+//   MB_RETURN_IF_ERROR(c.sign_in("user", password));
+//   auto box = c.select("INBOX");
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "connectors/imap/imap_parser.h"
+#include "core/config.h"
+#include "core/line.h"
+#include "core/net.h"
+#include "core/status.h"
+
+namespace mb::imap {
+
+enum class State { kDisconnected, kGreeting, kNotAuthenticated, kAuthenticated, kSelected, kLogout };
+const char* to_string(State s);
+
+struct ClientOptions {
+  std::string host;     // for STARTTLS certificate checks and messages
+  TlsOptions tls;       // for STARTTLS
+  Timeouts timeouts;    // connect: the greeting; response: everything after
+  std::string label;    // prefixes trace lines ("mailbox support")
+  // Receives every protocol line, secrets redacted. Empty: spdlog trace.
+  std::function<void(const std::string&)> trace;
+  // Larger message bodies are read and dropped; the fetch sink gets kInvalidInput.
+  uint64_t max_message_bytes = 256ull << 20;
+  size_t max_line = 4u << 20;  // a UID SEARCH answer for 500k messages fits
+};
+
+struct SelectInfo {
+  uint32_t uidvalidity = 0;
+  uint64_t exists = 0;
+  uint32_t uidnext = 0;  // 0 when the server did not say
+  bool read_only = false;
+};
+
+// How sign_in() got in, for test-connection.
+enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin };
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Takes a connected stream (TLS already up for implicit TLS) and reads the greeting.
+  Status connect(std::unique_ptr<Stream> stream);
+  Status capability();
+  // STARTTLS; refused (kTls) when the server does not advertise it — never plaintext.
+  Status starttls();
+  Status login(const std::string& user, const std::string& password);
+  Status authenticate_plain(const std::string& user, const std::string& password);
+  // AUTHENTICATE PLAIN when advertised, else LOGIN (unless LOGINDISABLED); OK on PREAUTH.
+  Result<SignInMethod> sign_in(const std::string& user, const std::string& password);
+  Result<SelectInfo> select(const std::string& folder);
+  Status create(const std::string& folder);
+  // UIDs matching `criteria` ("UNSEEN", "UID 5:*"), from SEARCH or ESEARCH.
+  Result<std::vector<uint32_t>> uid_search(const std::string& criteria);
+
+  // Receives each message as it arrives: its UID and body, or a kMessage-scoped error
+  // (too large, no body). Returning non-OK stops the deliveries; the command still runs to
+  // its end so the connection stays usable, and uid_fetch returns that status.
+  using FetchSink = std::function<Status(uint32_t uid, Result<std::string> body)>;
+  // One UID FETCH (BODY.PEEK[]) for all `uids`; UIDs the server no longer has are simply
+  // not delivered.
+  Status uid_fetch(const std::vector<uint32_t>& uids, const FetchSink& sink);
+  // UID STORE <uids> +FLAGS.SILENT (<flags>).
+  Status uid_store_add_flags(const std::vector<uint32_t>& uids, const std::string& flags);
+  Status uid_copy(const std::vector<uint32_t>& uids, const std::string& folder);
+  Status uid_move(const std::vector<uint32_t>& uids, const std::string& folder);
+  Status uid_expunge(const std::vector<uint32_t>& uids);
+  Status logout();
+  // Drops the connection without LOGOUT.
+  void close();
+
+  State state() const { return state_; }
+  bool has_capability(const std::string& name) const;  // case-insensitive
+  const std::set<std::string>& capabilities() const { return caps_; }
+  std::string tls_summary() const;
+  bool is_tls() const;
+  uint64_t exists() const { return exists_; }
+
+ private:
+  struct Part;
+  struct Reply {
+    std::string line;
+    bool secret = false;
+  };
+  using UntaggedHandler = std::function<Status(ImapResponse&)>;
+  using ContinuationHandler = std::function<Result<Reply>(const ImapResponse&)>;
+
+  Result<ImapResponse> run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged,
+                           const ContinuationHandler& on_continuation = {});
+  Status send_parts(const std::string& tag, const std::vector<Part>& parts,
+                    const UntaggedHandler& on_untagged, std::optional<ImapResponse>& early);
+  Result<ImapResponse> read_until_tagged(const std::string& tag, const UntaggedHandler& on_untagged,
+                                         const ContinuationHandler& on_continuation);
+  Result<ImapResponse> read_response();
+  Status read_literal(uint64_t size);
+  Status note_untagged(ImapResponse& r);
+  void note_capabilities(const ImapResponse& r);
+  Status require(std::initializer_list<State> states, const char* command) const;
+  Status simple(const std::vector<Part>& parts, const std::string& what);
+  Status fail(Status s);
+  Status auth_failure(const ImapResponse& r, const std::string& user,
+                      const std::string& password) const;
+  Status after_sign_in(const ImapResponse& ok);
+  Status deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& stop);
+  std::vector<Part> astring_part(const std::string& s, bool secret = false) const;
+
+  ClientOptions options_;
+  std::unique_ptr<LineChannel> channel_;
+  ResponseParser parser_;
+  State state_ = State::kDisconnected;
+  std::set<std::string> caps_;  // upper-cased
+  uint64_t exists_ = 0;
+  uint32_t next_tag_ = 1;
+  uint64_t oversized_literal_ = 0;  // size of the literal just dropped, 0 if none
+};
+
+// The Status for a tagged NO/BAD to `what` ("SELECT INBOX"): see the table above.
+Status command_failure(const ImapResponse& r, const std::string& what);
+
+}  // namespace mb::imap

@@ -1,0 +1,374 @@
+// File: connectors/imap/imap_mailbox.cpp — Mailbox over the IMAP client: listing by
+// post-action, batched fetches delivered in request order, idempotent post-actions, and
+// the step-by-step connection test.
+#include "connectors/imap/imap_mailbox.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "connectors/imap/imap_client.h"
+#include "connectors/imap/imap_syntax.h"
+
+namespace mb {
+namespace {
+
+using imap::Client;
+using imap::SelectInfo;
+
+constexpr size_t kFetchBatch = 25;     // UIDs per UID FETCH
+constexpr size_t kApplyBatch = 1000;   // UIDs per STORE / COPY / MOVE / EXPUNGE
+
+class ImapMailbox : public Mailbox {
+ public:
+  ImapMailbox(MailboxConfig config, std::string password, StreamFactory factory)
+      : cfg_(std::move(config)), password_(std::move(password)), factory_(std::move(factory)) {
+    if (cfg_.port == 0) cfg_.port = default_port("imap", cfg_.security);
+  }
+  ~ImapMailbox() override { close(); }
+
+  ConnectionReport test_connection() override;
+  Result<Pending> list_pending(size_t limit, const std::string& state) override;
+  Result<Pending> list_once(size_t limit, const std::string& state);
+  Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override;
+  Status apply(const std::vector<std::string>& keys, const PostAction& action) override;
+  Capabilities capabilities() const override { return caps_; }
+  void close() override;
+
+ private:
+  imap::ClientOptions client_options() const;
+  Result<std::unique_ptr<Stream>> open_stream() const;
+  Status ensure_open();
+  Status sign_in_and_select(std::string* detail_sign_in = nullptr);
+  Status check(Status s);
+  Status fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
+                     const FetchCallback& cb);
+  Status apply_batch(const std::vector<uint32_t>& uids, const PostAction& action);
+  Status with_create(const std::string& folder, const std::function<Status()>& op);
+  Status expunge(const std::vector<uint32_t>& uids);
+  uint32_t last_listed_uid(const std::string& state) const;
+
+  MailboxConfig cfg_;
+  std::string password_;
+  StreamFactory factory_;
+  std::unique_ptr<Client> client_;
+  SelectInfo box_;
+  Capabilities caps_;
+};
+
+imap::ClientOptions ImapMailbox::client_options() const {
+  imap::ClientOptions o;
+  o.host = cfg_.host;
+  o.tls = cfg_.tls;
+  o.timeouts = cfg_.timeouts;
+  o.label = "mailbox " + cfg_.name;
+  return o;
+}
+
+Result<std::unique_ptr<Stream>> ImapMailbox::open_stream() const {
+  if (factory_) return factory_();
+  return connect_stream(cfg_.host, cfg_.port, cfg_.security, cfg_.tls, cfg_.timeouts);
+}
+
+// Drops the connection after an error that leaves it unusable, so the next call reconnects.
+Status ImapMailbox::check(Status s) {
+  if (s.ok()) return s;
+  bool broken = s.scope() == ErrorScope::kConnection || !client_ ||
+                client_->state() == imap::State::kDisconnected ||
+                client_->state() == imap::State::kLogout;
+  if (broken && client_) {
+    client_->close();
+    client_.reset();
+  }
+  return s;
+}
+
+Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
+  auto method = client_->sign_in(cfg_.user, password_);
+  if (!method.ok()) return method.status();
+  if (detail_sign_in != nullptr) {
+    const char* how = *method == imap::SignInMethod::kPreauth ? "pre-authenticated by the server"
+                      : *method == imap::SignInMethod::kLogin ? "LOGIN"
+                                                               : "AUTHENTICATE PLAIN";
+    *detail_sign_in = "signed in as " + cfg_.user + " (" + how + ")";
+  }
+  caps_.move = client_->has_capability("MOVE");
+  caps_.push = client_->has_capability("IDLE");
+  auto box = client_->select(cfg_.folder);
+  if (!box.ok()) return box.status();
+  box_ = *box;
+  return Status::Ok();
+}
+
+Status ImapMailbox::ensure_open() {
+  if (client_ && client_->state() == imap::State::kSelected) return Status::Ok();
+  client_ = std::make_unique<Client>(client_options());
+  auto stream = open_stream();
+  if (!stream.ok()) return check(stream.status());
+  Status s = client_->connect(std::move(*stream));
+  if (s.ok() && cfg_.security == Security::kStartTls) s = client_->starttls();
+  if (s.ok()) s = sign_in_and_select();
+  if (!s.ok()) {
+    // Whatever failed while opening, the next call starts from a fresh connection.
+    client_->close();
+    client_.reset();
+  }
+  return s;
+}
+
+void ImapMailbox::close() {
+  if (!client_) return;
+  client_->logout().ignore();
+  client_.reset();
+}
+
+uint32_t ImapMailbox::last_listed_uid(const std::string& state) const {
+  if (state.empty()) return 0;
+  auto parsed = imap::parse_key(state, /*allow_zero_uid=*/true);
+  if (!parsed) {
+    spdlog::warn("mailbox {}: ignoring unreadable IMAP state '{}'", cfg_.name, state);
+    return 0;
+  }
+  if (parsed->uidvalidity != box_.uidvalidity) {
+    spdlog::info("mailbox {}: UIDVALIDITY changed from {} to {}; listing from the start",
+                 cfg_.name, parsed->uidvalidity, box_.uidvalidity);
+    return 0;
+  }
+  return parsed->uid;
+}
+
+// A kept connection may have been dropped by the server while idle between polls (an
+// autologout BYE); listing is read-only, so it is retried once on a fresh connection.
+Result<Pending> ImapMailbox::list_pending(size_t limit, const std::string& state) {
+  bool reused = client_ && client_->state() == imap::State::kSelected;
+  auto p = list_once(limit, state);
+  if (!p.ok() && reused && p.status().scope() == ErrorScope::kConnection) {
+    spdlog::info("mailbox {}: kept IMAP connection was lost ({}); reconnecting", cfg_.name,
+                 p.status().message());
+    p = list_once(limit, state);
+  }
+  return p;
+}
+
+Result<Pending> ImapMailbox::list_once(size_t limit, const std::string& state) {
+  MB_RETURN_IF_ERROR(ensure_open());
+  uint32_t last = 0;
+  std::string criteria;
+  switch (cfg_.after.kind) {
+    case PostAction::Kind::kMarkRead: criteria = "UNSEEN"; break;
+    case PostAction::Kind::kLeave:
+      last = std::min<uint32_t>(last_listed_uid(state), UINT32_MAX - 1);
+      criteria = "UID " + std::to_string(last + 1) + ":*";
+      break;
+    default: criteria = "UNDELETED"; break;
+  }
+  auto uids = client_->uid_search(criteria);
+  if (!uids.ok()) return check(uids.status());
+  // "n:*" always matches the highest UID, even below n.
+  std::erase_if(*uids, [last](uint32_t u) { return u <= last; });
+  Pending p;
+  p.more = uids->size() > limit;
+  if (p.more) uids->resize(limit);
+  for (uint32_t u : *uids) p.keys.push_back(imap::format_key(box_.uidvalidity, u));
+  p.next_state = imap::format_key(box_.uidvalidity, uids->empty() ? last : uids->back());
+  return p;
+}
+
+Status ImapMailbox::fetch(const std::vector<std::string>& keys, const FetchCallback& cb) {
+  if (keys.empty()) return Status::Ok();
+  MB_RETURN_IF_ERROR(ensure_open());
+  for (size_t begin = 0; begin < keys.size(); begin += kFetchBatch) {
+    MB_RETURN_IF_ERROR(fetch_batch(keys, begin, std::min(keys.size(), begin + kFetchBatch), cb));
+  }
+  return Status::Ok();
+}
+
+// One UID FETCH for keys[begin, end). Bodies are handed to `cb` in request order as soon as
+// the order allows (the server answers in its own order), each key exactly once.
+Status ImapMailbox::fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
+                                const FetchCallback& cb) {
+  std::vector<std::optional<uint32_t>> want(end - begin);
+  std::vector<uint32_t> uids;
+  for (size_t i = begin; i < end; ++i) {
+    auto k = imap::parse_key(keys[i]);
+    if (k && k->uidvalidity == box_.uidvalidity) {
+      want[i - begin] = k->uid;
+      uids.push_back(k->uid);
+    }
+  }
+  std::unordered_set<uint32_t> wanted(uids.begin(), uids.end());
+  std::map<uint32_t, Result<std::string>> ready;
+  size_t next = begin;
+  Status cb_status;
+  auto missing = [&](size_t i, const Status& why) -> Result<std::string> {
+    if (!want[i - begin]) {
+      return Status(ErrorKind::kNotFound, "message " + keys[i] + " is from another UIDVALIDITY "
+                    "of folder " + cfg_.folder + " (the folder was rebuilt)", ErrorScope::kMessage);
+    }
+    if (why.ok()) {
+      return Status(ErrorKind::kNotFound, "message " + keys[i] + " is no longer in folder " +
+                    cfg_.folder, ErrorScope::kMessage);
+    }
+    return Status(why.kind(), why.message(), ErrorScope::kMessage);
+  };
+  // Delivers what can go out in order; with `finish`, the keys still waiting get `why`.
+  auto deliver = [&](bool finish, const Status& why) -> Status {
+    while (next < end && cb_status.ok()) {
+      auto& w = want[next - begin];
+      auto it = w ? ready.find(*w) : ready.end();
+      if (w && it == ready.end() && !finish) break;
+      Result<std::string> body = it != ready.end() ? std::move(it->second) : missing(next, why);
+      if (it != ready.end()) ready.erase(it);
+      cb_status = cb(keys[next], std::move(body));
+      ++next;
+    }
+    return cb_status;
+  };
+  auto sink = [&](uint32_t uid, Result<std::string> body) -> Status {
+    if (!wanted.count(uid) || ready.count(uid)) return Status::Ok();
+    ready.emplace(uid, std::move(body));
+    return deliver(false, Status::Ok());
+  };
+  Status s = uids.empty() ? Status::Ok() : client_->uid_fetch(uids, sink);
+  if (!cb_status.ok()) return cb_status;
+  if (!s.ok() && (s.scope() == ErrorScope::kConnection || !client_ ||
+                  client_->state() != imap::State::kSelected)) {
+    return check(s);
+  }
+  return deliver(true, s);
+}
+
+Status ImapMailbox::expunge(const std::vector<uint32_t>& uids) {
+  if (!client_->has_capability("UIDPLUS")) {
+    spdlog::warn("mailbox {}: the IMAP server lacks UIDPLUS, so processed messages stay flagged "
+                 "\\Deleted: a plain EXPUNGE could also remove messages someone else flagged",
+                 cfg_.name);
+    return Status::Ok();
+  }
+  return client_->uid_expunge(uids);
+}
+
+// Runs `op`; when the server says the target folder is missing (TRYCREATE, or a plain NO),
+// creates it and tries once more.
+Status ImapMailbox::with_create(const std::string& folder, const std::function<Status()>& op) {
+  Status s = op();
+  if (s.kind() != ErrorKind::kNotFound && s.kind() != ErrorKind::kRejected) return s;
+  Status created = client_->create(folder);
+  if (!created.ok()) {
+    spdlog::info("mailbox {}: could not create folder {}: {}", cfg_.name, folder,
+                 created.message());
+    if (created.scope() == ErrorScope::kConnection) return created;
+  }
+  return op();
+}
+
+Status ImapMailbox::apply_batch(const std::vector<uint32_t>& uids, const PostAction& action) {
+  switch (action.kind) {
+    case PostAction::Kind::kMarkRead: return client_->uid_store_add_flags(uids, "\\Seen");
+    case PostAction::Kind::kDelete:
+      MB_RETURN_IF_ERROR(client_->uid_store_add_flags(uids, "\\Deleted"));
+      return expunge(uids);
+    case PostAction::Kind::kMove: {
+      const std::string folder = action.folder.empty() ? "Processed" : action.folder;
+      if (client_->has_capability("MOVE")) {
+        return with_create(folder, [&] { return client_->uid_move(uids, folder); });
+      }
+      MB_RETURN_IF_ERROR(with_create(folder, [&] { return client_->uid_copy(uids, folder); }));
+      MB_RETURN_IF_ERROR(client_->uid_store_add_flags(uids, "\\Deleted"));
+      return expunge(uids);
+    }
+    default: return Status::Ok();
+  }
+}
+
+Status ImapMailbox::apply(const std::vector<std::string>& keys, const PostAction& action) {
+  if (keys.empty() || action.kind == PostAction::Kind::kLeave) return Status::Ok();
+  MB_RETURN_IF_ERROR(ensure_open());
+  std::vector<uint32_t> uids;
+  for (const std::string& key : keys) {
+    auto k = imap::parse_key(key);
+    // A key of another UIDVALIDITY names nothing any more: already gone is fine.
+    if (k && k->uidvalidity == box_.uidvalidity) uids.push_back(k->uid);
+  }
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  for (size_t i = 0; i < uids.size(); i += kApplyBatch) {
+    std::vector<uint32_t> batch(uids.begin() + static_cast<std::ptrdiff_t>(i),
+                                uids.begin() + static_cast<std::ptrdiff_t>(
+                                                   std::min(uids.size(), i + kApplyBatch)));
+    Status s = apply_batch(batch, action);
+    if (!s.ok()) return check(s.prefixed("mailbox " + cfg_.name + ": " + action.to_string()));
+  }
+  return Status::Ok();
+}
+
+// Runs the steps of a sign-in one by one on a fresh connection, reporting each; the
+// connection is logged out at the end so nothing outlives the call.
+ConnectionReport ImapMailbox::test_connection() {
+  close();
+  ConnectionReport rep;
+  auto step = [&](const char* name, const Status& s, std::string detail) {
+    rep.steps.push_back(StepReport{name, s.ok(), s.ok() ? std::move(detail) : s.message()});
+    if (!s.ok()) rep.status = s;
+    return s.ok();
+  };
+  std::string where = cfg_.host + ":" + std::to_string(cfg_.port);
+  auto addrs = resolve_host(cfg_.host, cfg_.port);
+  if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return rep;
+  // Without a test factory TCP and TLS are separate steps, so a failure names its layer.
+  auto stream = factory_ ? factory_() : connect_tcp(cfg_.host, cfg_.port, cfg_.timeouts);
+  if (!stream.ok()) {
+    step("connect", stream.status(), "");
+    return rep;
+  }
+  client_ = std::make_unique<Client>(client_options());
+  Status s;
+  if (cfg_.security == Security::kTls) {
+    step("connect", s, "connected to " + where);
+    if (!factory_) {
+      (*stream)->set_timeout(cfg_.timeouts.connect);
+      s = (*stream)->start_tls(cfg_.host, cfg_.tls);
+      (*stream)->set_timeout(cfg_.timeouts.response);
+    }
+    if (s.ok()) s = client_->connect(std::move(*stream));  // the greeting comes over TLS
+    std::string summary = client_->tls_summary();
+    if (!step("tls", s, summary.empty() ? "TLS set up by the stream" : summary)) return rep;
+  } else {
+    s = client_->connect(std::move(*stream));
+    if (!step("connect", s, "connected to " + where + "; server greeting received")) return rep;
+  }
+  if (cfg_.security == Security::kStartTls) {
+    s = client_->starttls();
+    if (!step("starttls", s, "STARTTLS: " + client_->tls_summary())) return rep;
+  } else if (cfg_.security == Security::kNone) {
+    step("tls", s, "not used (security = none): the password travels in plaintext");
+  }
+  std::string signed_in;
+  s = sign_in_and_select(&signed_in);
+  if (!s.ok()) {
+    // signed_in is only filled once the sign-in succeeded: then SELECT is what failed.
+    bool in = !signed_in.empty();
+    if (in) step("sign-in", Status::Ok(), signed_in);
+    step(in ? "open-folder" : "sign-in", s, "");
+    close();
+    return rep;
+  }
+  step("sign-in", s, signed_in);
+  step("open-folder", s, cfg_.folder + " (UIDVALIDITY " + std::to_string(box_.uidvalidity) +
+                             (box_.read_only ? ", read-only)" : ", read-write)"));
+  rep.message_count = box_.exists;
+  step("count", s, std::to_string(box_.exists) + " messages in " + cfg_.folder);
+  close();
+  return rep;
+}
+
+}  // namespace
+
+std::unique_ptr<Mailbox> make_imap_mailbox(const MailboxConfig& config, std::string password,
+                                           StreamFactory factory) {
+  return std::make_unique<ImapMailbox>(config, std::move(password), std::move(factory));
+}
+
+}  // namespace mb

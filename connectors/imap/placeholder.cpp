@@ -1,1 +1,0 @@
-// File: connectors/imap/placeholder.cpp

@@ -1,0 +1,83 @@
+// File: core/internal/migrations.cpp — the store's migration scripts, oldest first.
+#include "core/internal/migrations.h"
+
+namespace mb::internal {
+namespace {
+
+// v1: tickets, notes, attachments, the ingest ledger and per-mailbox state.
+// AUTOINCREMENT so that a ticket id is never reused after a delete: ids appear in subjects
+// ("[Ticket - 12]") that may come back years later.
+constexpr const char* kV1 = R"sql(
+CREATE TABLE tickets (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  project        TEXT NOT NULL,
+  subject        TEXT NOT NULL,
+  status         TEXT NOT NULL DEFAULT 'open',
+  source         TEXT NOT NULL,
+  requester      TEXT NOT NULL,
+  requester_name TEXT NOT NULL DEFAULT '',
+  mailbox        TEXT NOT NULL DEFAULT '',
+  created_at     TEXT NOT NULL
+);
+CREATE TABLE notes (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  ticket_id           INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+  kind                TEXT NOT NULL CHECK (kind IN ('email-in', 'email-out', 'system')),
+  author              TEXT NOT NULL,
+  author_name         TEXT NOT NULL DEFAULT '',
+  text                TEXT NOT NULL DEFAULT '',
+  html                TEXT NOT NULL DEFAULT '',
+  message_id          TEXT NOT NULL DEFAULT '',
+  in_reply_to         INTEGER REFERENCES notes(id),
+  raw                 BLOB,
+  dropped_attachments TEXT NOT NULL DEFAULT '[]',
+  created_at          TEXT NOT NULL
+);
+CREATE INDEX notes_by_ticket ON notes(ticket_id);
+CREATE INDEX notes_by_message_id ON notes(message_id) WHERE message_id <> '';
+CREATE TABLE attachments (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  note_id      INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+  filename     TEXT NOT NULL,
+  content_type TEXT NOT NULL DEFAULT '',
+  content_id   TEXT NOT NULL DEFAULT '',
+  inline_part  INTEGER NOT NULL DEFAULT 0,
+  size         INTEGER NOT NULL,
+  sha256       TEXT NOT NULL,
+  data         BLOB NOT NULL
+);
+CREATE INDEX attachments_by_note ON attachments(note_id);
+CREATE TABLE ledger (
+  mailbox          TEXT NOT NULL,
+  key              TEXT NOT NULL,
+  sha256           TEXT NOT NULL DEFAULT '',
+  outcome          TEXT NOT NULL CHECK (outcome IN ('ticket', 'note', 'skipped')),
+  reason           TEXT NOT NULL DEFAULT '',
+  ticket_id        INTEGER REFERENCES tickets(id),
+  note_id          INTEGER REFERENCES notes(id),
+  post_action      TEXT NOT NULL DEFAULT 'leave',
+  post_action_done INTEGER NOT NULL DEFAULT 0,
+  created_at       TEXT NOT NULL,
+  PRIMARY KEY (mailbox, key)
+);
+CREATE INDEX ledger_by_sha ON ledger(mailbox, sha256);
+CREATE TABLE mailbox_state (
+  name                      TEXT PRIMARY KEY,
+  state                     TEXT NOT NULL DEFAULT 'ok',
+  sync_state                TEXT NOT NULL DEFAULT '',
+  last_run                  TEXT NOT NULL DEFAULT '',
+  imported                  INTEGER NOT NULL DEFAULT 0,
+  skipped                   TEXT NOT NULL DEFAULT '{}',
+  last_error                TEXT NOT NULL DEFAULT '',
+  consecutive_auth_failures INTEGER NOT NULL DEFAULT 0,
+  alert_ticket_id           INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
+constexpr const char* const kMigrations[] = {kV1};
+
+}  // namespace
+
+std::span<const char* const> store_migrations() { return kMigrations; }
+
+}  // namespace mb::internal

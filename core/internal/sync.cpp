@@ -1,0 +1,268 @@
+// File: core/internal/sync.cpp — sync_mailbox(): the exactly-once ingest of one mailbox.
+//
+// The order of writes is what makes it exactly once: a message's ticket or note and its
+// ledger row are one transaction; a post-action is requested only after that commit and is
+// marked done only after the server accepted it; the connector's next_state is stored only
+// once every listed key is in the ledger. A crash between any two steps leaves either work
+// that the next run skips (the ledger has the key) or work it finishes (post_action_done = 0).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/ingest.h"
+
+namespace mb {
+namespace {
+
+struct Run {
+  Mailbox& mailbox;
+  const MailboxConfig& mcfg;
+  const Config& config;
+  Store& store;
+  const SyncOptions& options;
+  SyncStats stats;
+  std::string last_message_error;
+  bool left_for_retry = false;  // a listed key is not in the ledger after this run
+  size_t done = 0;
+  size_t total = 0;
+};
+
+// Errors that end the pass: the connection, the mailbox or the store is unusable.
+bool stops_pass(const Status& s) {
+  if (s.scope() == ErrorScope::kConnection || s.scope() == ErrorScope::kMailbox) return true;
+  if (s.scope() == ErrorScope::kMessage) return false;
+  switch (s.kind()) {
+    case ErrorKind::kRejected:
+    case ErrorKind::kNotFound:
+    case ErrorKind::kInvalidInput:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// The ledger's post-action text back into a PostAction; unknown text is left alone.
+PostAction action_from_string(const std::string& s) {
+  if (s == "mark-read") return PostAction::mark_read();
+  if (s == "delete") return PostAction::remove();
+  if (s.rfind("move:", 0) == 0 && s.size() > 5) return PostAction::move(s.substr(5));
+  return PostAction::leave();
+}
+
+void note_message_error(Run& r, const std::string& key, const Status& s) {
+  ++r.stats.errors;
+  r.last_message_error = s.to_string();
+  spdlog::warn("mailbox {}: message {} left on the server: {}", r.mcfg.name, key, s.to_string());
+}
+
+// Applies and marks done the post-actions of `keys` whose ledger rows are not done yet,
+// grouping keys by action so that each action is one server round trip.
+Status apply_post_actions(Run& r, const std::vector<std::string>& keys) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;
+  for (const auto& key : keys) {
+    auto entry = r.store.find_ledger(r.mcfg.name, key);
+    if (!entry.ok()) return entry.status();
+    if (!*entry || (*entry)->post_action_done) continue;
+    const std::string& action = (*entry)->post_action;
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == action; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {action, {}});
+    it->second.push_back(key);
+  }
+  for (const auto& [text, group] : groups) {
+    PostAction action = action_from_string(text);
+    if (action.kind != PostAction::Kind::kLeave) {
+      Status s = r.mailbox.apply(group, action);
+      if (!s.ok() && stops_pass(s)) return s.prefixed("post-action " + text);
+      if (!s.ok()) {
+        note_message_error(r, group.front(), s.prefixed("post-action " + text));
+        continue;  // stays not done; the next run tries again
+      }
+    }
+    for (const auto& key : group) {
+      MB_RETURN_IF_ERROR(r.store.mark_post_action_done(r.mcfg.name, key));
+    }
+  }
+  return Status::Ok();
+}
+
+RouteContext route_context(Store& store) {
+  RouteContext ctx;
+  ctx.ticket_exists = [&store](int64_t id) {
+    auto r = store.ticket_exists(id);
+    return r.ok() && *r;
+  };
+  ctx.ticket_for_message_id = [&store](const std::string& id) -> std::optional<int64_t> {
+    auto r = store.ticket_for_sent_message_id(id);
+    return r.ok() ? *r : std::nullopt;
+  };
+  return ctx;
+}
+
+// Parses and decides; fills `c`. Errors of scope kMessage leave the message for a retry;
+// others (the store) stop the pass.
+Status prepare_commit(Run& r, const std::string& raw, MessageCommit& c) {
+  auto parsed = parse_message(raw);
+  if (!parsed.ok()) {
+    if (parsed.status().kind() != ErrorKind::kInvalidInput) {
+      return Status(parsed.status()).with_scope(ErrorScope::kMessage);
+    }
+    c.skip = true;
+    c.skip_reason = kSkipMalformed;
+    c.post_action = PostAction::leave().to_string();
+    return Status::Ok();
+  }
+  Decision d = decide(*parsed, r.config, r.mcfg, route_context(r.store));
+  std::optional<int64_t> reply_to_note;
+  if (d.kind == Decision::Kind::kNote && !d.matched_message_id.empty()) {
+    auto sent = r.store.find_sent_message(d.matched_message_id);
+    if (!sent.ok()) return sent.status();
+    if (*sent) reply_to_note = (*sent)->note_id;
+  }
+  c = build_message_commit(std::move(*parsed), d, r.mcfg, r.config);
+  c.note.in_reply_to = reply_to_note;
+  return Status::Ok();
+}
+
+// Builds the commit of one fetched message: a skip (too large, duplicate bytes, malformed,
+// filtered) or a ticket/note.
+Status build_commit(Run& r, const std::string& raw, MessageCommit& c) {
+  if (raw.size() > r.config.ingest.max_message_bytes) {
+    c.skip = true;
+    c.skip_reason = kSkipTooLarge;
+    c.post_action = PostAction::leave().to_string();
+    return Status::Ok();
+  }
+  std::string sha = sha256_hex(raw);
+  auto same = r.store.find_ledger_by_sha(r.mcfg.name, sha);
+  if (!same.ok()) return same.status();
+  if (*same) {
+    // The same bytes under a new key (UIDVALIDITY reset, resync): what became of the
+    // original becomes of this one, and no second ticket is made.
+    c.skip = true;
+    c.skip_reason = kSkipDuplicate;
+    c.ticket_id = (*same)->ticket_id;
+    c.note.id = (*same)->note_id;
+    c.post_action = (*same)->post_action;
+  } else {
+    MB_RETURN_IF_ERROR(prepare_commit(r, raw, c));
+  }
+  c.sha256 = std::move(sha);
+  return Status::Ok();
+}
+
+void count(Run& r, const MessageCommit& c, const CommitResult& res) {
+  if (res.duplicate) {
+    ++r.stats.skipped[kSkipDuplicate];
+  } else if (c.skip) {
+    ++r.stats.skipped[c.skip_reason];
+  } else if (c.ticket_id == 0) {
+    ++r.stats.tickets;
+    ++r.stats.imported;
+  } else {
+    ++r.stats.notes;
+    ++r.stats.imported;
+  }
+}
+
+// One fetched message, end to end up to its commit. Returns only errors that stop the pass.
+Status ingest_one(Run& r, const std::string& key, Result<std::string> raw,
+                  std::vector<std::string>& committed) {
+  if (!raw.ok()) {
+    if (raw.status().scope() != ErrorScope::kMessage && stops_pass(raw.status())) {
+      return raw.status();
+    }
+    note_message_error(r, key, raw.status());
+    r.left_for_retry = true;
+    return Status::Ok();
+  }
+  MessageCommit c;
+  Status s = build_commit(r, *raw, c);
+  if (!s.ok()) {
+    if (s.scope() != ErrorScope::kMessage) return s;
+    note_message_error(r, key, s);
+    r.left_for_retry = true;
+    return Status::Ok();
+  }
+  c.mailbox = r.mcfg.name;
+  c.key = key;
+  auto res = r.store.commit_message(c, *raw);
+  if (!res.ok()) return res.status();
+  count(r, c, *res);
+  committed.push_back(key);
+  return Status::Ok();
+}
+
+Status process_batch(Run& r, const std::vector<std::string>& batch) {
+  std::vector<std::string> committed;
+  Status fs = r.mailbox.fetch(batch, [&](const std::string& key, Result<std::string> raw) {
+    Status s = ingest_one(r, key, std::move(raw), committed);
+    ++r.done;
+    if (r.options.progress) r.options.progress(r.done, r.total);
+    return s;
+  });
+  if (!fs.ok()) return fs;
+  return apply_post_actions(r, committed);
+}
+
+Status run_pass(Run& r, MailboxState& state) {
+  auto pending = r.mailbox.list_pending(r.mcfg.max_per_poll, state.sync_state);
+  if (!pending.ok()) return pending.status();
+  state.consecutive_auth_failures = 0;  // list_pending signed in
+  // Post-actions an interrupted run committed but did not apply come first: the server must
+  // catch up with the ledger before anything new is taken.
+  auto undone = r.store.pending_post_actions(r.mcfg.name);
+  if (!undone.ok()) return undone.status();
+  std::vector<std::string> undone_keys;
+  for (const auto& e : *undone) undone_keys.push_back(e.key);
+  MB_RETURN_IF_ERROR(apply_post_actions(r, undone_keys));
+
+  std::vector<std::string> fresh;
+  for (const auto& key : pending->keys) {
+    auto known = r.store.find_ledger(r.mcfg.name, key);
+    if (!known.ok()) return known.status();
+    if (!*known) fresh.push_back(key);
+  }
+  r.total = fresh.size();
+  const size_t step = std::max<size_t>(1, r.options.fetch_batch);
+  for (size_t i = 0; i < fresh.size(); i += step) {
+    auto first = fresh.begin() + static_cast<std::ptrdiff_t>(i);
+    std::vector<std::string> batch(first, first + static_cast<std::ptrdiff_t>(
+                                                      std::min(step, fresh.size() - i)));
+    MB_RETURN_IF_ERROR(process_batch(r, batch));
+  }
+  // Advancing the connector's state past a key that is not in the ledger would lose it.
+  if (!r.left_for_retry) state.sync_state = pending->next_state;
+  r.stats.more = pending->more;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,
+                               Store& store, const SyncOptions& options) {
+  auto loaded = store.get_mailbox_state(mcfg.name);
+  if (!loaded.ok()) return loaded.status();
+  MailboxState state = *loaded;
+  Run r{mailbox, mcfg, config, store, options, {}, {}, false, 0, 0};
+  Status s = run_pass(r, state);
+
+  state.last_run = now_iso8601();
+  state.imported = r.stats.imported;
+  state.skipped = r.stats.skipped;
+  if (s.ok()) {
+    state.state = "ok";
+    state.last_error = r.last_message_error;
+  } else {
+    state.state = "error";
+    state.last_error = s.to_string();
+    if (s.kind() == ErrorKind::kAuth) ++state.consecutive_auth_failures;
+    spdlog::warn("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+  }
+  Status put = store.put_mailbox_state(state);
+  if (!s.ok()) return s;
+  if (!put.ok()) return put;
+  return r.stats;
+}
+
+}  // namespace mb

@@ -1,0 +1,68 @@
+// File: core/internal/tls.h — the OpenSSL side of core/net: one client TLS session with
+// mailbridge's verification policy, and the translation of OpenSSL failures into Status
+// messages an administrator can act on. Not API: only core/net.cpp and its tests use it.
+//
+//   auto s = TlsSession::create(fd, "imap.example", "imap.example:993", options);
+//   // drive SSL_connect(s->ssl()) over the non-blocking socket, then:
+//   if (rc != 1) return s->handshake_error(ssl_error);
+//   MB_RETURN_IF_ERROR(s->check_pins());
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <openssl/ssl.h>
+
+#include "core/config.h"
+#include "core/status.h"
+
+namespace mb::internal {
+
+using Sha256 = std::array<unsigned char, 32>;
+
+// Parses one pin, "sha256/<base64>" or 64 hex digits, into the digest; kConfig otherwise.
+Result<Sha256> parse_pin(const std::string& pin);
+// SHA-256 of the certificate's SubjectPublicKeyInfo DER, written "sha256/<base64>".
+std::string spki_pin(X509* cert);
+// True when `host` is an IPv4 or IPv6 literal (no SNI, IP-address verification).
+bool is_ip_literal(const std::string& host);
+
+class TlsSession {
+ public:
+  // Builds the context and the session over connected socket `fd` (not owned). `host` is
+  // what the certificate must match; `peer` ("host:port") names the server in messages.
+  static Result<std::unique_ptr<TlsSession>> create(int fd, const std::string& host,
+                                                    const std::string& peer,
+                                                    const TlsOptions& options);
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  SSL* ssl() const { return ssl_; }
+  // Explains a failed SSL_connect (`ssl_error` from SSL_get_error); call before clearing
+  // the thread's OpenSSL error queue.
+  Status handshake_error(int ssl_error) const;
+  // After the handshake: compares the leaf's public key with the configured pins.
+  Status check_pins() const;
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate CN=a issued by CN=b, verified".
+  std::string summary() const;
+
+  // Filled by the verify callback: the leaf's names, for a hostname-mismatch message.
+  std::string leaf_names;
+
+ private:
+  TlsSession() = default;
+  Status setup(int fd, const std::string& host, const TlsOptions& options);
+  Status verify_error(long code) const;
+
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string host_;
+  std::string peer_;
+  TlsOptions options_;
+  std::vector<Sha256> pins_;
+};
+
+}  // namespace mb::internal

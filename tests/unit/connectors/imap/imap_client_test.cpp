@@ -1,0 +1,564 @@
+// File: tests/unit/connectors/imap/imap_client_test.cpp — the IMAP client against scripted
+// servers: each case gives the server's bytes, the exact client transcript expected, and
+// the Status kind expected.
+#include "connectors/imap/imap_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "connectors/imap/imap_syntax.h"
+#include "tests/status_matchers.h"
+#include "tests/unit/connectors/imap/imap_test_util.h"
+
+namespace mb::imap {
+namespace {
+using ::mb::imap::testing::kGreeting;
+using ::mb::imap::testing::kPostLoginCaps;
+using ::mb::imap::testing::Script;
+using ::mb::imap::testing::scripted;
+using ::mb::imap::testing::SharedStream;
+using ::mb::testing::IsOk;
+using ::mb::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kPassword = "s3cret-Pa55";
+
+// A client over a scripted stream, recording its trace.
+struct Harness {
+  std::shared_ptr<ScriptedStream> stream;
+  std::vector<std::string> trace;
+  std::unique_ptr<Client> client;
+
+  explicit Harness(const Script& script, size_t chunk = 4096) {
+    stream = scripted(script, chunk);
+    ClientOptions o;
+    o.host = "imap.example";
+    o.label = "test";
+    o.trace = [this](const std::string& line) { trace.push_back(line); };
+    client = std::make_unique<Client>(o);
+  }
+  Status connect() { return client->connect(std::make_unique<SharedStream>(stream)); }
+  const std::string& written() const { return stream->written(); }
+  std::string all_trace() const {
+    std::string t;
+    for (const auto& l : trace) t += l + "\n";
+    return t;
+  }
+};
+
+class ClientFlowTest : public ::testing::TestWithParam<size_t> {};
+
+// Greeting, LOGIN, SELECT, UID SEARCH and a UID FETCH streaming two literals; run with the
+// server's bytes arriving one at a time and in one large chunk.
+TEST_P(ClientFlowTest, LoginSelectSearchFetch) {
+  std::string body1 = "From: a@example.com\r\nSubject: one\r\n\r\nHello (world) {3}\r\n";
+  std::string body2(70000, 'x');
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1 LITERAL+ IDLE] ready")
+      .C("a1 LOGIN \"support\" \"s3cret-Pa55\"")
+      .S(std::string("a1 OK ") + kPostLoginCaps + " Logged in")
+      .C("a2 SELECT \"INBOX\"")
+      .S("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)")
+      .S("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags")
+      .S("* 2 EXISTS")
+      .S("* 0 RECENT")
+      .S("* OK [UIDVALIDITY 1700000000] UIDs valid")
+      .S("* OK [UIDNEXT 9] Predicted next UID")
+      .S("a2 OK [READ-WRITE] Select completed")
+      .C("a3 UID SEARCH UNSEEN")
+      .S("* SEARCH 8 7")
+      .S("a3 OK Search completed")
+      .C("a4 UID FETCH 7:8 (UID BODY.PEEK[])")
+      .fetch(1, 7, body1)
+      .S("* 2 FETCH (FLAGS (\\Recent))")
+      .fetch(2, 8, body2)
+      .S("a4 OK Fetch completed");
+  Harness h(s, GetParam());
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_EQ(h.client->state(), State::kNotAuthenticated);
+  auto how = h.client->sign_in("support", kPassword);
+  ASSERT_THAT(how, IsOk());
+  EXPECT_EQ(*how, SignInMethod::kLogin);
+  EXPECT_TRUE(h.client->has_capability("move"));
+  auto box = h.client->select("INBOX");
+  ASSERT_THAT(box, IsOk());
+  EXPECT_EQ(box->uidvalidity, 1700000000u);
+  EXPECT_EQ(box->exists, 2u);
+  EXPECT_EQ(box->uidnext, 9u);
+  EXPECT_FALSE(box->read_only);
+  EXPECT_EQ(h.client->state(), State::kSelected);
+  auto uids = h.client->uid_search("UNSEEN");
+  ASSERT_THAT(uids, IsOk());
+  EXPECT_THAT(*uids, ElementsAre(7u, 8u));
+  std::vector<std::pair<uint32_t, std::string>> got;
+  ASSERT_THAT(h.client->uid_fetch(*uids,
+                                  [&](uint32_t uid, Result<std::string> body) {
+                                    EXPECT_THAT(body, IsOk());
+                                    if (body.ok()) got.emplace_back(uid, std::move(*body));
+                                    return Status::Ok();
+                                  }),
+              IsOk());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].first, 7u);
+  EXPECT_EQ(got[0].second, body1);
+  EXPECT_EQ(got[1].first, 8u);
+  EXPECT_EQ(got[1].second, body2);
+  EXPECT_EQ(h.written(), s.client);
+}
+
+INSTANTIATE_TEST_SUITE_P(Chunks, ClientFlowTest, ::testing::Values(1, 7, 65536));
+
+TEST(ClientTest, AuthenticatePlainWithSaslIr) {
+  std::string payload = sasl_plain_response("support", kPassword);
+  Script s;
+  s.S(kGreeting)
+      .C("a1 AUTHENTICATE PLAIN " + payload)
+      .S(std::string("a1 OK ") + kPostLoginCaps + " Logged in");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  auto how = h.client->sign_in("support", kPassword);
+  ASSERT_THAT(how, IsOk());
+  EXPECT_EQ(*how, SignInMethod::kAuthenticatePlain);
+  EXPECT_EQ(h.client->state(), State::kAuthenticated);
+  EXPECT_EQ(h.written(), s.client);
+  EXPECT_THAT(h.all_trace(), AllOf(HasSubstr("C: a1 AUTHENTICATE PLAIN <redacted>"),
+                                   Not(HasSubstr(payload)), Not(HasSubstr(kPassword))));
+}
+
+TEST(ClientTest, AuthenticatePlainWithContinuation) {
+  std::string payload = sasl_plain_response("support", kPassword);
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi")
+      .C("a1 AUTHENTICATE PLAIN")
+      .S("+ ")
+      .C(payload)
+      .S("a1 OK Logged in")
+      .C("a2 CAPABILITY")
+      .S("* CAPABILITY IMAP4rev1 MOVE UIDPLUS")
+      .S("a2 OK done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->sign_in("support", kPassword), IsOk());
+  EXPECT_EQ(h.written(), s.client);
+  EXPECT_TRUE(h.client->has_capability("UIDPLUS"));
+  EXPECT_FALSE(h.client->has_capability("AUTH=PLAIN"));
+  EXPECT_THAT(h.all_trace(), AllOf(HasSubstr("C: <redacted>"), Not(HasSubstr(payload))));
+}
+
+TEST(ClientTest, LoginRefusedIsAuthWithoutThePassword) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1] hi")
+      .C("a1 LOGIN \"support\" \"s3cret-Pa55\"")
+      .S("a1 NO [AUTHENTICATIONFAILED] Authentication failed.");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  auto r = h.client->sign_in("support", kPassword);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kAuth,
+                          AllOf(HasSubstr("IMAP server refused the login for user support"),
+                                HasSubstr("Authentication failed."), Not(HasSubstr(kPassword)))));
+  EXPECT_EQ(h.written(), s.client);
+  EXPECT_THAT(h.all_trace(), AllOf(HasSubstr("C: a1 LOGIN \"support\" <redacted>"),
+                                   Not(HasSubstr(kPassword))));
+}
+
+TEST(ClientTest, ServerEchoingThePasswordDoesNotLeakIt) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1] hi")
+      .C("a1 LOGIN \"support\" \"s3cret-Pa55\"")
+      .S("a1 NO bad password s3cret-Pa55");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->login("support", kPassword),
+              StatusIs(ErrorKind::kAuth, AllOf(HasSubstr("<redacted>"), Not(HasSubstr(kPassword)))));
+}
+
+TEST(ClientTest, FailureSentAsContinuationIsCancelledAndAuth) {
+  std::string payload = sasl_plain_response("support", kPassword);
+  Script s;
+  s.S(kGreeting)
+      .C("a1 AUTHENTICATE PLAIN " + payload)
+      .S("+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=")
+      .C("*")
+      .S("a1 BAD Authentication aborted by client.");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->sign_in("support", kPassword),
+              StatusIs(ErrorKind::kAuth, AllOf(HasSubstr("refused the login for user support"),
+                                               HasSubstr("challenge"))));
+  EXPECT_EQ(h.written(), s.client);
+}
+
+TEST(ClientTest, UnavailableAtLoginIsNetwork) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1] hi")
+      .C("a1 LOGIN \"support\" \"s3cret-Pa55\"")
+      .S("a1 NO [UNAVAILABLE] Backend down");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->login("support", kPassword),
+              StatusIs(ErrorKind::kNetwork, HasSubstr("Backend down")));
+}
+
+TEST(ClientTest, LoginDisabledWithoutPlainIsRefusedBeforeSending) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->sign_in("support", kPassword),
+              StatusIs(ErrorKind::kConfig, HasSubstr("LOGINDISABLED")));
+  EXPECT_EQ(h.written(), "");
+}
+
+TEST(ClientTest, PreauthGreetingSkipsSignIn) {
+  Script s;
+  s.S("* PREAUTH [CAPABILITY IMAP4rev2] welcome back");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  auto how = h.client->sign_in("support", kPassword);
+  ASSERT_THAT(how, IsOk());
+  EXPECT_EQ(*how, SignInMethod::kPreauth);
+  EXPECT_EQ(h.written(), "");
+}
+
+TEST(ClientTest, ByeAtGreetingIsNetwork) {
+  Script s;
+  s.S("* BYE Too many connections from your IP");
+  Harness h(s);
+  EXPECT_THAT(h.connect(),
+              StatusIs(ErrorKind::kNetwork, HasSubstr("Too many connections from your IP")));
+  EXPECT_EQ(h.client->state(), State::kLogout);
+}
+
+TEST(ClientTest, StartTlsUpgradesAndAsksCapabilitiesAgain) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi")
+      .C("a1 STARTTLS")
+      .S("a1 OK Begin TLS negotiation now.")
+      .C("a2 CAPABILITY")
+      .S("* CAPABILITY IMAP4rev1 AUTH=PLAIN")
+      .S("a2 OK done");
+  // One byte per read: nothing can sit in the buffer when the TLS upgrade starts.
+  Harness h(s, 1);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->starttls(), IsOk());
+  EXPECT_TRUE(h.client->is_tls());
+  EXPECT_TRUE(h.client->has_capability("AUTH=PLAIN"));
+  EXPECT_FALSE(h.client->has_capability("LOGINDISABLED"));
+  EXPECT_EQ(h.written(), s.client);
+}
+
+TEST(ClientTest, PlaintextInjectedAfterStartTlsOkIsRefused) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi")
+      .C("a1 STARTTLS")
+      .S("a1 OK Begin TLS negotiation now.")
+      .S("* CAPABILITY IMAP4rev1 AUTH=PLAIN")  // sent in the clear, in the same segment
+      .S("a2 OK done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->starttls(), StatusIs(ErrorKind::kProtocol, HasSubstr("injection")));
+  EXPECT_FALSE(h.stream->is_tls());
+  EXPECT_EQ(h.client->state(), State::kDisconnected);
+  EXPECT_EQ(h.written(), s.client);
+}
+
+TEST(ClientTest, StartTlsNotAdvertisedIsRefusedWithoutFallback) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->starttls(), StatusIs(ErrorKind::kTls, HasSubstr("does not offer STARTTLS")));
+  EXPECT_EQ(h.written(), "");
+}
+
+TEST(ClientTest, StartTlsAsksCapabilitiesWhenTheGreetingHadNone) {
+  Script s;
+  s.S("* OK hi")
+      .C("a1 CAPABILITY")
+      .S("* CAPABILITY IMAP4rev1")
+      .S("a1 OK done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->starttls(), StatusIs(ErrorKind::kTls, HasSubstr("STARTTLS")));
+  EXPECT_EQ(h.written(), s.client);
+}
+
+struct ShortCase {
+  const char* name;
+  std::string server;
+  ErrorKind kind;
+  const char* text;
+};
+
+class ShortReplyTest : public ::testing::TestWithParam<ShortCase> {};
+
+// Truncated or broken server output ends in a clear error, never a hang.
+TEST_P(ShortReplyTest, EndsWithAClearError) {
+  Script s;
+  s.server = GetParam().server;
+  Harness h(s, 3);
+  Status st = h.connect();
+  if (st.ok()) {
+    auto r = h.client->sign_in("support", kPassword);
+    st = r.status();
+    if (st.ok()) st = h.client->select("INBOX").status();
+    if (st.ok()) {
+      st = h.client->uid_fetch({1}, [](uint32_t, Result<std::string>) { return Status::Ok(); });
+    }
+  }
+  EXPECT_THAT(st, StatusIs(GetParam().kind, HasSubstr(GetParam().text)));
+  EXPECT_EQ(h.client->state(), State::kDisconnected);
+}
+
+const std::string kLogin = "* OK [CAPABILITY IMAP4rev1] hi\r\na1 OK [CAPABILITY IMAP4rev1] in\r\n";
+const std::string kSelected = kLogin + "* OK [UIDVALIDITY 5] x\r\na2 OK [READ-WRITE] sel\r\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ShortReplyTest,
+    ::testing::Values(
+        ShortCase{"Silent", "", ErrorKind::kNetwork, "closed by server"},
+        ShortCase{"HalfGreeting", "* OK hel", ErrorKind::kNetwork, "closed by server"},
+        ShortCase{"GarbageGreeting", "HTTP/1.1 400 Bad Request\r\n", ErrorKind::kProtocol,
+                  "not OK, NO or BAD"},
+        ShortCase{"TaggedGreeting", "a1 OK hi\r\n", ErrorKind::kProtocol, "not a greeting"},
+        ShortCase{"NoTaggedReply", "* OK [CAPABILITY IMAP4rev1] hi\r\n", ErrorKind::kNetwork,
+                  "closed by server"},
+        ShortCase{"WrongTag", "* OK [CAPABILITY IMAP4rev1] hi\r\nz9 OK in\r\n",
+                  ErrorKind::kProtocol, "unknown tag"},
+        ShortCase{"ByeMidCommand", "* OK [CAPABILITY IMAP4rev1] hi\r\n* BYE server shutdown\r\n",
+                  ErrorKind::kNetwork, "server shutdown"},
+        ShortCase{"BadToLogin", "* OK [CAPABILITY IMAP4rev1] hi\r\na1 BAD what?\r\n",
+                  ErrorKind::kProtocol, "BAD"},
+        ShortCase{"TruncatedLiteral", kSelected + "* 1 FETCH (UID 1 BODY[] {100}\r\nabc",
+                  ErrorKind::kNetwork, "closed by server"},
+        ShortCase{"UnterminatedFetch", kSelected + "* 1 FETCH (UID 1 BODY[] \"abc\"\r\n",
+                  ErrorKind::kProtocol, "unterminated list"},
+        ShortCase{"BadToFetch", kSelected + "a3 BAD Error in IMAP command\r\n",
+                  ErrorKind::kProtocol, "BAD"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ClientTest, OddPasswordsAreQuotedOrSentAsLiterals) {
+  struct Case {
+    std::string password;
+    std::string caps;
+    std::vector<std::string> client;  // expected lines / raw pieces
+    bool needs_continuation;
+  };
+  const std::vector<Case> cases = {
+      {"pa\"ss\\word", "IMAP4rev1", {"a1 LOGIN \"u\" \"pa\\\"ss\\\\word\"\r\n"}, false},
+      {"", "IMAP4rev1", {"a1 LOGIN \"u\" \"\"\r\n"}, false},
+      {"pässwörd", "IMAP4rev1", {"a1 LOGIN \"u\" {10}\r\n", "pässwörd", "\r\n"}, true},
+      {"line\r\nbreak", "IMAP4rev1 LITERAL+", {"a1 LOGIN \"u\" {11+}\r\n", "line\r\nbreak", "\r\n"},
+       false},
+      {"short\xff", "IMAP4rev1 LITERAL-", {"a1 LOGIN \"u\" {6+}\r\n", "short\xff", "\r\n"}, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.password);
+    Script s;
+    s.S("* OK [CAPABILITY " + c.caps + "] hi");
+    if (c.needs_continuation) s.S("+ go ahead");
+    s.S("a1 OK [CAPABILITY IMAP4rev1] in");
+    Harness h(s);
+    ASSERT_THAT(h.connect(), IsOk());
+    EXPECT_THAT(h.client->login("u", c.password), IsOk());
+    std::string expected;
+    for (const auto& piece : c.client) expected += piece;
+    EXPECT_EQ(h.written(), expected);
+    if (c.password.size() >= 4) {
+      EXPECT_THAT(h.all_trace(), Not(HasSubstr(c.password)));
+    }
+  }
+}
+
+TEST(ClientTest, LiteralRefusedBeforeItIsSent) {
+  Script s;
+  s.S("* OK [CAPABILITY IMAP4rev1] hi").S("a1 NO [AUTHENTICATIONFAILED] no literals for you");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->login("u", "pässwörd"), StatusIs(ErrorKind::kAuth, HasSubstr("no literals")));
+  EXPECT_EQ(h.written(), "a1 LOGIN \"u\" {10}\r\n");
+}
+
+TEST(ClientTest, SelectOfMissingFolderIsNotFound) {
+  Script s;
+  s.S("* PREAUTH [CAPABILITY IMAP4rev1] hi")
+      .C("a1 SELECT \"Entw&APw-rfe\"")
+      .S("a1 NO [NONEXISTENT] Mailbox doesn't exist: Entw&APw-rfe");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->select("Entwürfe"),
+              StatusIs(ErrorKind::kNotFound, HasSubstr("doesn't exist")));
+  EXPECT_EQ(h.client->state(), State::kAuthenticated);
+  EXPECT_EQ(h.written(), s.client);
+}
+
+TEST(ClientTest, SelectWithoutUidValidityIsProtocol) {
+  Script s;
+  s.S("* PREAUTH hi").S("* 3 EXISTS").S("a1 OK [READ-WRITE] done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->select("INBOX"), StatusIs(ErrorKind::kProtocol, HasSubstr("UIDVALIDITY")));
+}
+
+TEST(ClientTest, EsearchFromAnImap4rev2Server) {
+  Script s;
+  s.S("* PREAUTH [CAPABILITY IMAP4rev2] hi")
+      .S("* OK [UIDVALIDITY 9] x")
+      .S("a1 OK [READ-WRITE] sel")
+      .C("a1 SELECT \"INBOX\"")
+      .C("a2 UID SEARCH UNSEEN")
+      .S("* ESEARCH (TAG \"a2\") UID ALL 3:5,9 COUNT 4")
+      .S("a2 OK done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  auto uids = h.client->uid_search("UNSEEN");
+  ASSERT_THAT(uids, IsOk());
+  EXPECT_THAT(*uids, ElementsAre(3u, 4u, 5u, 9u));
+}
+
+TEST(ClientTest, OversizedMessageIsDroppedAndTheConnectionGoesOn) {
+  std::string big(3000, 'b');
+  Script s;
+  s.S("* PREAUTH hi")
+      .S("* OK [UIDVALIDITY 9] x")
+      .S("a1 OK sel")
+      .fetch(1, 4, big)
+      .fetch(2, 5, "small")
+      .S("a2 OK done")
+      .S("* SEARCH 4 5")
+      .S("a3 OK done");
+  Harness h(s);
+  ClientOptions o;
+  o.max_message_bytes = 1000;
+  h.client = std::make_unique<Client>(o);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  std::vector<std::string> got;
+  ASSERT_THAT(h.client->uid_fetch({4, 5},
+                                  [&](uint32_t uid, Result<std::string> body) {
+                                    if (uid == 4) {
+                                      EXPECT_THAT(body, StatusIs(ErrorKind::kInvalidInput,
+                                                                 HasSubstr("3000 bytes")));
+                                      EXPECT_EQ(body.status().scope(), ErrorScope::kMessage);
+                                    }
+                                    got.push_back(body.ok() ? *body : "error");
+                                    return Status::Ok();
+                                  }),
+              IsOk());
+  EXPECT_THAT(got, ElementsAre("error", "small"));
+  EXPECT_THAT(h.client->uid_search("ALL"), IsOk());
+}
+
+TEST(ClientTest, SinkErrorStopsDeliveriesButFinishesTheCommand) {
+  Script s;
+  s.S("* PREAUTH hi")
+      .S("* OK [UIDVALIDITY 9] x")
+      .S("a1 OK sel")
+      .fetch(1, 4, "one")
+      .fetch(2, 5, "two")
+      .S("a2 OK done")
+      .S("a3 OK [CAPABILITY IMAP4rev1] done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  int calls = 0;
+  EXPECT_THAT(h.client->uid_fetch({4, 5},
+                                  [&](uint32_t, Result<std::string>) {
+                                    ++calls;
+                                    return Status(ErrorKind::kInternal, "disk full");
+                                  }),
+              StatusIs(ErrorKind::kInternal, HasSubstr("disk full")));
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(h.client->state(), State::kSelected);
+  EXPECT_THAT(h.client->capability(), IsOk());
+}
+
+TEST(ClientTest, NilBodyIsMessageScopedNotFound) {
+  Script s;
+  s.S("* PREAUTH hi").S("* OK [UIDVALIDITY 9] x").S("a1 OK sel");
+  s.S("* 1 FETCH (UID 4 BODY[] NIL)").S("a2 OK done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  int calls = 0;
+  EXPECT_THAT(h.client->uid_fetch({4},
+                                  [&](uint32_t uid, Result<std::string> body) {
+                                    ++calls;
+                                    EXPECT_EQ(uid, 4u);
+                                    EXPECT_THAT(body, StatusIs(ErrorKind::kNotFound, HasSubstr("UID 4")));
+                                    return Status::Ok();
+                                  }),
+              IsOk());
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(ClientTest, CommandsThatChangeTheFolder) {
+  Script s;
+  s.S("* PREAUTH [CAPABILITY IMAP4rev1 MOVE UIDPLUS] hi")
+      .C("a1 SELECT \"INBOX\"")
+      .S("* OK [UIDVALIDITY 9] x")
+      .S("a1 OK sel")
+      .C("a2 UID STORE 1:3,7 +FLAGS.SILENT (\\Seen)")
+      .S("a2 OK Store completed")
+      .C("a3 UID MOVE 4 \"Processed\"")
+      .S("a3 NO [TRYCREATE] Mailbox doesn't exist: Processed")
+      .C("a4 CREATE \"Processed\"")
+      .S("a4 OK Create completed")
+      .C("a5 UID COPY 5 \"Processed\"")
+      .S("a5 OK [COPYUID 3 5 1] Copy completed")
+      .C("a6 UID EXPUNGE 5")
+      .S("* 5 EXPUNGE")
+      .S("a6 OK Expunge completed")
+      .C("a7 CREATE \"Processed\"")
+      .S("a7 NO [ALREADYEXISTS] Mailbox already exists")
+      .C("a8 LOGOUT")
+      .S("* BYE Logging out")
+      .S("a8 OK Logout completed");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  EXPECT_THAT(h.client->uid_store_add_flags({7, 3, 2, 1}, "\\Seen"), IsOk());
+  EXPECT_THAT(h.client->uid_move({4}, "Processed"),
+              StatusIs(ErrorKind::kNotFound, HasSubstr("doesn't exist")));
+  EXPECT_THAT(h.client->create("Processed"), IsOk());
+  EXPECT_THAT(h.client->uid_copy({5}, "Processed"), IsOk());
+  EXPECT_THAT(h.client->uid_expunge({5}), IsOk());
+  EXPECT_THAT(h.client->create("Processed"), IsOk());
+  EXPECT_THAT(h.client->logout(), IsOk());
+  EXPECT_EQ(h.client->state(), State::kLogout);
+  EXPECT_EQ(h.written(), s.client);
+}
+
+TEST(ClientTest, CommandsCheckTheState) {
+  Script s;
+  s.S("* OK hi");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->select("INBOX"), StatusIs(ErrorKind::kInternal, HasSubstr("not authenticated")));
+  EXPECT_THAT(h.client->uid_search("ALL"), StatusIs(ErrorKind::kInternal, HasSubstr("UID SEARCH")));
+  EXPECT_EQ(h.written(), "");
+}
+
+TEST(ClientTest, CommandFailureTable) {
+  ImapResponse r;
+  r.kind = ImapResponse::Kind::kTagged;
+  r.condition = Condition::kNo;
+  r.text = "nope";
+  EXPECT_THAT(command_failure(r, "UID COPY"), StatusIs(ErrorKind::kRejected, HasSubstr("UID COPY")));
+  r.code = "TRYCREATE";
+  EXPECT_THAT(command_failure(r, "UID COPY"), StatusIs(ErrorKind::kNotFound, HasSubstr("nope")));
+  r.code = "UNAVAILABLE";
+  EXPECT_THAT(command_failure(r, "SELECT"), StatusIs(ErrorKind::kNetwork, HasSubstr("nope")));
+  r.code.clear();
+  r.condition = Condition::kBad;
+  Status bad = command_failure(r, "SELECT");
+  EXPECT_THAT(bad, StatusIs(ErrorKind::kProtocol, HasSubstr("BAD")));
+  EXPECT_EQ(bad.scope(), ErrorScope::kConnection);
+}
+
+}  // namespace
+}  // namespace mb::imap

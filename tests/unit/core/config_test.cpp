@@ -1,0 +1,478 @@
+// File: tests/unit/core/config_test.cpp — load_config/parse_config: defaults, every validation
+// rule (with file, line and key in the message), secret references and relative paths.
+#include "core/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/status_matchers.h"
+
+namespace mb {
+namespace {
+
+using ::mb::testing::IsOk;
+using ::mb::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kOrigin = "cfg.toml";
+
+// The 1-based line of the first line of `text` containing `marker`.
+int line_of(const std::string& text, const std::string& marker) {
+  size_t pos = text.find(marker);
+  EXPECT_NE(pos, std::string::npos) << marker;
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + pos, '\n'));
+}
+
+std::string at(const std::string& text, const std::string& marker) {
+  return std::string(kOrigin) + ":" + std::to_string(line_of(text, marker)) + ": ";
+}
+
+const std::string kMinimal = R"([[mailbox]]
+name = "support"
+type = "imap"
+host = "mail.example.com"
+user = "support@example.com"
+password = "env:IMAP_PW"
+)";
+
+// A minimal valid mailbox with `extra` lines added inside its table.
+std::string mailbox_with(const std::string& extra) { return kMinimal + extra + "\n"; }
+
+TEST(ConfigTest, MinimalMailboxGetsDefaults) {
+  auto cfg = parse_config(kMinimal, kOrigin, "/etc/mb");
+  ASSERT_THAT(cfg, IsOk());
+  ASSERT_EQ(cfg->mailboxes.size(), 1u);
+  const MailboxConfig& m = cfg->mailboxes[0];
+  EXPECT_EQ(m.port, 993);
+  EXPECT_EQ(m.security, Security::kTls);
+  EXPECT_EQ(m.auth, "password");
+  EXPECT_EQ(m.address, "support@example.com");
+  EXPECT_EQ(m.folder, "INBOX");
+  EXPECT_EQ(m.after, PostAction::mark_read());
+  EXPECT_FALSE(m.after_filtered.has_value());
+  EXPECT_EQ(m.poll_interval, std::chrono::seconds(120));
+  EXPECT_EQ(m.max_per_poll, 50u);
+  EXPECT_EQ(m.project, "IT");
+  EXPECT_TRUE(m.enabled);
+  EXPECT_TRUE(m.tls.verify);
+  EXPECT_EQ(m.tls.min_version, TlsVersion::k1_2);
+  EXPECT_EQ(m.timeouts.connect, std::chrono::seconds(30));
+  EXPECT_EQ(m.timeouts.response, std::chrono::seconds(60));
+  EXPECT_EQ(m.line_no, 1);
+  EXPECT_EQ(cfg->store.path, "/etc/mb/mailbridge.db");
+  EXPECT_EQ(cfg->monitor.auth_failure_threshold, 3u);
+  EXPECT_EQ(cfg->ingest.max_subject_length, 400u);
+  EXPECT_EQ(cfg->ingest.restricted_extensions.size(), 11u);
+  EXPECT_TRUE(cfg->filters.use_defaults);
+  EXPECT_EQ(cfg->filters.accept_from, "everyone");
+  EXPECT_TRUE(cfg->warnings.empty());
+}
+
+// The sketch of SPEC §5, verbatim in its keys.
+const std::string kSpecSketch = R"([store]
+path = "mailbridge.db"
+
+[tracking]
+secret = "env:MAILBRIDGE_TRACKING_SECRET"
+mailbox = "support"
+sender = "outgoing"
+delete_untracked = false
+
+[[app]]
+name = "contoso"
+authority = "https://login.microsoftonline.com"
+tenant = "contoso.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000000"
+client_secret = "env:CONTOSO_SECRET"
+
+[[mailbox]]
+name = "support"
+type = "imap"
+host = "outlook.office365.com"
+port = 993
+security = "tls"
+auth = "oauth2"
+app = "contoso"
+user = "support@contoso.com"
+folder = "INBOX"
+after = "move:Processed"
+poll_interval = "2m"
+max_per_poll = 50
+project = "IT"
+tls = { verify = true, ca_file = "ca.pem", min_version = "1.2" }
+timeouts = { connect = "30s", response = "60s" }
+
+[[mailbox]]
+name = "sales"
+type = "graph"
+app = "contoso"
+user = "sales@contoso.com"
+folder = "Inbox"
+after = "mark-read"
+
+[[mailbox]]
+name = "onprem"
+type = "ews"
+auth = "password"
+user = "helpdesk@corp.example"
+password = "env:EWS_PASSWORD"
+
+[[sender]]
+name = "outgoing"
+type = "smtp"
+host = "smtp.office365.com"
+port = 587
+security = "starttls"
+auth = "oauth2"
+app = "contoso"
+user = "support@contoso.com"
+one_message_per_connection = false
+)";
+
+TEST(ConfigTest, SpecSketchParses) {
+  auto cfg = parse_config(kSpecSketch, kOrigin, "/srv/mb");
+  ASSERT_THAT(cfg, IsOk());
+  ASSERT_EQ(cfg->mailboxes.size(), 3u);
+  EXPECT_EQ(cfg->mailboxes[0].after, PostAction::move("Processed"));
+  EXPECT_EQ(cfg->mailboxes[0].tls.ca_file, "/srv/mb/ca.pem");
+  EXPECT_EQ(cfg->mailboxes[0].poll_interval, std::chrono::seconds(120));
+  EXPECT_EQ(cfg->mailboxes[1].auth, "oauth2");  // graph defaults to oauth2
+  EXPECT_EQ(cfg->mailboxes[1].port, 443);
+  EXPECT_EQ(cfg->mailboxes[2].line_no, line_of(kSpecSketch, "name = \"onprem\"") - 1);
+  ASSERT_EQ(cfg->senders.size(), 1u);
+  EXPECT_EQ(cfg->senders[0].port, 587);
+  EXPECT_EQ(cfg->senders[0].security, Security::kStartTls);
+  ASSERT_NE(cfg->find_app("contoso"), nullptr);
+  EXPECT_EQ(cfg->find_app("contoso")->client_secret.ref, "env:CONTOSO_SECRET");
+  EXPECT_EQ(cfg->tracking.mailbox, "support");
+  EXPECT_EQ(cfg->tracking.sender, "outgoing");
+  EXPECT_NE(cfg->find_sender("outgoing"), nullptr);
+  EXPECT_TRUE(cfg->warnings.empty());
+}
+
+struct BadCase {
+  const char* name;
+  std::string text;
+  std::string marker;    // the line the error must name
+  std::string message;   // what follows "cfg.toml:LINE: "
+};
+
+class ConfigErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrorTest, NamesLineAndKey) {
+  const BadCase& c = GetParam();
+  auto cfg = parse_config(c.text, kOrigin, "/etc/mb");
+  EXPECT_THAT(cfg, StatusIs(ErrorKind::kConfig, HasSubstr(at(c.text, c.marker) + c.message)));
+}
+
+const std::string kApp = R"([[app]]
+name = "contoso"
+tenant = "contoso.onmicrosoft.com"
+client_id = "id"
+)";
+
+INSTANTIATE_TEST_SUITE_P(
+    Rules, ConfigErrorTest,
+    ::testing::Values(
+        BadCase{"max_per_poll_zero", mailbox_with("max_per_poll = 0"), "max_per_poll",
+                "mailbox \"support\": max_per_poll must be 1–9999 (got 0)"},
+        BadCase{"max_per_poll_big", mailbox_with("max_per_poll = 10000"), "max_per_poll",
+                "mailbox \"support\": max_per_poll must be 1–9999 (got 10000)"},
+        BadCase{"port_range", mailbox_with("port = 70000"), "port =",
+                "mailbox \"support\": port must be 1–65535 (got 70000)"},
+        BadCase{"port_type", mailbox_with("port = \"993\""), "port =",
+                "mailbox \"support\": port must be an integer (got a string)"},
+        BadCase{"type", R"([[mailbox]]
+name = "support"
+type = "smtp"
+host = "h"
+user = "u"
+password = "env:X"
+)", "type", "mailbox \"support\": type must be imap | pop3 | ews | graph (got \"smtp\")"},
+        BadCase{"type_missing", R"([[mailbox]]
+name = "support"
+host = "h"
+user = "u"
+password = "env:X"
+)", "[[mailbox]]", "mailbox \"support\": type is missing"},
+        BadCase{"security", mailbox_with("security = \"ssl\""), "security",
+                "mailbox \"support\": security must be tls | starttls | none (got \"ssl\")"},
+        BadCase{"auth", mailbox_with("auth = \"kerberos\""), "auth",
+                "mailbox \"support\": auth must be password | oauth2 (got \"kerberos\")"},
+        BadCase{"oauth2_without_app", R"([[mailbox]]
+name = "support"
+type = "imap"
+host = "h"
+user = "u"
+auth = "oauth2"
+)", "auth", "mailbox \"support\": auth = \"oauth2\" needs app = "},
+        BadCase{"oauth2_unknown_app", kApp + R"([[mailbox]]
+name = "support"
+type = "imap"
+host = "h"
+user = "u"
+app = "fabrikam"
+)", "fabrikam", "mailbox \"support\": app \"fabrikam\" is not defined by any [[app]]"},
+        BadCase{"password_missing", R"([[mailbox]]
+name = "support"
+type = "imap"
+host = "h"
+user = "u"
+)", "name", "mailbox \"support\": auth = \"password\" needs password = "},
+        BadCase{"graph_password", R"([[mailbox]]
+name = "support"
+type = "graph"
+user = "u"
+auth = "password"
+password = "env:X"
+)", "auth", "mailbox \"support\": auth must be \"oauth2\" for type = \"graph\""},
+        BadCase{"host_missing", R"([[mailbox]]
+name = "support"
+type = "pop3"
+user = "u"
+password = "env:X"
+)", "[[mailbox]]", "mailbox \"support\": host is missing"},
+        BadCase{"timeout_zero", mailbox_with("timeouts = { connect = \"0s\" }"), "timeouts",
+                "mailbox \"support\": timeouts.connect must be 1–32767 seconds (got 0)"},
+        BadCase{"timeout_big", mailbox_with("timeouts = { response = 40000 }"), "timeouts",
+                "mailbox \"support\": timeouts.response must be 1–32767 seconds (got 40000)"},
+        BadCase{"duration_syntax", mailbox_with("poll_interval = \"5x\""), "poll_interval",
+                "mailbox \"support\": poll_interval must be a duration such as"},
+        BadCase{"min_version", mailbox_with("tls = { min_version = \"1.1\" }"), "tls",
+                "mailbox \"support\": tls.min_version must be \"1.2\" or \"1.3\" (got \"1.1\")"},
+        BadCase{"pin", mailbox_with("tls = { pins = [\"abc\"] }"), "tls",
+                "mailbox \"support\": tls.pins entry \"abc\" is not"},
+        BadCase{"after", mailbox_with("after = \"archive\""), "after",
+                "mailbox \"support\": after must be mark-read | delete | move:FOLDER | leave "
+                "(got \"archive\")"},
+        BadCase{"after_filtered", mailbox_with("after_filtered = \"move:\""), "after_filtered",
+                "mailbox \"support\": after_filtered must be mark-read"},
+        BadCase{"pop3_move", R"([[mailbox]]
+name = "support"
+type = "pop3"
+host = "h"
+user = "u"
+password = "env:X"
+after = "move:Done"
+)", "after", "mailbox \"support\": after cannot be move: for pop3"},
+        BadCase{"duplicate_name", kMinimal + R"([[mailbox]]
+name = "support"  # again
+type = "imap"
+host = "h"
+user = "u"
+password = "env:X"
+)", "# again", "mailbox \"support\": name \"support\" is already used by the mailbox on line 2"},
+        BadCase{"unknown_key", mailbox_with("hots = \"x\""), "hots",
+                "mailbox \"support\": unknown key \"hots\""},
+        BadCase{"unknown_tls_key", mailbox_with("tls = { verfy = false }"), "tls",
+                "mailbox \"support\": unknown key \"tls.verfy\""},
+        BadCase{"unknown_top_level", "colour = \"blue\"\n" + kMinimal, "colour",
+                "unknown key \"colour\""},
+        BadCase{"unknown_store_key", "[store]\npth = \"x.db\"\n", "pth",
+                "[store]: unknown key \"pth\""},
+        BadCase{"mailbox_not_array", "[mailbox]\nname = \"x\"\n", "[mailbox]",
+                "mailbox must be an array of tables: write [[mailbox]]"},
+        BadCase{"env_name", mailbox_with("").replace(mailbox_with("").find("env:IMAP_PW"), 11,
+                                                     "env:"),
+                "password", "mailbox \"support\": password must name an environment variable"},
+        BadCase{"project_unknown", "[[project]]\nname = \"HR\"\n" + mailbox_with(
+                    "project = \"IT\""), "project = \"IT\"",
+                "mailbox \"support\": project \"IT\" is not defined by any [[project]]"},
+        BadCase{"tracking_mailbox", kMinimal + "[tracking]\nsecret = \"env:S\"\nmailbox = \"x\"\n",
+                "mailbox = \"x\"", "[tracking]: mailbox \"x\" is not defined by any [[mailbox]]"},
+        BadCase{"tracking_secret", kMinimal + "[tracking]\nmailbox = \"support\"\n",
+                "[tracking]", "[tracking]: secret is missing"},
+        BadCase{"filter_short", "[filters]\nsubjects = [\"Out of Office\", \"x\"]\n",
+                "subjects", "[filters]: subjects entry \"x\" is too short"},
+        BadCase{"accept_from", "[filters]\naccept_from = \"friends\"\n", "accept_from",
+                "[filters]: accept_from must be everyone | requestors | technicians"},
+        BadCase{"monitor", "[monitor]\nauth_failure_threshold = 0\n", "auth_failure",
+                "[monitor]: auth_failure_threshold must be 1–1000 (got 0)"},
+        BadCase{"subject_length", "[ingest]\nmax_subject_length = 0\n", "max_subject",
+                "[ingest]: max_subject_length must be 1–100000 (got 0)"},
+        BadCase{"user_role", "[[user]]\nemail = \"a@b.c\"\nrole = \"boss\"\n", "role",
+                "user \"a@b.c\": role must be requestor | technician (got \"boss\")"},
+        BadCase{"user_duplicate", "[[user]]\nemail = \"a@b.c\"\n[[user]]\nemail = \"A@b.c\"\n",
+                "A@b.c", "user \"A@b.c\": email is already listed on line 2"},
+        BadCase{"app_client_id", "[[app]]\nname = \"x\"\ntenant = \"t\"\n", "[[app]]",
+                "app \"x\": client_id is missing"},
+        BadCase{"app_authority", kApp + "authority = \"http://login\"\n", "authority",
+                "app \"contoso\": authority must be an https:// URL"},
+        BadCase{"sender_type",
+                "[[sender]]\nname = \"out\"\ntype = \"imap\"\nuser = \"u\"\npassword = \"env:X\"\n",
+                "type",
+                "sender \"out\": type must be smtp | graph | ews (got \"imap\")"},
+        BadCase{"toml_syntax", kMinimal + "max_per_poll = = 3\n", "max_per_poll", ""}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ConfigTest, ReportsTheFirstProblemInTheFile) {
+  // [[sender]] is read after [[mailbox]], but its error comes first in the file.
+  const std::string text = "[[sender]]\nname = \"out\"\ntype = \"fax\"\nuser = \"u\"\n"
+                           "password = \"env:X\"\n" +
+                           mailbox_with("max_per_poll = 0");
+  auto cfg = parse_config(text, kOrigin);
+  EXPECT_THAT(cfg, StatusIs(ErrorKind::kConfig,
+                            AllOf(HasSubstr(at(text, "fax")), Not(HasSubstr("max_per_poll")))));
+}
+
+TEST(ConfigTest, LiteralSecretIsWarnedAboutByKeyNotValue) {
+  std::string text = kMinimal;
+  text.replace(text.find("env:IMAP_PW"), 11, "hunter2-literal");
+  auto cfg = parse_config(text, kOrigin);
+  ASSERT_THAT(cfg, IsOk());
+  ASSERT_EQ(cfg->warnings.size(), 1u);
+  EXPECT_THAT(cfg->warnings[0], HasSubstr(at(text, "password") + "mailbox \"support\": password"));
+  EXPECT_THAT(cfg->warnings[0], Not(HasSubstr("hunter2")));
+  EXPECT_EQ(cfg->mailboxes[0].password.ref, "hunter2-literal");
+}
+
+TEST(ConfigTest, VerifyFalseIsWarnedAbout) {
+  auto cfg = parse_config(mailbox_with("tls = { verify = false }"), kOrigin);
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_FALSE(cfg->mailboxes[0].tls.verify);
+  ASSERT_EQ(cfg->warnings.size(), 1u);
+  EXPECT_THAT(cfg->warnings[0], HasSubstr("tls.verify = false"));
+}
+
+TEST(ConfigTest, FileSecretAndPathsAreRelativeToTheConfigDirectory) {
+  std::string text = "[store]\npath = \"data/mb.db\"\n" + kMinimal +
+                     "tls = { ca_file = \"/abs/ca.pem\" }\n";
+  text.replace(text.find("env:IMAP_PW"), 11, "file:secrets/imap.pw");
+  auto cfg = parse_config(text, kOrigin, "/etc/mb");
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_EQ(cfg->store.path, "/etc/mb/data/mb.db");
+  EXPECT_EQ(cfg->mailboxes[0].password.ref, "file:/etc/mb/secrets/imap.pw");
+  EXPECT_EQ(cfg->mailboxes[0].tls.ca_file, "/abs/ca.pem");
+  EXPECT_TRUE(cfg->warnings.empty());
+}
+
+TEST(ConfigTest, ExplicitValuesOverrideDefaults) {
+  const std::string text = R"([[project]]
+name = "HR"
+modules = ["Case", "Ticket"]
+[ingest]
+restricted_extensions = [".EXE", "lnk"]
+max_message_bytes = "10MB"
+[filters]
+use_defaults = false
+senders = ["noreply"]
+[[mailbox]]
+name = "hr"
+type = "pop3"
+security = "starttls"
+host = "h"
+user = "hr"
+address = "hr@example.com"
+password = "env:P"
+after = "move"
+poll_interval = 45
+max_per_poll = 9999
+enabled = false
+timeouts = { connect = "1m", response = "1h" }
+)";
+  // pop3 cannot move; check the rest with a valid action.
+  std::string fixed = text;
+  fixed.replace(fixed.find("after = \"move\""), 14, "after = \"leave\"");
+  auto cfg = parse_config(fixed, kOrigin);
+  ASSERT_THAT(cfg, IsOk());
+  const MailboxConfig& m = cfg->mailboxes[0];
+  EXPECT_EQ(m.port, 110);
+  EXPECT_EQ(m.project, "HR");  // the first [[project]]
+  EXPECT_EQ(m.address, "hr@example.com");
+  EXPECT_EQ(m.after, PostAction::leave());
+  EXPECT_EQ(m.poll_interval, std::chrono::seconds(45));
+  EXPECT_EQ(m.max_per_poll, 9999u);
+  EXPECT_FALSE(m.enabled);
+  EXPECT_EQ(m.timeouts.connect, std::chrono::seconds(60));
+  EXPECT_EQ(m.timeouts.response, std::chrono::seconds(3600));
+  EXPECT_EQ(cfg->ingest.restricted_extensions, (std::vector<std::string>{"exe", "lnk"}));
+  EXPECT_EQ(cfg->ingest.max_message_bytes, 10u * 1024 * 1024);
+  EXPECT_FALSE(cfg->filters.use_defaults);
+  EXPECT_EQ(cfg->projects[0].modules, (std::vector<std::string>{"Case", "Ticket"}));
+}
+
+TEST(ConfigTest, ParseDuration) {
+  EXPECT_EQ(*parse_duration("30s"), std::chrono::seconds(30));
+  EXPECT_EQ(*parse_duration("2m"), std::chrono::seconds(120));
+  EXPECT_EQ(*parse_duration("1h"), std::chrono::seconds(3600));
+  EXPECT_EQ(*parse_duration("90"), std::chrono::seconds(90));
+  EXPECT_THAT(parse_duration("m"), StatusIs(ErrorKind::kConfig, HasSubstr("\"m\"")));
+  EXPECT_THAT(parse_duration("-5s"), StatusIs(ErrorKind::kConfig, HasSubstr("-5s")));
+  EXPECT_THAT(parse_duration("5 m"), StatusIs(ErrorKind::kConfig, HasSubstr("5 m")));
+}
+
+TEST(ConfigTest, ParsePostAction) {
+  EXPECT_EQ(*parse_post_action("mark-read"), PostAction::mark_read());
+  EXPECT_EQ(*parse_post_action("delete"), PostAction::remove());
+  EXPECT_EQ(*parse_post_action("leave"), PostAction::leave());
+  EXPECT_EQ(*parse_post_action("move"), PostAction::move("Processed"));
+  EXPECT_EQ(*parse_post_action("move:Archive/2026"), PostAction::move("Archive/2026"));
+  EXPECT_THAT(parse_post_action("move:"), StatusIs(ErrorKind::kConfig, HasSubstr("move:")));
+  EXPECT_THAT(parse_post_action("read"), StatusIs(ErrorKind::kConfig, HasSubstr("\"read\"")));
+}
+
+TEST(ConfigTest, DefaultPorts) {
+  EXPECT_EQ(default_port("imap", Security::kTls), 993);
+  EXPECT_EQ(default_port("imap", Security::kStartTls), 143);
+  EXPECT_EQ(default_port("pop3", Security::kTls), 995);
+  EXPECT_EQ(default_port("pop3", Security::kNone), 110);
+  EXPECT_EQ(default_port("smtp", Security::kTls), 465);
+  EXPECT_EQ(default_port("smtp", Security::kStartTls), 587);
+  EXPECT_EQ(default_port("smtp", Security::kNone), 25);
+  EXPECT_EQ(default_port("graph", Security::kTls), 443);
+}
+
+class LoadConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mb_config_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST(ExampleConfigTest, ShippedExampleIsValidAndWarningFree) {
+  const std::string path = std::string(MB_SOURCE_DIR) + "/mailbridge.example.toml";
+  auto cfg = load_config(path);
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_EQ(cfg->mailboxes.size(), 4u);
+  EXPECT_EQ(cfg->senders.size(), 1u);
+  EXPECT_TRUE(cfg->warnings.empty()) << cfg->warnings.front();
+  EXPECT_EQ(cfg->mailboxes[3].password.ref,
+            "file:" + std::string(MB_SOURCE_DIR) + "/secrets/pop.pw");
+}
+
+TEST_F(LoadConfigTest, ResolvesRelativePathsAgainstTheFile) {
+  auto path = dir_ / "mailbridge.toml";
+  std::ofstream(path) << kMinimal;
+  auto cfg = load_config(path.string());
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_EQ(cfg->path, path.string());
+  EXPECT_EQ(cfg->store.path, (dir_ / "mailbridge.db").string());
+}
+
+TEST_F(LoadConfigTest, ErrorsNameTheFile) {
+  auto path = dir_ / "broken.toml";
+  std::ofstream(path) << mailbox_with("max_per_poll = 0");
+  EXPECT_THAT(load_config(path.string()),
+              StatusIs(ErrorKind::kConfig, HasSubstr(path.string() + ":7: mailbox \"support\"")));
+}
+
+TEST_F(LoadConfigTest, MissingFile) {
+  auto path = dir_ / "absent.toml";
+  EXPECT_THAT(load_config(path.string()),
+              StatusIs(ErrorKind::kConfig, HasSubstr("cannot read configuration file " +
+                                                     path.string())));
+}
+
+}  // namespace
+}  // namespace mb

@@ -1,0 +1,171 @@
+// File: tests/unit/core/fake_mailbox.h — an in-memory Mailbox for ingest tests.
+//
+// FakeServer holds raw messages with IMAP-like keys ("7:<uid>"), a seen flag, a folder and a
+// deleted flag; FakeMailbox is a connection to it, so a test can drop a connection, make a
+// new one and see the same server. Failures are injected by call count, to stop a sync at
+// any step: list_pending, the N-th message fetched (connection drop), the N-th apply (before
+// or after it changed the server), or one message's fetch (a message-scoped error).
+//
+//   auto server = std::make_shared<FakeServer>();
+//   server->add("Subject: hi\r\n\r\nbody\r\n");
+//   FakeMailbox mbx(server);
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/mailbox.h"
+#include "core/status.h"
+
+namespace mb::testing {
+
+struct FakeMessage {
+  std::string key;
+  uint64_t uid = 0;
+  std::string raw;
+  std::string folder = "INBOX";
+  bool seen = false;
+  bool deleted = false;
+};
+
+struct FakeServer {
+  std::vector<FakeMessage> messages;
+  uint64_t next_uid = 1;
+  // Like IMAP with after = mark-read: only unseen messages are pending.
+  bool list_unseen_only = true;
+
+  // Call counters (cumulative over every connection).
+  int list_calls = 0;
+  int messages_fetched = 0;
+  int apply_calls = 0;
+  std::vector<std::pair<std::vector<std::string>, std::string>> apply_log;
+
+  // Failure injection; 0 / empty means "never".
+  std::optional<Status> fail_next_list;  // returned once by the next list_pending
+  int fail_fetch_at = 0;                 // the N-th message fetched drops the connection
+  int fail_apply_at = 0;                 // the N-th apply drops before changing anything
+  int fail_apply_after_effect_at = 0;    // the N-th apply changes the server, then drops
+  std::set<std::string> message_errors;  // keys whose fetch is a kMessage error
+
+  std::string add(std::string raw) {
+    FakeMessage m;
+    m.uid = next_uid++;
+    m.key = "7:" + std::to_string(m.uid);
+    m.raw = std::move(raw);
+    messages.push_back(std::move(m));
+    return messages.back().key;
+  }
+
+  FakeMessage* find(const std::string& key) {
+    for (auto& m : messages) {
+      if (m.key == key) return &m;
+    }
+    return nullptr;
+  }
+
+  // Readable server state for comparisons: "7:1 INBOX seen" per line.
+  std::string describe() const {
+    std::string out;
+    for (const auto& m : messages) {
+      out += m.key + " " + (m.deleted ? "(deleted)" : m.folder) + (m.seen ? " seen" : "") + "\n";
+    }
+    return out;
+  }
+};
+
+class FakeMailbox : public Mailbox {
+ public:
+  explicit FakeMailbox(std::shared_ptr<FakeServer> server) : server_(std::move(server)) {}
+
+  ConnectionReport test_connection() override {
+    ConnectionReport r;
+    r.steps.push_back({"count", true, std::to_string(server_->messages.size())});
+    r.message_count = server_->messages.size();
+    return r;
+  }
+
+  Result<Pending> list_pending(size_t limit, const std::string& state) override {
+    ++server_->list_calls;
+    if (server_->fail_next_list) {
+      Status s = *server_->fail_next_list;
+      server_->fail_next_list.reset();
+      return s;
+    }
+    uint64_t after = 0;
+    if (state.rfind("7:", 0) == 0) after = std::stoull(state.substr(2));
+    Pending p;
+    uint64_t highest = after;
+    for (const auto& m : server_->messages) {
+      if (m.deleted || m.folder != "INBOX" || m.uid <= after) continue;
+      if (server_->list_unseen_only && m.seen) continue;
+      if (p.keys.size() == limit) {
+        p.more = true;
+        break;
+      }
+      p.keys.push_back(m.key);
+      highest = m.uid;
+    }
+    // Like IMAP's UIDNEXT - 1: when nothing is left over, every UID so far has been seen.
+    if (!p.more) highest = std::max(highest, server_->next_uid - 1);
+    p.next_state = "7:" + std::to_string(highest);
+    return p;
+  }
+
+  Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override {
+    for (const auto& key : keys) {
+      ++server_->messages_fetched;
+      if (server_->messages_fetched == server_->fail_fetch_at) {
+        return Status(ErrorKind::kNetwork, "connection reset during FETCH", ErrorScope::kConnection);
+      }
+      Status s;
+      FakeMessage* m = server_->find(key);
+      if (server_->message_errors.count(key) != 0) {
+        s = cb(key, Status(ErrorKind::kRejected, "FETCH " + key + " failed", ErrorScope::kMessage));
+      } else if (m == nullptr || m->deleted || m->folder != "INBOX") {
+        s = cb(key, Status(ErrorKind::kNotFound, "no message " + key, ErrorScope::kMessage));
+      } else {
+        s = cb(key, m->raw);
+      }
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  Status apply(const std::vector<std::string>& keys, const PostAction& action) override {
+    int call = ++server_->apply_calls;
+    if (call == server_->fail_apply_at) {
+      return Status(ErrorKind::kNetwork, "connection reset before STORE", ErrorScope::kConnection);
+    }
+    server_->apply_log.emplace_back(keys, action.to_string());
+    for (const auto& key : keys) {
+      FakeMessage* m = server_->find(key);
+      // Idempotent: already gone (an interrupted run got this far) is fine.
+      if (m == nullptr || m->deleted || m->folder != "INBOX") continue;
+      switch (action.kind) {
+        case PostAction::Kind::kMarkRead: m->seen = true; break;
+        case PostAction::Kind::kDelete: m->deleted = true; break;
+        case PostAction::Kind::kMove: m->folder = action.folder; break;
+        case PostAction::Kind::kLeave: break;
+        default: break;
+      }
+    }
+    if (call == server_->fail_apply_after_effect_at) {
+      return Status(ErrorKind::kNetwork, "connection reset after STORE", ErrorScope::kConnection);
+    }
+    return Status::Ok();
+  }
+
+  Capabilities capabilities() const override { return {}; }
+  void close() override {}
+
+ private:
+  std::shared_ptr<FakeServer> server_;
+};
+
+}  // namespace mb::testing

@@ -1,0 +1,157 @@
+// File: tests/unit/core/line_test.cpp — LineChannel over ScriptedStream: line endings,
+// byte-at-a-time input, the line bound, literals across chunks, STARTTLS injection and
+// trace redaction.
+#include "core/line.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/status_matchers.h"
+
+namespace mb {
+namespace {
+
+using ::mb::testing::IsOk;
+using ::mb::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Scripted {
+  explicit Scripted(std::string server, size_t chunk = 4096, size_t max_line = 64 * 1024) {
+    auto s = std::make_unique<ScriptedStream>(std::move(server));
+    s->set_chunk(chunk);
+    stream = s.get();
+    channel = std::make_unique<LineChannel>(std::move(s), max_line);
+  }
+  ScriptedStream* stream;
+  std::unique_ptr<LineChannel> channel;
+};
+
+std::vector<std::string> read_all_lines(LineChannel& ch) {
+  std::vector<std::string> lines;
+  for (auto l = ch.read_line(); l.ok(); l = ch.read_line()) lines.push_back(*l);
+  return lines;
+}
+
+TEST(LineChannelTest, CrlfAndBareLfEndLines) {
+  Scripted t("* OK hi\r\nbare\n\r\nlast\r\n");
+  EXPECT_THAT(read_all_lines(*t.channel), ElementsAre("* OK hi", "bare", "", "last"));
+}
+
+TEST(LineChannelTest, EndOfScriptIsConnectionClosed) {
+  Scripted t("one\r\npartial");
+  ASSERT_THAT(t.channel->read_line(), IsOk());
+  auto r = t.channel->read_line();
+  EXPECT_THAT(r, StatusIs(ErrorKind::kNetwork, HasSubstr("connection closed by server")));
+  EXPECT_EQ(r.status().scope(), ErrorScope::kConnection);
+}
+
+TEST(LineChannelTest, ByteAtATimeGivesTheSameLinesAndLiteral) {
+  std::string literal = "Subject: x\r\n\r\nbody\r\n";
+  std::string script = "* 1 FETCH (BODY[] {" + std::to_string(literal.size()) + "}\r\n" +
+                       literal + ")\r\na1 OK done\n";
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{7}, size_t{4096}}) {
+    SCOPED_TRACE(chunk);
+    Scripted t(script, chunk);
+    EXPECT_EQ(t.channel->read_line().value(), "* 1 FETCH (BODY[] {20}");
+    std::string body;
+    ASSERT_THAT(t.channel->read_exact(literal.size(), body), IsOk());
+    EXPECT_EQ(body, literal);
+    EXPECT_THAT(read_all_lines(*t.channel), ElementsAre(")", "a1 OK done"));
+  }
+}
+
+TEST(LineChannelTest, LineOfExactlyMaxLengthIsAccepted) {
+  std::string line(10, 'x');
+  Scripted t(line + "\r\n" + line + "\n", 1, 10);
+  EXPECT_THAT(read_all_lines(*t.channel), ElementsAre(line, line));
+}
+
+TEST(LineChannelTest, LongerLineIsAProtocolError) {
+  Scripted t(std::string(11, 'x') + "\r\n", 4096, 10);
+  EXPECT_THAT(t.channel->read_line(), StatusIs(ErrorKind::kProtocol, HasSubstr("line too long")));
+}
+
+// The bound holds before the end of the line arrives: an endless line is refused, not
+// buffered until the connection drops.
+TEST(LineChannelTest, EndlessLineIsRefusedWithoutWaitingForItsEnd) {
+  for (size_t chunk : {size_t{1}, size_t{4096}}) {
+    Scripted t(std::string(100, 'x'), chunk, 10);
+    auto r = t.channel->read_line();
+    EXPECT_THAT(r, StatusIs(ErrorKind::kProtocol, HasSubstr("more than 10 bytes")));
+    EXPECT_EQ(r.status().scope(), ErrorScope::kConnection);
+  }
+}
+
+TEST(LineChannelTest, LongLinesAcrossManyReadsWithinTheDefaultBound) {
+  std::string line(LineChannel::kDefaultMaxLine, 'a');
+  Scripted t(line + "\r\nshort\r\n" + line + "\r\n", 1000);
+  EXPECT_THAT(read_all_lines(*t.channel), ElementsAre(line, "short", line));
+}
+
+TEST(LineChannelTest, ReadExactAppendsAcrossChunkBoundaries) {
+  std::string data;
+  for (int i = 0; i < 100000; ++i) data += static_cast<char>('a' + i % 26);
+  Scripted t("hdr\r\n" + data + "tail\r\n", 4099);
+  ASSERT_THAT(t.channel->read_line(), IsOk());
+  std::string out = "keep:";
+  ASSERT_THAT(t.channel->read_exact(data.size(), out), IsOk());
+  EXPECT_EQ(out, "keep:" + data);
+  EXPECT_EQ(t.channel->read_line().value(), "tail");
+}
+
+TEST(LineChannelTest, ShortLiteralFailsAndLeavesOutputUntouched) {
+  Scripted t("abc", 1);
+  std::string out = "keep";
+  EXPECT_THAT(t.channel->read_exact(10, out),
+              StatusIs(ErrorKind::kNetwork, HasSubstr("connection closed by server")));
+  EXPECT_EQ(out, "keep");
+}
+
+TEST(LineChannelTest, StartTlsRefusesBytesBufferedPastTheReply) {
+  Scripted t("a1 OK Begin TLS now\r\n* OK injected\r\n");
+  EXPECT_EQ(t.channel->read_line().value(), "a1 OK Begin TLS now");
+  EXPECT_THAT(t.channel->start_tls("imap.example", TlsOptions{}),
+              StatusIs(ErrorKind::kProtocol, HasSubstr("injection")));
+  EXPECT_FALSE(t.stream->is_tls());
+}
+
+TEST(LineChannelTest, StartTlsUpgradesWhenNothingIsBuffered) {
+  Scripted t("a1 OK Begin TLS now\r\n* OK over tls\r\n");
+  t.stream->set_chunk(21);  // exactly the reply line
+  EXPECT_EQ(t.channel->read_line().value(), "a1 OK Begin TLS now");
+  EXPECT_FALSE(t.channel->buffered());
+  ASSERT_THAT(t.channel->start_tls("imap.example", TlsOptions{}), IsOk());
+  EXPECT_TRUE(t.stream->is_tls());
+  EXPECT_EQ(t.channel->read_line().value(), "* OK over tls");
+}
+
+TEST(LineChannelTest, TraceRedactsTheSecretPart) {
+  Scripted t("* OK hi\r\n");
+  std::vector<std::string> trace;
+  t.channel->set_trace([&](const std::string& l) { trace.push_back(l); });
+  std::string login = "a1 LOGIN alice s3cr3t-pw";
+  ASSERT_THAT(t.channel->write_line(login, login.find("s3cr3t"), 9), IsOk());
+  ASSERT_THAT(t.channel->write_line("a2 AUTHENTICATE PLAIN AGFsaWNlAHMzY3IzdA==", 22), IsOk());
+  ASSERT_THAT(t.channel->write_line("a3 NOOP"), IsOk());
+  ASSERT_THAT(t.channel->write_raw("raw literal s3cr3t-pw\r\n"), IsOk());
+  ASSERT_THAT(t.channel->read_line(), IsOk());
+  EXPECT_THAT(trace, ElementsAre("C: a1 LOGIN alice <redacted>",
+                                 "C: a2 AUTHENTICATE PLAIN <redacted>", "C: a3 NOOP",
+                                 "C: <23 bytes>", "S: * OK hi"));
+  for (const auto& l : trace) EXPECT_THAT(l, Not(HasSubstr("s3cr3t")));
+  EXPECT_EQ(t.stream->written(),
+            "a1 LOGIN alice s3cr3t-pw\r\na2 AUTHENTICATE PLAIN AGFsaWNlAHMzY3IzdA==\r\n"
+            "a3 NOOP\r\nraw literal s3cr3t-pw\r\n");
+}
+
+TEST(LineChannelTest, ClosedScriptedStreamRefusesIo) {
+  Scripted t("* OK hi\r\n");
+  t.channel->close();
+  EXPECT_THAT(t.channel->write_line("a1 NOOP"), StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
+  EXPECT_THAT(t.channel->read_line(), StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
+}
+
+}  // namespace
+}  // namespace mb
