@@ -141,10 +141,17 @@ class Store {
   // Commits ticket/note/attachments/raw + ledger row atomically. If the ledger already holds
   // (mailbox,key) nothing is written and duplicate is set.
   Result<CommitResult> commit_message(const MessageCommit& commit, const std::string& raw);
+  // Makes every commit so far durable against power loss (one WAL fsync). Commits are
+  // crash-safe without it; call it before an action that is only safe once they are on disk
+  // (deleting or moving the committed messages on the server).
+  Status make_durable();
   Status mark_post_action_done(const std::string& mailbox, const std::string& key);
   // Ledger rows of `mailbox` whose post-action has not been applied yet, oldest first.
   Result<std::vector<LedgerEntry>> pending_post_actions(const std::string& mailbox);
   // Every ledger row of `mailbox`, ordered by key (for tests and diagnostics).
+  // How many messages of `mailbox` the ledger has deliberately left on the server
+  // (post-action "leave"): a listing must look past them to reach new mail.
+  Result<int64_t> count_left_on_server(const std::string& mailbox);
   Result<std::vector<LedgerEntry>> list_ledger(const std::string& mailbox);
 
   // Routing (SPEC §2 rule 1): the ticket of the email-out note whose Message-ID (without

@@ -72,6 +72,13 @@ CREATE TABLE mailbox_state (
   consecutive_auth_failures INTEGER NOT NULL DEFAULT 0,
   alert_ticket_id           INTEGER NOT NULL DEFAULT 0
 );
+-- One row rewritten by Store::make_durable(): a commit that always writes a WAL frame, so
+-- that its fsync also covers every earlier commit.
+CREATE TABLE durability (
+  id      INTEGER PRIMARY KEY CHECK (id = 1),
+  barrier INTEGER NOT NULL
+);
+INSERT INTO durability (id, barrier) VALUES (1, 0);
 )sql";
 
 constexpr const char* const kMigrations[] = {kV1};

@@ -69,9 +69,13 @@ Status apply_post_actions(Run& r, const std::vector<std::string>& keys) {
     if (it == groups.end()) it = groups.insert(groups.end(), {action, {}});
     it->second.push_back(key);
   }
+  bool durable = false;
   for (const auto& [text, group] : groups) {
     PostAction action = action_from_string(text);
     if (action.kind != PostAction::Kind::kLeave) {
+      // The server only changes once the commits it follows would survive a power cut.
+      if (!durable) MB_RETURN_IF_ERROR(r.store.make_durable());
+      durable = true;
       Status s = r.mailbox.apply(group, action);
       if (!s.ok() && stops_pass(s)) return s.prefixed("post-action " + text);
       if (!s.ok()) {
@@ -206,7 +210,12 @@ Status process_batch(Run& r, const std::vector<std::string>& batch) {
 }
 
 Status run_pass(Run& r, MailboxState& state) {
-  auto pending = r.mailbox.list_pending(r.mcfg.max_per_poll, state.sync_state);
+  // Messages the ledger left on the server on purpose (subject too long, malformed) are
+  // listed again on every poll; look past them so they can never crowd out new mail.
+  auto left = r.store.count_left_on_server(r.mcfg.name);
+  if (!left.ok()) return left.status();
+  const size_t limit = r.mcfg.max_per_poll;
+  auto pending = r.mailbox.list_pending(limit + static_cast<size_t>(*left), state.sync_state);
   if (!pending.ok()) return pending.status();
   state.consecutive_auth_failures = 0;  // list_pending signed in
   // Post-actions an interrupted run committed but did not apply come first: the server must
@@ -223,6 +232,8 @@ Status run_pass(Run& r, MailboxState& state) {
     if (!known.ok()) return known.status();
     if (!*known) fresh.push_back(key);
   }
+  const bool truncated = fresh.size() > limit;
+  if (truncated) fresh.resize(limit);
   r.total = fresh.size();
   const size_t step = std::max<size_t>(1, r.options.fetch_batch);
   for (size_t i = 0; i < fresh.size(); i += step) {
@@ -232,8 +243,9 @@ Status run_pass(Run& r, MailboxState& state) {
     MB_RETURN_IF_ERROR(process_batch(r, batch));
   }
   // Advancing the connector's state past a key that is not in the ledger would lose it.
-  if (!r.left_for_retry) state.sync_state = pending->next_state;
-  r.stats.more = pending->more;
+  // A listing cut short by the batch limit must not move the cursor past what was not taken.
+  if (!r.left_for_retry && !truncated) state.sync_state = pending->next_state;
+  r.stats.more = pending->more || truncated;
   return Status::Ok();
 }
 

@@ -39,6 +39,9 @@ struct FakeServer {
   uint64_t next_uid = 1;
   // Like IMAP with after = mark-read: only unseen messages are pending.
   bool list_unseen_only = true;
+  // Like IMAP's mark-read listing (UID SEARCH UNSEEN): the state cursor is not used, so
+  // messages left unseen on purpose are listed again on every poll.
+  bool ignore_cursor = false;
 
   // Call counters (cumulative over every connection).
   int list_calls = 0;
@@ -98,7 +101,7 @@ class FakeMailbox : public Mailbox {
       return s;
     }
     uint64_t after = 0;
-    if (state.rfind("7:", 0) == 0) after = std::stoull(state.substr(2));
+    if (!server_->ignore_cursor && state.rfind("7:", 0) == 0) after = std::stoull(state.substr(2));
     Pending p;
     uint64_t highest = after;
     for (const auto& m : server_->messages) {

@@ -639,6 +639,27 @@ TEST_F(SyncTest, BatchLimitLeavesTheRestForTheNextPollAndReportsProgress) {
   EXPECT_FALSE(second->more);
 }
 
+TEST_F(SyncTest, MessagesLeftOnPurposeNeverCrowdOutNewMail) {
+  // Unseen messages that are skipped and left on the server are listed again on every poll
+  // in mark-read mode; with more of them than max_per_poll, new mail must still get through.
+  mcfg_.max_per_poll = 2;
+  server_->ignore_cursor = true;
+  for (int i = 0; i < 3; ++i) server_->add(mail(std::string(401, 'a' + i)));
+  auto first = sync();
+  ASSERT_THAT(first, IsOk());
+  auto second = sync();
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(first->skipped[kSkipSubjectTooLong] + second->skipped[kSkipSubjectTooLong], 3);
+  server_->add(mail("new mail after the backlog"));
+  auto third = sync();
+  ASSERT_THAT(third, IsOk());
+  EXPECT_EQ(third->tickets, 1);
+  EXPECT_FALSE(third->more);
+  auto all = tickets();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].subject, "new mail after the backlog");
+}
+
 // --- kill-and-resume (STYLE §12) -----------------------------------------------------------
 
 // Everything a run leaves behind, as text, so that a mismatch shows as a readable diff.

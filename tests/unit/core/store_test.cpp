@@ -119,6 +119,24 @@ TEST_F(StoreTest, FreshFileIsMigratedAndReopenKeepsData) {
   EXPECT_EQ((*tickets)[0].note_count, 2);
 }
 
+TEST_F(StoreTest, MakeDurableWritesOneBarrierCommitEachCall) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_THAT(store->commit_message(new_ticket_commit("1:1", "hello"), "raw"), IsOk());
+  ASSERT_THAT(store->make_durable(), IsOk());
+  ASSERT_THAT(store->make_durable(), IsOk());
+  // The barrier is a real write each time (an empty commit would not sync the WAL).
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT barrier FROM durability WHERE id = 1", -1, &st,
+                               nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(st, 0), 2);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 TEST_F(StoreTest, RefusesAFileFromANewerSchema) {
   {
     auto store = open_store();
