@@ -103,8 +103,12 @@ std::string summary(const MailboxRun& run) {
     skipped += n;
     reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : ", ", reason, n);
   }
-  std::string line = fmt::format("{}: {} imported ({} tickets, {} notes), {} skipped",
-                                 run.config->name, s.imported, s.tickets, s.notes, skipped);
+  auto plural = [](int64_t n, const char* one, const char* many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+  };
+  std::string line = fmt::format("{}: {} imported ({}, {}), {} skipped", run.config->name,
+                                 s.imported, plural(s.tickets, "ticket", "tickets"),
+                                 plural(s.notes, "note", "notes"), skipped);
   if (!reasons.empty()) line += " (" + reasons + ")";
   if (s.errors > 0) line += fmt::format(", {} failed (left on the server)", s.errors);
   if (s.more) line += "; more mail is waiting (max_per_poll reached)";
@@ -173,8 +177,8 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
 void add_sync(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("sync", "one pass over the mailboxes");
   auto names = std::make_shared<std::vector<std::string>>();
-  auto once = std::make_shared<bool>(false);
-  cmd->add_flag("--once", *once, "one pass, then exit (the default until `run` exists)");
+  // Accepted for scripts that will keep working once `run` exists; one pass is all sync does.
+  cmd->add_flag("--once")->description("one pass, then exit");
   cmd->add_option("MAILBOX", *names, "mailboxes to sync (default: every enabled one)");
   cmd->callback([&ctx, names] {
     ctx.action = [&ctx, names] { return run_sync(ctx, *names); };

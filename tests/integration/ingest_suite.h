@@ -49,6 +49,9 @@ struct MailServerParam {
   std::function<std::unique_ptr<MailServer>()> make;
 };
 
+// Shown by GoogleTest (and ctest) beside each test instead of the struct's raw bytes.
+inline void PrintTo(const MailServerParam& p, std::ostream* os) { *os << p.name; }
+
 inline std::string param_name(const ::testing::TestParamInfo<MailServerParam>& info) {
   return info.param.name;
 }
