@@ -269,7 +269,8 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
     state.state = "error";
     state.last_error = s.to_string();
     if (s.kind() == ErrorKind::kAuth) ++state.consecutive_auth_failures;
-    spdlog::warn("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+    // The caller reports the returned error; at info level the log still tells the story.
+    spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
   }
   Status put = store.put_mailbox_state(state);
   if (!s.ok()) return s;
