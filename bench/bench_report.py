@@ -71,12 +71,13 @@ def table(args):
     print("| tool | mailbox (messages) | messages done | wall s, median (min–max) | msgs/s | "
           "MB/s | CPU s | peak RSS MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for (size, tool) in sorted(groups, key=lambda k: (-k[0], k[1] != "mbsync")):
+    order = {"mbsync": 0, "mbsync_nofsync": 1, "mailbridge": 2}
+    for (size, tool) in sorted(groups, key=lambda k: (-k[0], order.get(k[1], 3), k[1])):
         print(fmt_row(tool, size, groups[(size, tool)]))
     sizes = sorted({s for s, _ in groups}, reverse=True)
     if len(sizes) == 2:
         print()
-        for tool in ("mbsync", "mailbridge"):
+        for tool in sorted({t for _, t in groups}, key=lambda t: order.get(t, 3)):
             big, small = groups.get((sizes[0], tool)), groups.get((sizes[1], tool))
             if big and small and all(r["exit"] == 0 for r in big + small):
                 rb = statistics.median(r["peak_rss_kib"] for r in big)

@@ -13,7 +13,8 @@
 # Environment: MB_BENCH_DIR (work dir, default /tmp/mb-bench), MB_BENCH_BUILD (build dir,
 # default <repo>/build-bench), MB_BENCH_REPEAT (3), MB_BENCH_SEED (1), MB_BENCH_WARMUP (1),
 # MB_BENCH_RUN_TIMEOUT (seconds per run, default 1800), MB_BENCH_SKIP_SETUP=1,
-# MB_BENCH_TOOLS ("mbsync mailbridge"; name one to run only that side).
+# MB_BENCH_TOOLS ("mbsync mbsync_nofsync mailbridge"; mbsync_nofsync is mbsync with
+# "FSync no", for mailbridge's after = "leave", which needs no fsync per message).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +25,7 @@ REPEAT=${MB_BENCH_REPEAT:-3}
 SEED=${MB_BENCH_SEED:-1}
 WARMUP=${MB_BENCH_WARMUP:-1}
 RUN_TIMEOUT=${MB_BENCH_RUN_TIMEOUT:-1800}
-TOOLS=${MB_BENCH_TOOLS:-mbsync mailbridge}
+TOOLS=${MB_BENCH_TOOLS:-mbsync mbsync_nofsync mailbridge}
 HARNESS=$WORK/dovecot
 RUNS=$WORK/runs.jsonl
 REPORT="python3 $ROOT/bench/bench_report.py"
@@ -86,6 +87,8 @@ write_configs() {
   local user
   for user in bench bench-small; do
     cat >"$WORK/mbsyncrc-$user" <<EOF
+FSync yes
+
 IMAPAccount $user
 Host localhost
 Port $MB_IMAPS_PORT
@@ -112,6 +115,7 @@ Create Near
 Expunge None
 SyncState *
 EOF
+    sed 's/^FSync yes$/FSync no/' "$WORK/mbsyncrc-$user" >"$WORK/mbsyncrc-nofsync-$user"
   done
   {
     printf '[store]\npath = "%s/mailbridge.db"\n' "$WORK"
@@ -134,20 +138,23 @@ EOF
   } >"$WORK/mailbridge.toml"
 }
 
-# One timed mbsync pull of user $1 into an empty local Maildir.
+# One timed mbsync pull of user $1 into an empty local Maildir; $4 picks the config variant.
 run_mbsync() {
-  local user=$1 size=$2 run=$3 out=$WORK/out/mbsync-$1-$3
+  local user=$1 size=$2 run=$3 variant=${4:-} tool=mbsync${4:+_$4}
+  local out=$WORK/out/$tool-$1-$3
   rm -rf "$WORK/mbsync-mail" && mkdir -p "$WORK/mbsync-mail"
   /usr/bin/time -v -o "$out.time" timeout "$RUN_TIMEOUT" \
-    mbsync -q -c "$WORK/mbsyncrc-$user" "$user" >"$out.log" 2>&1 || true
+    mbsync -q -c "$WORK/mbsyncrc${variant:+-$variant}-$user" "$user" >"$out.log" 2>&1 || true
   local got
   got=$(find "$WORK/mbsync-mail/INBOX/cur" "$WORK/mbsync-mail/INBOX/new" -type f 2>/dev/null |
     wc -l)
   [ "$run" = warmup ] && return 0
-  $REPORT record --tool mbsync --size "$size" --run "$run" --time-file "$out.time" \
+  $REPORT record --tool "$tool" --size "$size" --run "$run" --time-file "$out.time" \
     --mailbox-bytes "$(mailbox_vsize "$user")" --messages "$got" >>"$RUNS"
   rm -rf "$WORK/mbsync-mail"
 }
+
+run_mbsync_nofsync() { run_mbsync "$1" "$2" "$3" nofsync; }
 
 # One timed mailbridge ingest of user $1 into a fresh store.
 run_mailbridge() {
@@ -188,7 +195,7 @@ main() {
   setup_check
   for tool in $TOOLS; do
     case "$tool" in
-      mbsync) ;;
+      mbsync | mbsync_nofsync) ;;
       mailbridge) build ;;
       *) die "unknown tool '$tool' in MB_BENCH_TOOLS" ;;
     esac

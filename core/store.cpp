@@ -463,8 +463,10 @@ Result<int64_t> Store::add_note(int64_t ticket_id, const Note& note) {
 Result<std::optional<SentMessage>> Store::find_sent_message(const std::string& message_id) {
   if (message_id.empty()) return std::optional<SentMessage>();
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
-      "SELECT ticket_id, id FROM notes WHERE message_id = ? AND kind = 'email-out' "
-      "ORDER BY id LIMIT 1"));
+      // "message_id <> ''" repeats the partial index's condition so that SQLite can use
+      // notes_by_message_id; without it every lookup scanned all notes (raw messages too).
+      "SELECT ticket_id, id FROM notes WHERE message_id = ? AND message_id <> '' "
+      "AND kind = 'email-out' ORDER BY id LIMIT 1"));
   st.bind(1, message_id);
   MB_ASSIGN_OR_RETURN(row, st.step());
   if (!row) return std::optional<SentMessage>();
