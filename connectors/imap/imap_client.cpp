@@ -380,48 +380,103 @@ Status Client::login(const std::string& user, const std::string& password) {
 }
 
 Status Client::authenticate_plain(const std::string& user, const std::string& password) {
+  sasl::Credentials creds;
+  creds.user = user;
+  creds.secret = password;
+  auto mech = sasl::make_plain(creds);
+  return authenticate(*mech, creds);
+}
+
+// The verdict when the exchange itself failed: a cancelled exchange or an error explained in
+// a challenge outranks the server's terse final NO, which is kept as a detail.
+Status Client::sasl_failure(const sasl::Exchange& ex, const ImapResponse& r,
+                            const sasl::Credentials& creds) {
+  Status known = ex.failure();
+  std::string what = "IMAP AUTHENTICATE " + ex.name();
+  if (r.condition == Condition::kOk) {
+    return fail(protocol("IMAP server accepted an AUTHENTICATE " + ex.name() +
+                         (ex.cancelled() ? " that was cancelled" : " after reporting an error")));
+  }
+  if (known.kind() != ErrorKind::kAuth) {
+    return fail(Status(known.kind(), scrub(known.message(), creds.secret), known.scope())
+                    .prefixed(what));
+  }
+  std::string detail = r.text.empty() ? "" : " (server: " + scrub(r.text, creds.secret) + ")";
+  return Status(ErrorKind::kAuth,
+                "IMAP server refused the login for user " + creds.user + ": " +
+                    scrub(known.message(), creds.secret) + detail,
+                known.scope());
+}
+
+Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds) {
   MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "AUTHENTICATE"));
-  std::string payload = sasl_plain_response(user, password);
-  bool sent = has_capability("SASL-IR");
-  std::vector<Part> parts{Part{"AUTHENTICATE PLAIN"}};
-  if (sent) parts.push_back(Part{payload, false, true});
-  bool cancelled = false;
-  std::string challenge;
+  sasl::Exchange ex(mechanism);
+  std::vector<Part> parts{Part{"AUTHENTICATE " + ex.name()}};
+  if (has_capability("SASL-IR")) {
+    if (auto first = ex.initial_response()) parts.push_back(Part{*first, false, true});
+  }
   auto on_continuation = [&](const ImapResponse& r) -> Result<Reply> {
-    if (!sent) {
-      sent = true;
-      return Reply{payload, true};
-    }
-    // PLAIN has one step; a challenge after it is how some servers report failure (the
-    // OAUTHBEARER style). Cancel the exchange and report the refusal.
-    cancelled = true;
-    challenge = r.text;
-    return Reply{"*", false};
+    std::string_view text = r.text;
+    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+    sasl::Reply reply = ex.answer(text);
+    return Reply{reply.line, reply.secret};
   };
   auto r = run(parts, {}, on_continuation);
   if (!r.ok()) return r.status();
-  if (cancelled) {
-    if (r->condition == Condition::kOk)
-      return fail(protocol("IMAP server accepted an AUTHENTICATE that was cancelled"));
-    return Status(ErrorKind::kAuth, "IMAP server refused the login for user " + user +
-                                        ": it answered the credentials with a challenge (" +
-                                        scrub(challenge, password) + ")",
-                  ErrorScope::kMailbox);
-  }
-  if (r->condition != Condition::kOk) return fail(auth_failure(*r, user, password));
+  if (!ex.failure().ok()) return sasl_failure(ex, *r, creds);
+  if (r->condition != Condition::kOk) return fail(auth_failure(*r, creds.user, creds.secret));
+  mechanism_ = ex.name();
   return after_sign_in(*r);
 }
 
-Result<SignInMethod> Client::sign_in(const std::string& user, const std::string& password) {
+std::vector<std::string> Client::sasl_mechanisms() const {
+  std::vector<std::string> mechs;
+  for (const auto& cap : caps_) {
+    if (cap.rfind("AUTH=", 0) == 0) mechs.push_back(cap.substr(5));
+  }
+  return mechs;
+}
+
+Status Client::plaintext_refused(const std::string& what) const {
+  return Status(ErrorKind::kConfig,
+                "IMAP " + what + " would send the password to " + options_.host +
+                    " over a connection that is not encrypted; use security = tls or "
+                    "starttls (or write security = none explicitly)");
+}
+
+Result<SignInMethod> Client::sign_in(const sasl::Credentials& creds) {
   if (state_ == State::kAuthenticated) return SignInMethod::kPreauth;
   MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "sign-in"));
   if (caps_.empty()) MB_RETURN_IF_ERROR(capability());
-  if (has_capability("AUTH=PLAIN")) {
-    MB_RETURN_IF_ERROR(authenticate_plain(user, password));
-    return SignInMethod::kAuthenticatePlain;
+  mechanism_.clear();
+  sasl::Preferences prefs;
+  prefs.tls = is_tls();
+  prefs.plaintext_allowed = options_.allow_plaintext_auth;
+  auto choice = sasl::choose_mechanism(sasl_mechanisms(), creds.kind, prefs);
+  if (choice.ok()) {
+    auto mech = sasl::make_mechanism(*choice, creds);
+    if (!mech.ok()) return mech.status();
+    MB_RETURN_IF_ERROR(authenticate(**mech, creds));
+    return *choice == "PLAIN" ? SignInMethod::kAuthenticatePlain : SignInMethod::kAuthenticate;
   }
-  MB_RETURN_IF_ERROR(login(user, password));
+  std::string server = "IMAP server " + options_.host;
+  if (creds.kind == sasl::CredentialKind::kToken) return choice.status().prefixed(server);
+  // A password without a usable SASL mechanism still has the LOGIN command.
+  if (!prefs.tls && !prefs.plaintext_allowed) return plaintext_refused("LOGIN");
+  if (has_capability("LOGINDISABLED")) {
+    return Status(ErrorKind::kConfig, server + " has disabled LOGIN (LOGINDISABLED) and " +
+                                          "offers no SASL mechanism for a password: " +
+                                          choice.status().message());
+  }
+  MB_RETURN_IF_ERROR(login(creds.user, creds.secret));
   return SignInMethod::kLogin;
+}
+
+Result<SignInMethod> Client::sign_in(const std::string& user, const std::string& password) {
+  sasl::Credentials creds;
+  creds.user = user;
+  creds.secret = password;
+  return sign_in(creds);
 }
 
 Result<SelectInfo> Client::select(const std::string& folder) {

@@ -8,13 +8,15 @@
 //   NO                       → kRejected (scope kMailbox), kNotFound for [NONEXISTENT]
 //   [UNAVAILABLE]            → kNetwork
 //   NO to LOGIN/AUTHENTICATE → kAuth "IMAP server refused the login for user X: <text>"
+//                              (XOAUTH2/OAUTHBEARER: the decoded error challenge, e.g.
+//                              "token rejected: status 401, scope …")
 //   untagged BYE             → kNetwork, scope kConnection
 // Every line is traced at spdlog trace level; LOGIN passwords and AUTHENTICATE payloads
 // show as <redacted>, literals only as their size.
 //
 //   Client c(options);
 //   MB_RETURN_IF_ERROR(c.connect(std::move(stream)));
-//   MB_RETURN_IF_ERROR(c.sign_in("user", password));
+//   MB_RETURN_IF_ERROR(c.sign_in("user", password));   // or sign_in(sasl::Credentials)
 //   auto box = c.select("INBOX");
 #pragma once
 
@@ -25,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/sasl.h"
 #include "connectors/imap/imap_parser.h"
 #include "core/config.h"
 #include "core/line.h"
@@ -46,6 +49,9 @@ struct ClientOptions {
   // Larger message bodies are read and dropped; the fetch sink gets kInvalidInput.
   uint64_t max_message_bytes = 256ull << 20;
   size_t max_line = 4u << 20;  // a UID SEARCH answer for 500k messages fits
+  // Lets sign_in() send a password (LOGIN, SASL PLAIN/LOGIN) over a connection without TLS;
+  // only for security = none written explicitly.
+  bool allow_plaintext_auth = false;
 };
 
 struct SelectInfo {
@@ -55,8 +61,9 @@ struct SelectInfo {
   bool read_only = false;
 };
 
-// How sign_in() got in, for test-connection.
-enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin };
+// How sign_in() got in, for test-connection. kAuthenticate: another SASL mechanism, named by
+// Client::mechanism().
+enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin, kAuthenticate };
 
 class Client {
  public:
@@ -72,8 +79,18 @@ class Client {
   Status starttls();
   Status login(const std::string& user, const std::string& password);
   Status authenticate_plain(const std::string& user, const std::string& password);
-  // AUTHENTICATE PLAIN when advertised, else LOGIN (unless LOGINDISABLED); OK on PREAUTH.
+  // AUTHENTICATE with any SASL mechanism: the initial response on the command line when the
+  // server has SASL-IR, else after its first `+`; each further `+` challenge goes to the
+  // mechanism, and "*" cancels when it cannot answer. `creds` name the user in messages
+  // and keep the secret out of them.
+  Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
+  // The strongest SASL mechanism both sides support (sasl::choose_mechanism over the AUTH=
+  // capabilities); for a password without one, the LOGIN command (unless LOGINDISABLED).
+  // OK at once on PREAUTH. A password needs TLS unless options.allow_plaintext_auth.
+  Result<SignInMethod> sign_in(const sasl::Credentials& creds);
   Result<SignInMethod> sign_in(const std::string& user, const std::string& password);
+  // The SASL mechanism the last successful AUTHENTICATE used ("" after LOGIN or PREAUTH).
+  const std::string& mechanism() const { return mechanism_; }
   Result<SelectInfo> select(const std::string& folder);
   Status create(const std::string& folder);
   // UIDs matching `criteria` ("UNSEEN", "UID 5:*"), from SEARCH or ESEARCH.
@@ -126,6 +143,10 @@ class Client {
   Status fail(Status s);
   Status auth_failure(const ImapResponse& r, const std::string& user,
                       const std::string& password) const;
+  Status sasl_failure(const sasl::Exchange& ex, const ImapResponse& r,
+                      const sasl::Credentials& creds);
+  std::vector<std::string> sasl_mechanisms() const;
+  Status plaintext_refused(const std::string& what) const;
   Status after_sign_in(const ImapResponse& ok);
   Status deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& stop);
   std::vector<Part> astring_part(const std::string& s, bool secret = false) const;
@@ -138,6 +159,7 @@ class Client {
   uint64_t exists_ = 0;
   uint32_t next_tag_ = 1;
   uint64_t oversized_literal_ = 0;  // size of the literal just dropped, 0 if none
+  std::string mechanism_;
 };
 
 // The Status for a tagged NO/BAD to `what` ("SELECT INBOX"): see the table above.

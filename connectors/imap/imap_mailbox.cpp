@@ -64,6 +64,7 @@ imap::ClientOptions ImapMailbox::client_options() const {
   o.tls = cfg_.tls;
   o.timeouts = cfg_.timeouts;
   o.label = "mailbox " + cfg_.name;
+  o.allow_plaintext_auth = cfg_.security == Security::kNone;
   return o;
 }
 
@@ -86,12 +87,17 @@ Status ImapMailbox::check(Status s) {
 }
 
 Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
-  auto method = client_->sign_in(cfg_.user, password_);
+  sasl::Credentials creds;
+  creds.user = cfg_.user;
+  creds.secret = password_;
+  creds.host = cfg_.host;
+  creds.port = cfg_.port;
+  auto method = client_->sign_in(creds);
   if (!method.ok()) return method.status();
   if (detail_sign_in != nullptr) {
-    const char* how = *method == imap::SignInMethod::kPreauth ? "pre-authenticated by the server"
-                      : *method == imap::SignInMethod::kLogin ? "LOGIN"
-                                                               : "AUTHENTICATE PLAIN";
+    std::string how = "AUTHENTICATE " + client_->mechanism();
+    if (*method == imap::SignInMethod::kPreauth) how = "pre-authenticated by the server";
+    if (*method == imap::SignInMethod::kLogin) how = "LOGIN";
     *detail_sign_in = "signed in as " + cfg_.user + " (" + how + ")";
   }
   caps_.move = client_->has_capability("MOVE");

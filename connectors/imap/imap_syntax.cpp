@@ -1,13 +1,13 @@
-// File: connectors/imap/imap_syntax.cpp — quoting, modified UTF-7, UID sets, SASL PLAIN.
+// File: connectors/imap/imap_syntax.cpp — quoting, modified UTF-7, UID sets, message keys.
 #include "connectors/imap/imap_syntax.h"
 
 #include <algorithm>
 #include <charconv>
 
+#include "auth/base64.h"
+
 namespace mb::imap {
 namespace {
-
-constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 // Decodes one UTF-8 code point at `i`; invalid bytes map to U+FFFD so that a stray byte
 // still yields a valid (if lossy) folder name rather than a broken command.
@@ -124,38 +124,6 @@ std::optional<std::vector<uint32_t>> parse_uid_set(std::string_view set, uint32_
     for (uint64_t u = *lo; u <= *hi; ++u) out.push_back(static_cast<uint32_t>(u));
   }
   return out;
-}
-
-std::string base64_encode(std::string_view data) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t n = (uint32_t{static_cast<unsigned char>(data[i])} << 16) |
-                 (uint32_t{static_cast<unsigned char>(data[i + 1])} << 8) |
-                 static_cast<unsigned char>(data[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out.push_back(kBase64[(n >> k) & 0x3F]);
-  }
-  size_t rest = data.size() - i;
-  if (rest > 0) {
-    uint32_t n = uint32_t{static_cast<unsigned char>(data[i])} << 16;
-    if (rest == 2) n |= uint32_t{static_cast<unsigned char>(data[i + 1])} << 8;
-    out.push_back(kBase64[(n >> 18) & 0x3F]);
-    out.push_back(kBase64[(n >> 12) & 0x3F]);
-    out.push_back(rest == 2 ? kBase64[(n >> 6) & 0x3F] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
-std::string sasl_plain_response(std::string_view user, std::string_view password) {
-  std::string msg;
-  msg.reserve(user.size() + password.size() + 2);
-  msg.push_back('\0');
-  msg.append(user);
-  msg.push_back('\0');
-  msg.append(password);
-  return base64_encode(msg);
 }
 
 std::string format_key(uint32_t uidvalidity, uint32_t uid) {

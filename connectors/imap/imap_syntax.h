@@ -1,6 +1,6 @@
 // File: connectors/imap/imap_syntax.h — pure helpers for writing IMAP commands: quoting
-// (quoted string or literal), modified UTF-7 folder names, UID sets, SASL PLAIN, and the
-// "UIDVALIDITY:UID" message keys.
+// (quoted string or literal), modified UTF-7 folder names, UID sets, and the
+// "UIDVALIDITY:UID" message keys. (SASL messages live in auth/sasl.h.)
 //
 //   needs_literal("pa\"ss")  → false; quote("pa\"ss") → "\"pa\\\"ss\""
 //   format_uid_set({1,2,3,7}) → "1:3,7"
@@ -29,10 +29,6 @@ std::string format_uid_set(std::vector<uint32_t> uids);
 // would expand to more than `max_count` UIDs.
 std::optional<std::vector<uint32_t>> parse_uid_set(std::string_view set, uint32_t star,
                                                    size_t max_count = 10'000'000);
-
-// Base64 of "\0user\0password" (RFC 4616), the PLAIN initial response.
-std::string sasl_plain_response(std::string_view user, std::string_view password);
-std::string base64_encode(std::string_view data);
 
 // Message keys: "UIDVALIDITY:UID".
 struct MessageKey {

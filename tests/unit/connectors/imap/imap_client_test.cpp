@@ -14,6 +14,7 @@ namespace mb::imap {
 namespace {
 using ::mb::imap::testing::kGreeting;
 using ::mb::imap::testing::kPostLoginCaps;
+using ::mb::imap::testing::plain_ir;
 using ::mb::imap::testing::Script;
 using ::mb::imap::testing::scripted;
 using ::mb::imap::testing::SharedStream;
@@ -37,6 +38,7 @@ struct Harness {
     ClientOptions o;
     o.host = "imap.example";
     o.label = "test";
+    o.allow_plaintext_auth = true;  // scripted streams have no TLS
     o.trace = [this](const std::string& line) { trace.push_back(line); };
     client = std::make_unique<Client>(o);
   }
@@ -112,7 +114,7 @@ TEST_P(ClientFlowTest, LoginSelectSearchFetch) {
 INSTANTIATE_TEST_SUITE_P(Chunks, ClientFlowTest, ::testing::Values(1, 7, 65536));
 
 TEST(ClientTest, AuthenticatePlainWithSaslIr) {
-  std::string payload = sasl_plain_response("support", kPassword);
+  std::string payload = plain_ir("support", kPassword);
   Script s;
   s.S(kGreeting)
       .C("a1 AUTHENTICATE PLAIN " + payload)
@@ -129,7 +131,7 @@ TEST(ClientTest, AuthenticatePlainWithSaslIr) {
 }
 
 TEST(ClientTest, AuthenticatePlainWithContinuation) {
-  std::string payload = sasl_plain_response("support", kPassword);
+  std::string payload = plain_ir("support", kPassword);
   Script s;
   s.S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi")
       .C("a1 AUTHENTICATE PLAIN")
@@ -176,7 +178,7 @@ TEST(ClientTest, ServerEchoingThePasswordDoesNotLeakIt) {
 }
 
 TEST(ClientTest, FailureSentAsContinuationIsCancelledAndAuth) {
-  std::string payload = sasl_plain_response("support", kPassword);
+  std::string payload = plain_ir("support", kPassword);
   Script s;
   s.S(kGreeting)
       .C("a1 AUTHENTICATE PLAIN " + payload)

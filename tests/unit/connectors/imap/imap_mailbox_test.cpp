@@ -34,7 +34,7 @@ std::string key(uint32_t uid, uint32_t validity = kValidity) {
 Script opened(const std::string& caps, uint32_t validity = kValidity, uint64_t exists = 3) {
   Script s;
   s.S("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN LITERAL+] ready")
-      .C("a1 AUTHENTICATE PLAIN " + imap::sasl_plain_response("support", kPassword))
+      .C("a1 AUTHENTICATE PLAIN " + imap::testing::plain_ir("support", kPassword))
       .S("a1 OK [CAPABILITY IMAP4rev1 " + caps + "] Logged in")
       .C("a2 SELECT \"INBOX\"")
       .S("* " + std::to_string(exists) + " EXISTS")
@@ -419,7 +419,7 @@ TEST(ImapMailboxTest, StartTlsMailboxUpgradesBeforeSigningIn) {
       .S("a2 OK done")
       .C("a3 AUTHENTICATE PLAIN")
       .S("+ ")
-      .C(imap::sasl_plain_response("support", kPassword))
+      .C(imap::testing::plain_ir("support", kPassword))
       .S("a3 OK [CAPABILITY IMAP4rev1 UIDPLUS] in")
       .C("a4 SELECT \"INBOX\"")
       .S("* OK [UIDVALIDITY 5] x")

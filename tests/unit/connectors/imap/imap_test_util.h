@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "auth/base64.h"
+#include "auth/sasl.h"
 #include "core/line.h"
 #include "core/net.h"
 
@@ -60,6 +62,11 @@ inline std::shared_ptr<ScriptedStream> scripted(const Script& script, size_t chu
   auto s = std::make_shared<ScriptedStream>(script.server);
   s->set_chunk(chunk);
   return s;
+}
+
+// The base64 SASL PLAIN initial response for user/password, as the client must send it.
+inline std::string plain_ir(const std::string& user, const std::string& password) {
+  return base64_encode(sasl::plain_message("", user, password));
 }
 
 // A Dovecot-like greeting and the capabilities it advertises after login.
