@@ -15,6 +15,7 @@ PACKAGES=(
   dovecot-core dovecot-imapd dovecot-pop3d
   isync
   python3 procps time
+  nodejs curl
 )
 
 missing=()
@@ -40,4 +41,31 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# The test OAuth 2.0 server (tests/harness/oauth/) is oidc-provider on Node.js, with the exact
+# packages its package-lock.json pins. `npm ci` runs only when node_modules does not match
+# that lock (a stamp holds the lock's hash), so a second run does nothing.
+OAUTH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/harness/oauth"
+if ! command -v npm >/dev/null; then
+  echo "setup: installing npm"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+# oidc-provider 9 needs Node.js 20.19 or later (Debian 12's own nodejs is 18).
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+              process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "setup: Node.js $(node --version) is too old for the test OAuth server;" \
+    "install Node.js 20.19 or later" >&2
+  exit 1
+fi
+lock_hash=$(sha256sum "$OAUTH_DIR/package-lock.json" | cut -d' ' -f1)
+stamp="$OAUTH_DIR/node_modules/.mb-lock-sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  echo "setup: OAuth test server packages present"
+else
+  echo "setup: installing the OAuth test server's npm packages (npm ci)"
+  (cd "$OAUTH_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" >"$stamp"
 fi
