@@ -17,6 +17,11 @@ json null_if_empty(const std::string& s) {
   return s.empty() ? json(nullptr) : json(s);
 }
 
+// The open alert ticket of an auth-failed mailbox, else 0.
+int64_t alert_ticket(const MailboxState& st) {
+  return st.state == "auth-failed" ? st.alert_ticket_id : 0;
+}
+
 json state_json(const MailboxState& st) {
   json skipped = json::object();
   for (const auto& [reason, n] : st.skipped) skipped[reason] = n;
@@ -26,7 +31,8 @@ json state_json(const MailboxState& st) {
           {"imported", st.imported},
           {"skipped", skipped},
           {"last_error", null_if_empty(Redactor::instance().scrub(st.last_error))},
-          {"consecutive_auth_failures", st.consecutive_auth_failures}};
+          {"consecutive_auth_failures", st.consecutive_auth_failures},
+          {"alert_ticket", alert_ticket(st) > 0 ? json(alert_ticket(st)) : json(nullptr)}};
 }
 
 void print_table(Context& ctx, const std::vector<MailboxState>& states) {
@@ -35,9 +41,14 @@ void print_table(Context& ctx, const std::vector<MailboxState>& states) {
   for (const auto& st : states) {
     int64_t skipped = 0;
     for (const auto& [reason, n] : st.skipped) skipped += n;
+    std::string error = Redactor::instance().scrub(st.last_error);
+    if (alert_ticket(st) > 0) {
+      error = fmt::format("alert ticket #{} after {} authentication failures; {}",
+                          alert_ticket(st), st.consecutive_auth_failures, error);
+    }
     ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", st.name, st.state,
                            st.last_run.empty() ? "never" : st.last_run, st.imported, skipped,
-                           Redactor::instance().scrub(st.last_error));
+                           error);
   }
 }
 

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "connectors/registry.h"
 #include "core/ingest.h"
+#include "core/monitor.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -26,6 +27,8 @@ struct MailboxRun {
   const MailboxConfig* config = nullptr;
   Status status;
   SyncStats stats;
+  std::string paused;   // the monitor's reason for not contacting the mailbox
+  std::string monitor;  // what the pass did to the auth-failure alert, if anything
 };
 
 // One progress line on a terminal, redrawn in place, covering every mailbox in flight.
@@ -54,16 +57,33 @@ class ProgressLine {
   std::map<std::string, std::pair<size_t, size_t>> progress_;
 };
 
-// A mailbox that could not even be set up still gets its error into `status`.
+// A mailbox that could not even be set up still gets its error into `status`; an
+// auth-failed one stays so, with its alert ticket.
 void record_setup_error(Store& store, const std::string& name, const Status& s) {
-  auto st = store.get_mailbox_state(name);
-  if (!st.ok()) return;
-  st->state = "error";
-  st->last_run = now_iso8601();
-  st->imported = 0;
-  st->skipped.clear();
-  st->last_error = Redactor::instance().scrub(s.message());
-  store.put_mailbox_state(*st).ignore();
+  store.update_mailbox_state(name, [&](MailboxState& st) {
+    if (st.state != "auth-failed") st.state = "error";
+    st.last_run = now_iso8601();
+    st.imported = 0;
+    st.skipped.clear();
+    st.last_error = Redactor::instance().scrub(s.message());
+    return Status::Ok();
+  }).status().ignore();
+}
+
+// One line about the alert when the pass changed it: opened, or closed by a sign-in probe.
+std::string monitor_change(const MailboxState& before, const MailboxState& after) {
+  if (before.state != "auth-failed" && after.state == "auth-failed") {
+    const int64_t n = after.consecutive_auth_failures;
+    return fmt::format("polling paused after {} authentication failure{}; alert ticket #{} "
+                       "opened", n, n == 1 ? "" : "s", after.alert_ticket_id);
+  }
+  if (before.state == "auth-failed" && after.state != "auth-failed") {
+    return before.alert_ticket_id > 0
+               ? fmt::format("signed in again; polling resumed (note added to alert ticket "
+                             "#{})", before.alert_ticket_id)
+               : "signed in again; polling resumed";
+  }
+  return "";
 }
 
 void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
@@ -71,6 +91,17 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
   auto store = Store::open(cfg.store.path);
   if (!store.ok()) {
     run.status = store.status();
+    return;
+  }
+  auto before = (*store)->get_mailbox_state(m.name);
+  if (!before.ok()) {
+    run.status = before.status();
+    return;
+  }
+  // Decided before the connector exists, so that a paused mailbox is not even resolved.
+  PassPlan plan = before_pass(*before, cfg.monitor, Clock::now());
+  if (plan.kind == PassPlan::Kind::kPaused) {
+    run.paused = plan.message;
     return;
   }
   auto mbx = make_mailbox(m, cfg);
@@ -81,10 +112,13 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
   }
   SyncOptions opts;
   opts.progress = [&](size_t done, size_t total) { progress.update(m.name, done, total); };
+  opts.monitor.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
   auto result = sync_mailbox(**mbx, m, cfg, **store, opts);
   (*mbx)->close();
   if (result.ok()) run.stats = *result;
   else run.status = result.status();
+  auto after = (*store)->get_mailbox_state(m.name);
+  if (after.ok()) run.monitor = monitor_change(*before, *after);
 }
 
 void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
@@ -131,7 +165,7 @@ Result<std::vector<MailboxRun>> select(Context& ctx, const Config& cfg,
       ctx.out << m.name << ": disabled (enabled = false), not synced\n";
       continue;
     }
-    runs.push_back({&m, Status(), {}});
+    runs.push_back({&m, Status(), {}, {}, {}});
   }
   return runs;
 }
@@ -161,13 +195,22 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
   progress.clear();
   int code = 0;
   for (const auto& run : *runs) {
-    if (run.status.ok()) {
-      ctx.out << summary(run) << "\n";
+    if (!run.paused.empty()) {
+      // Still an authentication failure for scripts; the alert ticket is already open.
+      print_error(ctx, fmt::format("{}: {}", run.config->name, run.paused));
+      code = worse_exit_code(code, exit_code_for(ErrorKind::kAuth));
       continue;
     }
-    print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.config->name,
-                                 to_string(run.status.kind()), run.status.message()));
-    code = worse_exit_code(code, exit_code_for(run.status.kind()));
+    if (run.status.ok()) {
+      ctx.out << summary(run) << "\n";
+    } else {
+      print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.config->name,
+                                   to_string(run.status.kind()), run.status.message()));
+      code = worse_exit_code(code, exit_code_for(run.status.kind()));
+    }
+    if (!run.monitor.empty()) {
+      (run.status.ok() ? ctx.out : ctx.err) << run.config->name << ": " << run.monitor << "\n";
+    }
   }
   return code;
 }

@@ -3,9 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "auth/secrets.h"
 #include "cli/cli.h"
 #include "connectors/registry.h"
+#include "core/monitor.h"
+#include "core/store.h"
 
 namespace mb::cli {
 namespace {
@@ -13,6 +17,37 @@ namespace {
 void print_step(Context& ctx, bool ok, const std::string& name, const std::string& detail) {
   ctx.out << fmt::format("  {} {:<12} {}\n", ok ? "✓" : "✗", name,
                          Redactor::instance().scrub(detail));
+}
+
+bool signed_in(const ConnectionReport& report) {
+  if (report.status.ok()) return true;
+  for (const auto& step : report.steps) {
+    if (step.name == "sign-in" && step.ok) return true;
+  }
+  return false;
+}
+
+// A sign-in that works again resumes a mailbox the auth-failure alert paused. Only a store
+// that exists is opened: without one there is nothing to resume, and a connection test
+// must not create it.
+void record_success(Context& ctx, const Config& cfg, const MailboxConfig& m) {
+  std::error_code ec;
+  if (!std::filesystem::exists(cfg.store.path, ec)) return;
+  auto store = Store::open(cfg.store.path);
+  MonitorHooks hooks;
+  hooks.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
+  auto rec = store.ok() ? record_sign_in(**store, m, hooks) : Result<SignInRecord>(store.status());
+  if (!rec.ok()) {
+    print_error(ctx, fmt::format("{}: could not record the successful sign-in: {}", m.name,
+                                 rec.status().message()));
+    return;
+  }
+  if (!rec->resumed) return;
+  std::string detail = "polling resumes with the next sync";
+  if (rec->alert_ticket_id > 0) {
+    detail += fmt::format("; note added to alert ticket #{}", rec->alert_ticket_id);
+  }
+  print_step(ctx, true, "resumed", detail);
 }
 
 // Returns the exit code for this mailbox.
@@ -31,6 +66,7 @@ int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m) {
     print_step(ctx, step.ok, step.name, step.detail);
     printed_failure = printed_failure || !step.ok;
   }
+  if (signed_in(report)) record_success(ctx, cfg, m);
   if (report.status.ok()) return 0;
   if (!printed_failure) {
     print_step(ctx, false, to_string(report.status.kind()), report.status.message());

@@ -709,14 +709,69 @@ void read_filters(Section& s, Config& cfg) {
               f.accept_from);
 }
 
+// The {name} placeholders a text uses that the alert template does not know, e.g. "{mailbx}".
+std::string unknown_placeholder(const std::string& text) {
+  static const std::set<std::string> kKnown = {"mailbox", "user", "host", "error", "failures"};
+  for (size_t open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
+    size_t close = text.find('}', open);
+    if (close == std::string::npos) break;
+    std::string name = text.substr(open + 1, close - open - 1);
+    bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+      return std::isalnum(ch) || ch == '_';
+    });
+    if (word && !kKnown.count(name)) return "{" + name + "}";
+  }
+  return "";
+}
+
+void read_alert_text(Section& s, std::string_view key, std::string& out) {
+  auto v = s.str(key);
+  if (!v) return;
+  if (v->empty()) {
+    s.error(key, "must not be empty (leave it out for the default)");
+    return;
+  }
+  if (std::string bad = unknown_placeholder(*v); !bad.empty()) {
+    s.error(key, fmt::format("uses the unknown placeholder {} (known: {{mailbox}} {{user}} "
+                             "{{host}} {{error}} {{failures}})", bad));
+    return;
+  }
+  out = *v;
+}
+
+void read_alert(Section& parent, const Config& cfg, AlertTemplate& alert) {
+  const toml::table* t = parent.table("alert");
+  if (!t) return;
+  Section s(*t, "[monitor.alert]", parent.checker());
+  if (auto v = s.str("project")) {
+    if (!cfg.projects.empty() && !cfg.find_project(*v)) {
+      s.error("project", fmt::format("{} is not defined by any [[project]]", dq(*v)));
+    } else if (v->empty()) {
+      s.error("project", "must not be empty (leave it out for the mailbox's project)");
+    } else {
+      alert.project = *v;
+    }
+  }
+  read_alert_text(s, "subject", alert.subject);
+  read_alert_text(s, "body", alert.body);
+  read_alert_text(s, "requester", alert.requester);
+  s.finish();
+}
+
+// Read after [[project]], which alert.project refers to.
 void read_monitor(Section& s, Config& cfg) {
   if (auto v = s.integer("auth_failure_threshold")) {
-    if (*v < 1 || *v > 1000) {
-      s.error("auth_failure_threshold", fmt::format("must be 1–1000 (got {})", *v));
+    if (*v < 1 || *v > 100) {
+      s.error("auth_failure_threshold", fmt::format("must be 1–100 (got {})", *v));
     } else {
       cfg.monitor.auth_failure_threshold = static_cast<uint32_t>(*v);
     }
   }
+  // At least a minute, so that a paused mailbox can never be driven into a lock-out.
+  if (auto d = read_duration(s, "auth_retry_interval", 60, 7 * 24 * 3600)) {
+    cfg.monitor.auth_retry_interval = *d;
+  }
+  read_alert(s, cfg, cfg.monitor.alert);
 }
 
 using TableReader = void (*)(Section&, Config&);
@@ -761,7 +816,6 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
   read_table(root, "store", read_store, cfg, c);
   read_table(root, "ingest", read_ingest, cfg, c);
   read_table(root, "filters", read_filters, cfg, c);
-  read_table(root, "monitor", read_monitor, cfg, c);
   // Referenced kinds first, so that references can be checked as they are read.
   NameRegistry apps("app"), projects("project"), mailboxes("mailbox"), senders("sender");
   std::map<std::string, int> users;
@@ -770,6 +824,7 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
   read_array(root, "user", c, [&](auto& t, size_t i) { read_user(t, i, users, cfg, c); });
   read_array(root, "mailbox", c, [&](auto& t, size_t i) { read_mailbox(t, i, mailboxes, cfg, c); });
   read_array(root, "sender", c, [&](auto& t, size_t i) { read_sender(t, i, senders, cfg, c); });
+  read_table(root, "monitor", read_monitor, cfg, c);
   read_table(root, "tracking", read_tracking, cfg, c);
 }
 

@@ -131,8 +131,26 @@ struct TrackingConfig {
   bool delete_untracked = false;
 };
 
+// The alert ticket a mailbox raises when it keeps failing to sign in (SPEC §3). Texts may
+// use the placeholders {mailbox} {user} {host} {error} {failures}.
+struct AlertTemplate {
+  std::string project;                 // empty: the mailbox's project
+  std::string subject = "Mailbox {mailbox} cannot sign in";
+  std::string body =
+      "mailbridge cannot sign in to the mailbox {mailbox} (user {user} on {host}): "
+      "{failures} consecutive authentication failures. The last error was: {error}\n\n"
+      "The mailbox is no longer polled, so mail sent to it does not become tickets. Check "
+      "its password, or for OAuth the app registration (client secret or certificate, API "
+      "permissions, admin consent), then run `mailbridge test-connection {mailbox}`. A "
+      "successful sign-in resumes polling and adds a note to this ticket.";
+  std::string requester = "system";
+};
+
 struct MonitorConfig {
-  uint32_t auth_failure_threshold = 3;
+  uint32_t auth_failure_threshold = 3;                   // 1–100
+  // While a mailbox is auth-failed, one sign-in probe per interval (from the last attempt).
+  std::chrono::seconds auth_retry_interval{3600};
+  AlertTemplate alert;                                   // [monitor.alert]
 };
 
 struct Config {

@@ -21,6 +21,7 @@
 #include "core/config.h"
 #include "core/mailbox.h"
 #include "core/message.h"
+#include "core/monitor.h"
 #include "core/status.h"
 #include "core/store.h"
 
@@ -100,11 +101,14 @@ struct SyncOptions {
   std::function<void(size_t, size_t)> progress;
   // Messages fetched per round trip; post-actions are applied after each batch's commits.
   size_t fetch_batch = 25;
+  // The auth-failure monitor's clock and text scrubber (core/monitor.h).
+  MonitorHooks monitor;
 };
 
 // One pass over one mailbox. Returns the stats, or the error that stopped the pass
 // (kAuth, kNetwork, kTls, …) after recording it in the mailbox state. Messages committed
-// before the error stay committed.
+// before the error stay committed. A mailbox the monitor has paused (auth-failed, no probe
+// due) is not contacted: kAuth with the monitor's message, and nothing is written.
 Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,
                                Store& store, const SyncOptions& options = {});
 

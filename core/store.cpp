@@ -435,20 +435,37 @@ Result<std::string> Store::get_attachment_data(int64_t attachment_id) {
   return st.col_blob(0);
 }
 
+namespace {
+
+// A write transaction of its own, or none when the caller already holds one
+// (update_mailbox_state), whose commit or rollback then covers this work too.
+Result<std::optional<Transaction>> begin_unless_nested(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) return std::optional<Transaction>();
+  auto tx = Transaction::begin_immediate(db);
+  if (!tx.ok()) return tx.status();
+  return std::optional<Transaction>(std::move(*tx));
+}
+
+Status commit_if_own(std::optional<Transaction>& tx) {
+  return tx ? tx->commit() : Status::Ok();
+}
+
+}  // namespace
+
 Result<int64_t> Store::create_ticket(const Ticket& ticket, const Note& first_note) {
-  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  MB_ASSIGN_OR_RETURN(tx, begin_unless_nested(db_));
   MB_ASSIGN_OR_RETURN(id, insert_ticket(ticket));
   const std::string* raw = first_note.raw.empty() ? nullptr : &first_note.raw;
   MB_ASSIGN_OR_RETURN(note_id, insert_note(id, first_note, raw));
   for (const auto& a : first_note.attachments) {
     MB_RETURN_IF_ERROR(insert_attachment(note_id, a));
   }
-  MB_RETURN_IF_ERROR(tx.commit());
+  MB_RETURN_IF_ERROR(commit_if_own(tx));
   return id;
 }
 
 Result<int64_t> Store::add_note(int64_t ticket_id, const Note& note) {
-  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  MB_ASSIGN_OR_RETURN(tx, begin_unless_nested(db_));
   MB_ASSIGN_OR_RETURN(exists, ticket_exists(ticket_id));
   if (!exists) return Status(ErrorKind::kNotFound, "no ticket " + std::to_string(ticket_id));
   const std::string* raw = note.raw.empty() ? nullptr : &note.raw;
@@ -456,7 +473,7 @@ Result<int64_t> Store::add_note(int64_t ticket_id, const Note& note) {
   for (const auto& a : note.attachments) {
     MB_RETURN_IF_ERROR(insert_attachment(note_id, a));
   }
-  MB_RETURN_IF_ERROR(tx.commit());
+  MB_RETURN_IF_ERROR(commit_if_own(tx));
   return note_id;
 }
 
@@ -540,6 +557,18 @@ Status Store::put_mailbox_state(const MailboxState& m) {
   st.bind(5, m.imported).bind(6, nlohmann::json(m.skipped).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).bind(7, m.last_error);
   st.bind(8, m.consecutive_auth_failures).bind(9, m.alert_ticket_id);
   return st.run().prefixed("mailbox state");
+}
+
+Result<MailboxState> Store::update_mailbox_state(const std::string& name,
+                                                const StateChange& change) {
+  MB_ASSIGN_OR_RETURN(tx, Transaction::begin_immediate(db_));
+  MB_ASSIGN_OR_RETURN(state, get_mailbox_state(name));
+  state.name = name;
+  MB_RETURN_IF_ERROR(change(state));
+  MB_RETURN_IF_ERROR(fault("mailbox-state"));
+  MB_RETURN_IF_ERROR(put_mailbox_state(state));
+  MB_RETURN_IF_ERROR(tx.commit());
+  return state;
 }
 
 }  // namespace mb

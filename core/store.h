@@ -173,9 +173,17 @@ class Store {
   Result<MailboxState> get_mailbox_state(const std::string& name);  // defaults if absent
   Result<std::vector<MailboxState>> list_mailbox_states();
   Status put_mailbox_state(const MailboxState& state);
+  // Reads the mailbox's state, lets `change` modify it and writes it back, all in one write
+  // transaction (BEGIN IMMEDIATE), so that two processes never lose each other's changes.
+  // Tickets and notes that `change` creates through this Store (create_ticket, add_note)
+  // join that transaction: when `change` or the write fails, none of it is kept. Returns
+  // the state as written.
+  using StateChange = std::function<Status(MailboxState& state)>;
+  Result<MailboxState> update_mailbox_state(const std::string& name, const StateChange& change);
 
   // Test hook: called at each step inside commit_message ("ticket", "note", "attachment",
-  // "extra-note", "ledger", "commit"); a non-OK Status aborts the commit there, as a crash
+  // "extra-note", "ledger", "commit") and update_mailbox_state ("mailbox-state", after
+  // `change`, before the write); a non-OK Status aborts the transaction there, as a crash
   // or a full disk would. Empty by default.
   using FaultHook = std::function<Status(std::string_view step)>;
   void set_fault_hook_for_testing(FaultHook hook) { fault_hook_ = std::move(hook); }

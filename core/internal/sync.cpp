@@ -8,8 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "core/ingest.h"
+#include "core/monitor.h"
 
 namespace mb {
 namespace {
@@ -25,6 +27,8 @@ struct Run {
   bool left_for_retry = false;  // a listed key is not in the ledger after this run
   size_t done = 0;
   size_t total = 0;
+  bool signed_in = false;                  // list_pending got past the sign-in
+  std::optional<std::string> next_cursor;  // the connector state to store, when it advances
 };
 
 // Errors that end the pass: the connection, the mailbox or the store is unusable.
@@ -209,15 +213,15 @@ Status process_batch(Run& r, const std::vector<std::string>& batch) {
   return apply_post_actions(r, committed);
 }
 
-Status run_pass(Run& r, MailboxState& state) {
+Status run_pass(Run& r, const std::string& cursor) {
   // Messages the ledger left on the server on purpose (subject too long, malformed) are
   // listed again on every poll; look past them so they can never crowd out new mail.
   auto left = r.store.count_left_on_server(r.mcfg.name);
   if (!left.ok()) return left.status();
   const size_t limit = r.mcfg.max_per_poll;
-  auto pending = r.mailbox.list_pending(limit + static_cast<size_t>(*left), state.sync_state);
+  auto pending = r.mailbox.list_pending(limit + static_cast<size_t>(*left), cursor);
   if (!pending.ok()) return pending.status();
-  state.consecutive_auth_failures = 0;  // list_pending signed in
+  r.signed_in = true;
   // Post-actions an interrupted run committed but did not apply come first: the server must
   // catch up with the ledger before anything new is taken.
   auto undone = r.store.pending_post_actions(r.mcfg.name);
@@ -244,7 +248,7 @@ Status run_pass(Run& r, MailboxState& state) {
   }
   // Advancing the connector's state past a key that is not in the ledger would lose it.
   // A listing cut short by the batch limit must not move the cursor past what was not taken.
-  if (!r.left_for_retry && !truncated) state.sync_state = pending->next_state;
+  if (!r.left_for_retry && !truncated) r.next_cursor = pending->next_state;
   r.stats.more = pending->more || truncated;
   return Status::Ok();
 }
@@ -255,26 +259,30 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
                                Store& store, const SyncOptions& options) {
   auto loaded = store.get_mailbox_state(mcfg.name);
   if (!loaded.ok()) return loaded.status();
-  MailboxState state = *loaded;
-  Run r{mailbox, mcfg, config, store, options, {}, {}, false, 0, 0};
-  Status s = run_pass(r, state);
-
-  state.last_run = now_iso8601();
-  state.imported = r.stats.imported;
-  state.skipped = r.stats.skipped;
-  if (s.ok()) {
-    state.state = "ok";
-    state.last_error = r.last_message_error;
-  } else {
-    state.state = "error";
-    state.last_error = s.to_string();
-    if (s.kind() == ErrorKind::kAuth) ++state.consecutive_auth_failures;
-    // The caller reports the returned error; at info level the log still tells the story.
-    spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+  // A mailbox that keeps failing to sign in is not contacted (SPEC §3: no lock-out by
+  // retry storms), whoever asks for the pass.
+  PassPlan plan = before_pass(*loaded, config.monitor, options.monitor.clock());
+  if (plan.kind == PassPlan::Kind::kPaused) {
+    return Status(ErrorKind::kAuth, plan.message, ErrorScope::kMailbox);
   }
-  Status put = store.put_mailbox_state(state);
+  Run r{mailbox, mcfg, config, store, options, {}, {}, false, 0, 0, false, std::nullopt};
+  Status s = run_pass(r, loaded->sync_state);
+  // The caller reports the returned error; at info level the log still tells the story.
+  if (!s.ok()) spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+
+  // Re-read and written in one transaction with the monitor's decision, so that a
+  // concurrent pass's count or alert ticket is never overwritten.
+  const std::string finished = format_utc(options.monitor.clock());
+  auto written = store.update_mailbox_state(mcfg.name, [&](MailboxState& state) {
+    state.last_run = finished;
+    state.imported = r.stats.imported;
+    state.skipped = r.stats.skipped;
+    state.last_error = s.ok() ? r.last_message_error : s.to_string();
+    if (r.next_cursor) state.sync_state = *r.next_cursor;
+    return after_pass(store, mcfg, config, state, PassOutcome{r.signed_in, s}, options.monitor);
+  });
   if (!s.ok()) return s;
-  if (!put.ok()) return put;
+  if (!written.ok()) return written.status();
   return r.stats;
 }
 

@@ -252,7 +252,7 @@ TEST_F(CliTest, StatusJsonShape) {
   ASSERT_EQ(j.size(), 2u);
   const std::set<std::string> keys = {"name",     "state",   "last_run",
                                       "imported", "skipped", "last_error",
-                                      "consecutive_auth_failures"};
+                                      "consecutive_auth_failures", "alert_ticket"};
   EXPECT_EQ(keys_of(j[0]), keys);
   EXPECT_EQ(keys_of(j[1]), keys);
   EXPECT_EQ(j[0]["name"], "support");

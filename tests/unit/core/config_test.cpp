@@ -294,7 +294,22 @@ password = "env:X"
         BadCase{"accept_from", "[filters]\naccept_from = \"friends\"\n", "accept_from",
                 "[filters]: accept_from must be everyone | requestors | technicians"},
         BadCase{"monitor", "[monitor]\nauth_failure_threshold = 0\n", "auth_failure",
-                "[monitor]: auth_failure_threshold must be 1–1000 (got 0)"},
+                "[monitor]: auth_failure_threshold must be 1–100 (got 0)"},
+        BadCase{"monitor_threshold_high", "[monitor]\nauth_failure_threshold = 101\n",
+                "auth_failure", "[monitor]: auth_failure_threshold must be 1–100 (got 101)"},
+        BadCase{"monitor_retry_short", "[monitor]\nauth_retry_interval = \"10s\"\n",
+                "auth_retry", "[monitor]: auth_retry_interval must be 60–604800 seconds"},
+        BadCase{"monitor_retry_syntax", "[monitor]\nauth_retry_interval = \"soon\"\n",
+                "auth_retry", "[monitor]: auth_retry_interval must be a duration"},
+        BadCase{"alert_placeholder", "[monitor.alert]\nsubject = \"{mailbx} is down\"\n",
+                "subject", "[monitor.alert]: subject uses the unknown placeholder {mailbx}"},
+        BadCase{"alert_empty_body", "[monitor.alert]\nbody = \"\"\n", "body",
+                "[monitor.alert]: body must not be empty"},
+        BadCase{"alert_project", "[[project]]\nname = \"IT\"\n[monitor.alert]\n"
+                "project = \"Ops\"\n", "project = \"Ops\"",
+                "[monitor.alert]: project \"Ops\" is not defined by any [[project]]"},
+        BadCase{"alert_unknown_key", "[monitor.alert]\nsubjet = \"x\"\n", "subjet",
+                "[monitor.alert]: unknown key \"subjet\""},
         BadCase{"subject_length", "[ingest]\nmax_subject_length = 0\n", "max_subject",
                 "[ingest]: max_subject_length must be 1–100000 (got 0)"},
         BadCase{"user_role", "[[user]]\nemail = \"a@b.c\"\nrole = \"boss\"\n", "role",
@@ -311,6 +326,32 @@ password = "env:X"
                 "sender \"out\": type must be smtp | graph | ews (got \"imap\")"},
         BadCase{"toml_syntax", kMinimal + "max_per_poll = = 3\n", "max_per_poll", ""}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ConfigTest, MonitorKeysAndAlertTemplate) {
+  auto defaults = parse_config(kMinimal, kOrigin);
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_EQ(defaults->monitor.auth_retry_interval, std::chrono::seconds(3600));
+  EXPECT_EQ(defaults->monitor.alert.project, "");
+  EXPECT_EQ(defaults->monitor.alert.subject, "Mailbox {mailbox} cannot sign in");
+  EXPECT_EQ(defaults->monitor.alert.requester, "system");
+  EXPECT_THAT(defaults->monitor.alert.body,
+              AllOf(HasSubstr("{mailbox}"), HasSubstr("{user}"), HasSubstr("{host}"),
+                    HasSubstr("{error}"), HasSubstr("{failures}"),
+                    HasSubstr("mailbridge test-connection {mailbox}")));
+  const std::string text = "[[project]]\nname = \"IT\"\n[[project]]\nname = \"Ops\"\n"
+                           "[monitor]\nauth_failure_threshold = 5\nauth_retry_interval = "
+                           "\"15m\"\n[monitor.alert]\nproject = \"Ops\"\nsubject = "
+                           "\"{mailbox} down\"\nbody = \"{error} x{failures} {unused\"\n"
+                           "requester = \"ops@example.com\"\n" + kMinimal;
+  auto cfg = parse_config(text, kOrigin);
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_EQ(cfg->monitor.auth_failure_threshold, 5u);
+  EXPECT_EQ(cfg->monitor.auth_retry_interval, std::chrono::seconds(900));
+  EXPECT_EQ(cfg->monitor.alert.project, "Ops");
+  EXPECT_EQ(cfg->monitor.alert.subject, "{mailbox} down");
+  EXPECT_EQ(cfg->monitor.alert.body, "{error} x{failures} {unused");
+  EXPECT_EQ(cfg->monitor.alert.requester, "ops@example.com");
+}
 
 TEST(ConfigTest, ReportsTheFirstProblemInTheFile) {
   // [[sender]] is read after [[mailbox]], but its error comes first in the file.
