@@ -71,8 +71,23 @@ struct AppConfig {
   std::string tenant;
   std::string client_id;
   SecretRef client_secret;
-  SecretRef certificate;
-  std::string token_endpoint;
+  SecretRef certificate;                // PEM holding the certificate and its private key
+  std::string token_endpoint;           // overrides the Entra endpoints (any conformant server)
+  std::string device_endpoint;          // RFC 8628 device_authorization_endpoint override
+  // "app-only" (client credentials) or "delegated" (a user's refresh token from
+  // `mailbridge auth login`); empty in the file: app-only when a secret or certificate is
+  // set, else delegated. load_config() always fills it in.
+  std::string flow;
+  std::vector<std::string> scopes;      // overrides the default scopes of SPEC §3
+  TlsOptions tls;                       // for the token endpoint
+  Timeouts timeouts;
+  int line_no = 0;
+};
+
+// [auth]: where delegated refresh tokens are kept, encrypted (auth/token_store.h).
+struct AuthConfig {
+  std::string token_dir;                // empty: "<directory of store.path>/tokens"
+  SecretRef key;                        // 32 bytes, base64 or hex; required for delegated apps
 };
 
 struct SenderConfig {
@@ -160,6 +175,7 @@ struct Config {
   IngestConfig ingest;
   FilterConfig filters;
   MonitorConfig monitor;
+  AuthConfig auth;
   std::vector<AppConfig> apps;
   std::vector<MailboxConfig> mailboxes;
   std::vector<SenderConfig> senders;

@@ -1,0 +1,2 @@
+// File: core/http.cpp — the cpprestsdk-backed HttpClient with core/net's TLS policy.
+#include "core/http.h"
