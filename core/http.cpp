@@ -1,2 +1,518 @@
 // File: core/http.cpp — the cpprestsdk-backed HttpClient with core/net's TLS policy.
+//
+// cpprestsdk builds a fresh OpenSSL context for every new TLS connection and hands it to
+// our ssl_context_callback before the handshake. There we set the minimum version, the CA
+// store and, above all, a certificate-verify callback that replaces OpenSSL's chain check:
+// it runs X509_verify_cert with the host name (or IP) set the way core/net sets it, then the
+// public-key pins — so the verdict, and the words of its error, are core/internal/tls's.
+// cpprestsdk only sees "certificate verify failed"; the reason is kept per origin and picked
+// up when its exception arrives.
+//
+// Timeouts: cpprestsdk has a single timer per request, restarted at every step (resolve,
+// connect, handshake, sending, each read of the response). It is set to the larger of
+// Timeouts::connect and Timeouts::response, so no step is cut short of its own limit; it is
+// a limit on silence, not on the whole transfer.
 #include "core/http.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <system_error>
+
+#include <arpa/inet.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include "core/internal/tls.h"
+
+// cpprestsdk's U() macro collides with fmt: the build defines _TURN_OFF_PLATFORM_STRING.
+#include <cpprest/http_client.h>
+#include <cpprest/streams.h>
+
+namespace mb {
+namespace {
+
+namespace whttp = web::http;
+namespace wclient = web::http::client;
+
+constexpr size_t kPiece = 64 * 1024;
+
+Status net_error(std::string message) {
+  return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
+}
+
+std::string host_port(const std::string& host, uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// What one origin's TLS connections must satisfy. Shared with every OpenSSL context that
+// cpprestsdk creates for the origin (they may outlive a request, pooled for keep-alive).
+struct TlsPolicy {
+  std::string host;  // what the certificate must match
+  std::string peer;  // "host:port", for messages
+  TlsOptions options;
+  std::vector<internal::Sha256> pins;
+  X509_STORE* ca_store = nullptr;  // tls.ca_file loaded once; null: the system store
+
+  TlsPolicy() = default;
+  TlsPolicy(const TlsPolicy&) = delete;
+  TlsPolicy& operator=(const TlsPolicy&) = delete;
+  ~TlsPolicy() { X509_STORE_free(ca_store); }
+
+  void record(Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    failure = std::move(s);
+  }
+  Status take_failure() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::exchange(failure, Status::Ok());
+  }
+
+ private:
+  std::mutex mu;
+  Status failure;  // why the last certificate check failed
+};
+
+using PolicyRef = std::shared_ptr<TlsPolicy>;
+
+void free_policy_ref(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<PolicyRef*>(ptr);
+}
+
+// The SSL_CTX ex-data slot that owns a context's PolicyRef (freed with the context).
+int policy_slot() {
+  static const int slot = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                                   &free_policy_ref);
+  return slot;
+}
+
+int keep_verdict(int preverify_ok, X509_STORE_CTX*) { return preverify_ok; }
+
+// Replaces OpenSSL's chain check for cpprestsdk's contexts (SSL_CTX_set_cert_verify_callback).
+int verify_chain(X509_STORE_CTX* store, void* arg) {
+  TlsPolicy& policy = **static_cast<PolicyRef*>(arg);
+  X509* leaf = X509_STORE_CTX_get0_cert(store);
+  if (policy.options.verify) {
+    // cpprestsdk's own per-certificate callback (rfc2818) mangles IPv6 literals; OpenSSL's
+    // host check below is the one core/net uses.
+    X509_STORE_CTX_set_verify_cb(store, &keep_verdict);
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(store);
+    const std::string& host = policy.host;
+    int set = internal::is_ip_literal(host)
+                  ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                  : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (set != 1) {
+      policy.record(Status(ErrorKind::kTls, "cannot verify host name \"" + host + "\"",
+                           ErrorScope::kConnection));
+      return 0;
+    }
+    if (X509_verify_cert(store) != 1) {
+      long code = X509_STORE_CTX_get_error(store);
+      std::string names = leaf != nullptr ? internal::certificate_names(leaf) : "";
+      policy.record(internal::certificate_error(code, host, policy.peer, names));
+      return 0;
+    }
+  }
+  Status pinned = internal::check_pin(leaf, policy.pins, policy.peer);
+  if (!pinned.ok()) {
+    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+    policy.record(std::move(pinned));
+    return 0;
+  }
+  return 1;
+}
+
+// Called by cpprestsdk for every new TLS connection, before its handshake.
+void configure_context(SSL_CTX* ctx, const PolicyRef& policy) {
+  const TlsOptions& o = policy->options;
+  SSL_CTX_set_min_proto_version(
+      ctx, o.min_version == TlsVersion::k1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  if (policy->ca_store != nullptr && X509_STORE_up_ref(policy->ca_store) == 1) {
+    SSL_CTX_set_cert_store(ctx, policy->ca_store);  // only tls.ca_file, as in core/net
+  }
+  auto* ref = new PolicyRef(policy);
+  SSL_CTX_set_ex_data(ctx, policy_slot(), ref);
+  SSL_CTX_set_cert_verify_callback(ctx, &verify_chain, ref);
+  if (!o.verify) internal::warn_insecure_tls(policy->peer);
+}
+
+std::string error_text(const std::error_code& ec) {
+  std::string m = ec.message();
+  return m.empty() ? "error " + std::to_string(ec.value()) : m;
+}
+
+// A failed handshake as cpprestsdk reports it: an OpenSSL error code, or a system one.
+Status handshake_status(const std::error_code& ec, TlsPolicy& policy) {
+  auto e = static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
+  if (ERR_GET_LIB(e) != ERR_LIB_SSL) {
+    (void)policy.take_failure();  // a stale verdict must not explain a later failure
+    return net_error("connection closed by server during the TLS handshake with " +
+                     policy.peer + " (" + error_text(ec) + ")");
+  }
+  Status recorded = policy.take_failure();
+  if (ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED && !recorded.ok()) return recorded;
+  return internal::handshake_failure(e, policy.peer, policy.options.min_version);
+}
+
+// Turns cpprestsdk's exception for a request to `peer` into our kinds.
+Status request_failure(const whttp::http_exception& e, TlsPolicy* policy,
+                       const std::string& peer, std::chrono::seconds timeout) {
+  const std::error_code& ec = e.error_code();
+  std::string what = e.what();
+  if (ec.value() == static_cast<int>(std::errc::timed_out)) {
+    return net_error("timed out after " + std::to_string(timeout.count()) +
+                     " s waiting for " + peer + " (" + what + ")");
+  }
+  if (what.find("SSL handshake") != std::string::npos && policy != nullptr) {
+    return handshake_status(ec, *policy);
+  }
+  if (what.find("resolv") != std::string::npos) {
+    return net_error("cannot resolve " + peer + ": " + error_text(ec));
+  }
+  if (what.find("Failed to connect") != std::string::npos) {
+    // cpprestsdk reports a refused connection as "host unreachable".
+    return net_error("cannot connect to " + peer + ": connection refused or host unreachable");
+  }
+  return net_error("HTTP exchange with " + peer + " failed: " + what + " (" + error_text(ec) +
+                   ")");
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string find_header(const HttpHeaders& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (iequals(n, name)) return v;
+  }
+  return "";
+}
+
+// "https://host:port/path" without the query, which may carry something private.
+std::string loggable_url(const UrlParts& u) {
+  std::string path = u.path_and_query.substr(0, u.path_and_query.find('?'));
+  return u.scheme + "://" + host_port(u.host, u.port) + path;
+}
+
+whttp::http_request build_request(const HttpRequest& request, const UrlParts& url,
+                                  const std::string& user_agent) {
+  whttp::http_request msg(request.method);
+  msg.set_request_uri(web::uri(url.path_and_query));
+  for (const auto& [name, value] : request.headers) msg.headers().add(name, value);
+  if (find_header(request.headers, "User-Agent").empty()) {
+    msg.headers().add("User-Agent", user_agent);
+  }
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+      request.method == "PATCH") {
+    // A Content-Type among the headers wins over this default.
+    msg.set_body(std::string(request.body), std::string("application/octet-stream"));
+  }
+  return msg;
+}
+
+// Reads the body as it arrives, at most kPiece bytes at a time. Throws what cpprestsdk
+// throws when the transfer breaks.
+Status read_body(whttp::http_response& response,
+                 const std::function<Status(std::string_view)>& sink) {
+  auto buffer = response.body().streambuf();
+  std::vector<uint8_t> piece(kPiece);
+  for (;;) {
+    size_t n = buffer.getn(piece.data(), piece.size()).get();
+    if (n == 0) return Status::Ok();
+    MB_RETURN_IF_ERROR(sink(std::string_view(reinterpret_cast<const char*>(piece.data()), n)));
+  }
+}
+
+class CppRestHttpClient final : public HttpClient {
+ public:
+  explicit CppRestHttpClient(HttpOptions options) : options_(std::move(options)) {
+    setup_ = load_policy();
+  }
+  ~CppRestHttpClient() override { X509_STORE_free(ca_store_); }
+  CppRestHttpClient(const CppRestHttpClient&) = delete;
+  CppRestHttpClient& operator=(const CppRestHttpClient&) = delete;
+
+  Result<HttpResponse> send(const HttpRequest& request) override;
+
+ private:
+  struct Origin {
+    PolicyRef policy;  // null for http://
+    std::unique_ptr<wclient::http_client> client;
+  };
+
+  Status load_policy();
+  Result<Origin*> origin_for(const UrlParts& url);
+  Result<HttpResponse> exchange(const HttpRequest& request, const UrlParts& url,
+                                Origin& origin);
+  std::chrono::seconds timeout() const {
+    return std::max(options_.timeouts.connect, options_.timeouts.response);
+  }
+
+  HttpOptions options_;
+  Status setup_;  // a bad pin or CA file, returned by every send()
+  std::vector<internal::Sha256> pins_;
+  X509_STORE* ca_store_ = nullptr;  // tls.ca_file, shared by every connection's context
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Origin>> origins_;
+};
+
+Status CppRestHttpClient::load_policy() {
+  for (const auto& pin : options_.tls.pins) {
+    auto digest = internal::parse_pin(pin);
+    if (!digest.ok()) return digest.status();
+    pins_.push_back(*digest);
+  }
+  if (!options_.tls.verify || options_.tls.ca_file.empty()) return Status::Ok();
+  // Loaded once, to fail early and in our words; every connection shares the store.
+  ERR_clear_error();
+  ca_store_ = X509_STORE_new();
+  if (ca_store_ == nullptr || X509_STORE_load_file(ca_store_, options_.tls.ca_file.c_str()) != 1) {
+    unsigned long e = ERR_peek_last_error();
+    const char* why = e != 0 ? ERR_reason_error_string(e) : nullptr;
+    ERR_clear_error();
+    return Status(ErrorKind::kConfig, "cannot load tls.ca_file " + options_.tls.ca_file +
+                                          ": " + (why != nullptr ? why : "unreadable"));
+  }
+  return Status::Ok();
+}
+
+Result<CppRestHttpClient::Origin*> CppRestHttpClient::origin_for(const UrlParts& url) {
+  std::string key = url.scheme + "://" + host_port(url.host, url.port);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = origins_.find(key);
+  if (it != origins_.end()) return it->second.get();
+
+  auto origin = std::make_unique<Origin>();
+  wclient::http_client_config config;
+  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout()));
+  config.set_chunksize(kPiece);
+  config.set_max_redirects(0);  // a 3xx is the caller's: never resend credentials elsewhere
+  if (url.scheme == "https") {
+    auto policy = std::make_shared<TlsPolicy>();
+    policy->host = url.host;
+    policy->peer = host_port(url.host, url.port);
+    policy->options = options_.tls;
+    policy->pins = pins_;
+    if (ca_store_ != nullptr && X509_STORE_up_ref(ca_store_) == 1) policy->ca_store = ca_store_;
+    // Our verify callback decides, also with verify = false (pins still apply).
+    config.set_validate_certificates(true);
+    config.set_tlsext_sni_enabled(!internal::is_ip_literal(url.host));
+    config.set_ssl_context_callback(
+        [policy](boost::asio::ssl::context& ctx) { configure_context(ctx.native_handle(), policy); });
+    origin->policy = std::move(policy);
+  }
+  origin->client = std::make_unique<wclient::http_client>(web::uri(key), config);
+  Origin* raw = origin.get();
+  origins_.emplace(std::move(key), std::move(origin));
+  return raw;
+}
+
+Result<HttpResponse> CppRestHttpClient::exchange(const HttpRequest& request,
+                                                 const UrlParts& url, Origin& origin) {
+  pplx::cancellation_token_source cancel;
+  whttp::http_response response =
+      origin.client->request(build_request(request, url, options_.user_agent), cancel.get_token())
+          .get();
+  HttpResponse out;
+  out.status = response.status_code();
+  for (const auto& [name, value] : response.headers()) out.headers.emplace_back(name, value);
+  Status read = request.body_sink
+                    ? read_body(response, request.body_sink)
+                    : read_body(response, [&out](std::string_view piece) {
+                        out.body.append(piece);
+                        return Status::Ok();
+                      });
+  if (!read.ok()) {
+    cancel.cancel();  // closes the connection: the rest of the body is not wanted
+    return read;
+  }
+  return out;
+}
+
+Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
+  MB_RETURN_IF_ERROR(setup_);
+  auto url = parse_url(request.url);
+  if (!url.ok()) return url.status();
+  if (url->scheme != "https" && !options_.allow_plain_http) {
+    return Status(ErrorKind::kConfig,
+                  "URL " + loggable_url(*url) + " must be https:// (plain HTTP is not allowed)");
+  }
+  std::string peer = host_port(url->host, url->port);
+  if (url->host.find(':') != std::string::npos) {
+    // cpprestsdk 2.10 hands "[::1]" with its brackets to the resolver, which fails.
+    return Status(ErrorKind::kConfig, "URL host " + peer +
+                                          " is an IPv6 address literal, which the HTTP client "
+                                          "cannot use: give a host name for it instead");
+  }
+  auto started = std::chrono::steady_clock::now();
+  try {
+    auto origin = origin_for(*url);
+    if (!origin.ok()) return origin.status();
+    auto result = exchange(request, *url, **origin);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    if (result.ok()) {
+      spdlog::debug("HTTP {} {} -> {} in {} ms", request.method, loggable_url(*url),
+                    result->status, ms);
+    } else {
+      spdlog::debug("HTTP {} {} failed after {} ms", request.method, loggable_url(*url), ms);
+    }
+    return result;
+  } catch (const whttp::http_exception& e) {
+    TlsPolicy* policy = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = origins_.find(url->scheme + "://" + peer);
+      if (it != origins_.end()) policy = it->second->policy.get();
+    }
+    return request_failure(e, policy, peer, timeout());
+  } catch (const pplx::task_canceled&) {
+    return net_error("HTTP request to " + peer + " was cancelled");
+  } catch (const std::exception& e) {
+    return Status(ErrorKind::kInternal, "HTTP request to " + peer + " failed: " + e.what());
+  }
+}
+
+bool is_unreserved(unsigned char c) {
+  return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+std::string percent_encode(std::string_view text, bool space_as_plus) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (is_unreserved(c)) {
+      out += static_cast<char>(c);
+    } else if (c == ' ' && space_as_plus) {
+      out += '+';
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Status bad_url(std::string_view url, const std::string& why) {
+  // Neither a query nor user info is shown: either may hold something private.
+  std::string shown(url.substr(0, url.find('?')));
+  size_t at = shown.find('@');
+  size_t start = shown.find("://");
+  if (at != std::string::npos && start != std::string::npos && start < at) {
+    shown.replace(start + 3, at - start - 3, "...");
+  }
+  return Status(ErrorKind::kConfig, "invalid URL \"" + shown + "\": " + why);
+}
+
+bool valid_host_name(const std::string& host) {
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_';
+  });
+}
+
+// Splits "host", "host:port", "[v6]" or "[v6]:port" into `parts`; the why on failure.
+std::string parse_authority(std::string_view authority, UrlParts& parts) {
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "unclosed [ in the host";
+    parts.host = std::string(authority.substr(1, close - 1));
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET6, parts.host.c_str(), buf) != 1) return "not an IPv6 address in [ ]";
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return "unexpected text after ]";
+    if (!rest.empty()) port_text = rest.substr(1);
+    if (!rest.empty() && port_text.empty()) return "empty port";
+  } else {
+    size_t colon = authority.find(':');
+    parts.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) return "empty port";
+    }
+    std::transform(parts.host.begin(), parts.host.end(), parts.host.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!valid_host_name(parts.host)) return "missing or invalid host";
+  }
+  if (port_text.empty()) return "";
+  if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), [](char c) {
+        return c >= '0' && c <= '9';
+      })) {
+    return "invalid port";
+  }
+  int port = std::stoi(std::string(port_text));
+  if (port < 1 || port > 65535) return "port out of range";
+  parts.port = static_cast<uint16_t>(port);
+  return "";
+}
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (iequals(n, name)) return v;
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<HttpClient> make_http_client(const HttpOptions& options) {
+  return std::make_unique<CppRestHttpClient>(options);
+}
+
+std::string url_encode(std::string_view text) { return percent_encode(text, false); }
+
+std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out;
+  for (const auto& [name, value] : fields) {
+    if (!out.empty()) out += '&';
+    out += percent_encode(name, true) + '=' + percent_encode(value, true);
+  }
+  return out;
+}
+
+Result<UrlParts> parse_url(std::string_view url) {
+  UrlParts parts;
+  size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return bad_url(url, "expected https://host/...");
+  parts.scheme = std::string(url.substr(0, sep));
+  std::transform(parts.scheme.begin(), parts.scheme.end(), parts.scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (parts.scheme != "https" && parts.scheme != "http") {
+    return bad_url(url, "the scheme must be https (or http)");
+  }
+  parts.port = parts.scheme == "https" ? 443 : 80;
+  std::string_view rest = url.substr(sep + 3);
+  rest = rest.substr(0, rest.find('#'));  // a fragment never goes to the server
+  size_t end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, end);
+  if (authority.find('@') != std::string_view::npos) {
+    return bad_url(url, "user names or passwords in URLs are not supported");
+  }
+  std::string why = parse_authority(authority, parts);
+  if (!why.empty()) return bad_url(url, why);
+  std::string_view path = end == std::string_view::npos ? "" : rest.substr(end);
+  for (unsigned char c : path) {
+    if (c <= ' ' || c >= 0x7f) return bad_url(url, "unencoded space or control character");
+  }
+  parts.path_and_query = path.empty() ? "/" : path.front() == '?' ? "/" + std::string(path)
+                                                                    : std::string(path);
+  return parts;
+}
+
+}  // namespace mb

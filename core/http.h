@@ -35,15 +35,18 @@ namespace mb {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
+// Every member has an initializer ({} at least) so that designated initializers that leave
+// members out, as in the example above, do not trip g++ 12's -Wmissing-field-initializers.
+
 struct HttpRequest {
   std::string method = "GET";
-  std::string url;  // absolute: https://host[:port]/path?query
-  HttpHeaders headers;
-  std::string body;
+  std::string url{};  // absolute: https://host[:port]/path?query
+  HttpHeaders headers{};
+  std::string body{};
   // When set, the response body is handed over in pieces as it arrives (at most 64 KiB
   // each) instead of being kept in HttpResponse::body, so a large download costs no more
   // memory than one piece. A non-OK status from the sink stops the transfer and is returned.
-  std::function<Status(std::string_view piece)> body_sink;
+  std::function<Status(std::string_view piece)> body_sink{};
   // Never log this request's body (it holds a secret, an assertion or a token). Headers
   // named Authorization are never logged in any case.
   bool sensitive_body = true;
@@ -51,16 +54,16 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;
-  HttpHeaders headers;
-  std::string body;  // empty when the request had a body_sink
+  HttpHeaders headers{};
+  std::string body{};  // empty when the request had a body_sink
 
   // header() finds a header by name, case-insensitively (the first one when repeated).
   std::optional<std::string> header(std::string_view name) const;
 };
 
 struct HttpOptions {
-  TlsOptions tls;
-  Timeouts timeouts;
+  TlsOptions tls{};
+  Timeouts timeouts{};
   // Tests and local stand-ins only; never set from configuration.
   bool allow_plain_http = false;
   std::string user_agent = "mailbridge";
@@ -84,10 +87,10 @@ std::string form_encode(const std::vector<std::pair<std::string, std::string>>& 
 
 // Splits "https://host:port/path?q" into its parts; kConfig on anything else.
 struct UrlParts {
-  std::string scheme;  // "https" or "http", lower-case
-  std::string host;    // without brackets for IPv6
+  std::string scheme{};  // "https" or "http", lower-case
+  std::string host{};    // without brackets for IPv6
   uint16_t port = 0;   // the scheme's default when absent
-  std::string path_and_query;  // "/" when absent
+  std::string path_and_query{};  // "/" when absent
 };
 Result<UrlParts> parse_url(std::string_view url);
 

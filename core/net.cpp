@@ -327,11 +327,7 @@ Status SocketStream::start_tls(const std::string& host, const TlsOptions& option
   if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
   if (tls_) return Status(ErrorKind::kInternal, "connection to " + peer_ + " is already TLS");
   ignore_sigpipe_once();
-  if (!options.verify) {
-    g_insecure_sink.load()("TLS certificate verification is OFF for " + peer_ +
-                           " (tls.verify = false): the server's identity is not checked and "
-                           "the connection can be intercepted");
-  }
+  if (!options.verify) internal::warn_insecure_tls(peer_);
   auto session = internal::TlsSession::create(fd_, host, peer_, options);
   if (!session.ok()) return session.status();
   Status s = handshake(**session);
@@ -406,6 +402,12 @@ Result<std::unique_ptr<Stream>> connect_stream(const std::string& host, uint16_t
   MB_RETURN_IF_ERROR((*stream)->start_tls(host, tls));
   (*stream)->set_timeout(timeouts.response);
   return stream;
+}
+
+void internal::warn_insecure_tls(const std::string& peer) {
+  g_insecure_sink.load()("TLS certificate verification is OFF for " + peer +
+                         " (tls.verify = false): the server's identity is not checked and "
+                         "the connection can be intercepted");
 }
 
 void set_insecure_tls_warning_sink(void (*sink)(const std::string& message)) {

@@ -88,7 +88,8 @@ std::string ip_text(const ASN1_OCTET_STRING* ip) {
   return buf;
 }
 
-// The names a certificate is valid for: its subjectAltName entries, else its CN.
+}  // namespace
+
 std::string certificate_names(X509* cert) {
   std::string names;
   auto* sans = static_cast<GENERAL_NAMES*>(
@@ -109,6 +110,8 @@ std::string certificate_names(X509* cert) {
   GENERAL_NAMES_free(sans);
   return names.empty() ? common_name(X509_get_subject_name(cert)) : names;
 }
+
+namespace {
 
 // Records the leaf's names so that a hostname mismatch can say what the certificate is
 // for; the verdict itself is OpenSSL's.
@@ -232,12 +235,13 @@ Status TlsSession::setup(int fd, const std::string& host, const TlsOptions& opti
   return Status::Ok();
 }
 
-Status TlsSession::verify_error(long code) const {
+Status certificate_error(long code, const std::string& host, const std::string& peer,
+                         const std::string& leaf_names) {
   std::string what = X509_verify_cert_error_string(code);
   switch (code) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-      return tls_error("TLS certificate does not match host " + host_ + " (it is for: " +
+      return tls_error("TLS certificate does not match host " + host + " (it is for: " +
                        (leaf_names.empty() ? std::string("?") : leaf_names) + ")");
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -245,15 +249,45 @@ Status TlsSession::verify_error(long code) const {
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_CERT_UNTRUSTED:
-      return tls_error("TLS certificate of " + peer_ + " is not trusted: " + what +
+      return tls_error("TLS certificate of " + peer + " is not trusted: " + what +
                        " (self-signed or private CA? set tls.ca_file)");
     case X509_V_ERR_CERT_HAS_EXPIRED:
     case X509_V_ERR_CERT_NOT_YET_VALID:
-      return tls_error("TLS certificate of " + peer_ + " is not valid now: " + what +
+      return tls_error("TLS certificate of " + peer + " is not valid now: " + what +
                        " (check the server's certificate and this machine's clock)");
     default:
-      return tls_error("TLS certificate of " + peer_ + " failed verification: " + what);
+      return tls_error("TLS certificate of " + peer + " failed verification: " + what);
   }
+}
+
+Status handshake_failure(unsigned long e, const std::string& peer, TlsVersion min_version) {
+  int reason = ERR_GET_REASON(e);
+  if (is_version_refusal(reason)) {
+    if (min_version == TlsVersion::k1_3) {
+      return tls_error("server " + peer + " does not support TLS 1.3 (min_version = 1.3)");
+    }
+    return tls_error("server " + peer + " does not support TLS 1.2 or later (" +
+                     openssl_reason(e) + ")");
+  }
+  if (is_not_tls(reason)) {
+    return tls_error("server " + peer + " did not answer with TLS (" + openssl_reason(e) +
+                     "): is this a plaintext or STARTTLS port? check the port and the "
+                     "security setting");
+  }
+  return tls_error("TLS handshake with " + peer + " failed: " + openssl_reason(e));
+}
+
+Status check_pin(X509* leaf, const std::vector<Sha256>& pins, const std::string& peer) {
+  if (pins.empty()) return Status::Ok();
+  if (leaf == nullptr) return tls_error("server " + peer + " sent no certificate to pin");
+  Sha256 digest = spki_digest(leaf);
+  if (std::find(pins.begin(), pins.end(), digest) != pins.end()) return Status::Ok();
+  return tls_error("public key pin mismatch for " + peer + ": the server's key is " +
+                   spki_pin(leaf) + ", which is not in tls.pins");
+}
+
+Status TlsSession::verify_error(long code) const {
+  return certificate_error(code, host_, peer_, leaf_names);
 }
 
 Status TlsSession::handshake_error(int ssl_error) const {
@@ -267,29 +301,11 @@ Status TlsSession::handshake_error(int ssl_error) const {
                   "connection closed by server during the TLS handshake with " + peer_,
                   ErrorScope::kConnection);
   }
-  if (is_version_refusal(reason)) {
-    if (options_.min_version == TlsVersion::k1_3) {
-      return tls_error("server " + peer_ + " does not support TLS 1.3 (min_version = 1.3)");
-    }
-    return tls_error("server " + peer_ + " does not support TLS 1.2 or later (" +
-                     openssl_reason(e) + ")");
-  }
-  if (is_not_tls(reason)) {
-    return tls_error("server " + peer_ + " did not answer with TLS (" + openssl_reason(e) +
-                     "): is this a plaintext or STARTTLS port? check the port and the "
-                     "security setting");
-  }
-  return tls_error("TLS handshake with " + peer_ + " failed: " + openssl_reason(e));
+  return handshake_failure(e, peer_, options_.min_version);
 }
 
 Status TlsSession::check_pins() const {
-  if (pins_.empty()) return Status::Ok();
-  X509* leaf = SSL_get0_peer_certificate(ssl_);
-  if (leaf == nullptr) return tls_error("server " + peer_ + " sent no certificate to pin");
-  Sha256 digest = spki_digest(leaf);
-  if (std::find(pins_.begin(), pins_.end(), digest) != pins_.end()) return Status::Ok();
-  return tls_error("public key pin mismatch for " + peer_ + ": the server's key is " +
-                   spki_pin(leaf) + ", which is not in tls.pins");
+  return check_pin(SSL_get0_peer_certificate(ssl_), pins_, peer_);
 }
 
 std::string TlsSession::summary() const {

@@ -29,6 +29,21 @@ std::string spki_pin(X509* cert);
 // True when `host` is an IPv4 or IPv6 literal (no SNI, IP-address verification).
 bool is_ip_literal(const std::string& host);
 
+// The pieces of TlsSession's policy that core/http reuses with cpprestsdk's OpenSSL
+// contexts, so that both report the same failures in the same words.
+// The names a certificate is valid for: its subjectAltName entries, else its CN.
+std::string certificate_names(X509* cert);
+// A failed chain or hostname verification (`code` from X509_STORE_CTX_get_error).
+Status certificate_error(long code, const std::string& host, const std::string& peer,
+                         const std::string& leaf_names);
+// A failed handshake that is not a certificate verdict (`e` from the OpenSSL error queue).
+Status handshake_failure(unsigned long e, const std::string& peer, TlsVersion min_version);
+// Compares the leaf's public key with `pins` (none: OK).
+Status check_pin(X509* leaf, const std::vector<Sha256>& pins, const std::string& peer);
+// Hands the "verification is off" warning for `peer` to the sink that
+// set_insecure_tls_warning_sink() installed (defined in core/net.cpp, where the sink lives).
+void warn_insecure_tls(const std::string& peer);
+
 class TlsSession {
  public:
   // Builds the context and the session over connected socket `fd` (not owned). `host` is
