@@ -110,11 +110,23 @@ Result<std::string> TokenCache::refresh(const TokenKey& key, Entry& e,
   }
 
   lk.lock();
-  SysTime now = clock_();
   if (load && loaded.ok()) {
     e.grant_loaded = true;
     e.refresh_token = *loaded;
   }
+  Result<std::string> out = publish_locked(key, e, r);
+  if (options_.on_change) {
+    TokenState state = state_locked(key.to_string(), e);
+    lk.unlock();  // the callback may write to disk; callers of other keys must not wait on it
+    options_.on_change(state);
+  }
+  return out;
+}
+
+// Records a finished flight in `e` (lock held) and wakes its waiters.
+Result<std::string> TokenCache::publish_locked(const TokenKey& key, Entry& e,
+                                               const Result<TokenResponse>& r) {
+  SysTime now = clock_();
   e.in_flight = false;
   ++e.generation;
   e.last_status = r.status();
@@ -204,26 +216,28 @@ Status TokenCache::with_token(const TokenKey& key,
   return fn(*fresh);
 }
 
+TokenState TokenCache::state_locked(const std::string& name, const Entry& e) {
+  TokenState s;
+  s.key = name;
+  s.has_access_token = e.access_token.has_value();
+  s.has_refresh_token = e.refresh_token.has_value();
+  if (e.access_token) {
+    s.expires_at = e.expires_at;
+    s.refresh_at = e.refresh_at;
+  }
+  s.last_refresh = e.last_refresh;
+  if (!e.last_status.ok()) s.last_error = e.last_status.to_string();
+  s.refreshes = e.refreshes;
+  s.failures = e.failures;
+  s.refreshing = e.in_flight;
+  s.waiters = e.waiters;
+  return s;
+}
+
 std::vector<TokenState> TokenCache::describe() const {
   std::lock_guard lk(mu_);
   std::vector<TokenState> out;
-  for (const auto& [name, e] : entries_) {
-    TokenState s;
-    s.key = name;
-    s.has_access_token = e->access_token.has_value();
-    s.has_refresh_token = e->refresh_token.has_value();
-    if (e->access_token) {
-      s.expires_at = e->expires_at;
-      s.refresh_at = e->refresh_at;
-    }
-    s.last_refresh = e->last_refresh;
-    if (!e->last_status.ok()) s.last_error = e->last_status.to_string();
-    s.refreshes = e->refreshes;
-    s.failures = e->failures;
-    s.refreshing = e->in_flight;
-    s.waiters = e->waiters;
-    out.push_back(std::move(s));
-  }
+  for (const auto& [name, e] : entries_) out.push_back(state_locked(name, *e));
   std::sort(out.begin(), out.end(),
             [](const TokenState& a, const TokenState& b) { return a.key < b.key; });
   return out;

@@ -59,18 +59,6 @@ bool is_token_rejected(const Status& status);
 
 using WallClock = std::function<std::chrono::system_clock::time_point()>;
 
-struct TokenCacheOptions {
-  // Refresh this long before expiry, unless the response gave refresh_in. A token that lives
-  // less than twice the margin is refreshed at half its lifetime instead.
-  std::chrono::seconds refresh_margin{300};
-  // After a kNetwork or kThrottled failure on an expired token, calls within this window
-  // (or the server's Retry-After, if longer) get the same error without asking the server
-  // again, so that a thousand callers on a dead endpoint do not become a thousand requests.
-  // A refresh ahead of expiry that fails keeps serving the still-valid token and waits the
-  // same backoff before trying again.
-  std::chrono::seconds failure_backoff{2};
-};
-
 // TokenState is one key's state for `mailbridge auth status`; it holds no token text.
 struct TokenState {
   std::string key;  // TokenKey::to_string()
@@ -84,6 +72,22 @@ struct TokenState {
   uint64_t failures = 0;   // acquire() calls (or saves) that failed
   bool refreshing = false;  // a flight is in progress now
   size_t waiters = 0;       // callers waiting for that flight
+};
+
+struct TokenCacheOptions {
+  // Refresh this long before expiry, unless the response gave refresh_in. A token that lives
+  // less than twice the margin is refreshed at half its lifetime instead.
+  std::chrono::seconds refresh_margin{300};
+  // After a kNetwork or kThrottled failure on an expired token, calls within this window
+  // (or the server's Retry-After, if longer) get the same error without asking the server
+  // again, so that a thousand callers on a dead endpoint do not become a thousand requests.
+  // A refresh ahead of expiry that fails keeps serving the still-valid token and waits the
+  // same backoff before trying again.
+  std::chrono::seconds failure_backoff{2};
+  // Called after every flight, success or failure, with that key's new state, on the thread
+  // that ran the flight and with no lock held (it may call describe()), before that caller's
+  // token() returns — so that `mailbridge auth status` can persist it. Keep it short.
+  std::function<void(const TokenState&)> on_change;
 };
 
 class TokenCache {
@@ -119,6 +123,9 @@ class TokenCache {
   struct Entry;
   Entry& entry_locked(const TokenKey& key);
   Result<std::string> refresh(const TokenKey& key, Entry& e, std::unique_lock<std::mutex>& lk);
+  Result<std::string> publish_locked(const TokenKey& key, Entry& e,
+                                     const Result<TokenResponse>& r);
+  static TokenState state_locked(const std::string& name, const Entry& e);
   Result<TokenResponse> fetch_and_persist(const TokenKey& key,
                                           const std::optional<std::string>& refresh_token);
 

@@ -12,6 +12,11 @@
 //             through the run: the callers after the jump must all wait for one refresh;
 //   margin  — the clock jumps into the 5-minute refresh margin halfway: one caller
 //             refreshes, the others keep getting the still-valid token without waiting.
+//
+// With --oauth-env DIR/env (tests/harness/oauth.sh's file), two more scenarios run against the
+// real oidc-provider through OAuthClient and core/http: server-cold and server-expiry, with
+// client credentials of its mb-secret-client; "requests" is then what the server's /stats
+// counted (token requests of grant client_credentials), not what the client believes.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -27,8 +32,14 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "auth/oauth.h"
 #include "auth/token_cache.h"
 #include "auth/token_store.h"
+#include "core/http.h"
 
 namespace mb {
 namespace {
@@ -40,6 +51,7 @@ struct Options {
   int calls = 10000;
   int threads = 64;
   int latency_ms = 50;
+  std::string oauth_env;  // tests/harness/oauth.sh's DIR/env: also run against that server
 };
 
 class SlowSource : public TokenSource {
@@ -77,23 +89,10 @@ double percentile_us(std::vector<double>& v, double p) {
   return v[i];
 }
 
-// `jump` is how far the clock moves when half the calls have been issued (0: no jump).
-Figures run(const std::string& name, const Options& opt, const std::string& dir, bool warm,
-            seconds jump) {
-  AesKey key{};
-  key.fill(0x42);
-  std::filesystem::create_directories(dir);
-  std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
-  TokenStore store(dir, key);
-  SlowSource source{std::chrono::milliseconds(opt.latency_ms)};
-  std::atomic<int64_t> now_s{1'800'000'000};
-  TokenCache cache(source, &store, [&] {
-    return std::chrono::system_clock::time_point(seconds(now_s.load()));
-  });
-  TokenKey tk{"bench", "https://outlook.office365.com/.default", "support@contoso.com"};
-  if (warm && !cache.token(tk).ok()) spdlog::error("warm-up failed");
-  int before = source.requests.load();
-
+// Runs opt.calls token() calls on `threads` threads; when half have been issued the clock
+// (`now_s`) moves by `jump`. Fills everything but requests.
+Figures hammer(const std::string& name, const Options& opt, TokenCache& cache, const TokenKey& tk,
+               std::atomic<int64_t>& now_s, seconds jump, double wait_us) {
   std::vector<double> latency_us(static_cast<size_t>(opt.calls));
   std::atomic<int> next{0}, failures{0};
   auto worker = [&] {
@@ -113,16 +112,93 @@ Figures run(const std::string& name, const Options& opt, const std::string& dir,
   Figures f;
   f.scenario = name;
   f.wall_ms = std::chrono::duration<double, std::milli>(Steady::now() - start).count();
-  f.requests = source.requests.load() - before;
   f.failures = failures.load();
   f.calls = opt.calls;
-  double wait_us = opt.latency_ms * 1000.0 / 2;
   f.waited = static_cast<int>(std::count_if(latency_us.begin(), latency_us.end(),
                                             [&](double us) { return us >= wait_us; }));
   f.p50_us = percentile_us(latency_us, 0.50);
   f.p999_us = percentile_us(latency_us, 0.999);
   f.p99_us = percentile_us(latency_us, 0.99);
   f.max_us = *std::max_element(latency_us.begin(), latency_us.end());
+  return f;
+}
+
+// `jump` is how far the clock moves when half the calls have been issued (0: no jump).
+Figures run(const std::string& name, const Options& opt, const std::string& dir, bool warm,
+            seconds jump) {
+  AesKey key{};
+  key.fill(0x42);
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+  TokenStore store(dir, key);
+  SlowSource source{std::chrono::milliseconds(opt.latency_ms)};
+  std::atomic<int64_t> now_s{1'800'000'000};
+  TokenCache cache(source, &store, [&] {
+    return std::chrono::system_clock::time_point(seconds(now_s.load()));
+  });
+  TokenKey tk{"bench", "https://outlook.office365.com/.default", "support@contoso.com"};
+  if (warm && !cache.token(tk).ok()) spdlog::error("warm-up failed");
+  int before = source.requests.load();
+  Figures f = hammer(name, opt, cache, tk, now_s, jump, opt.latency_ms * 1000.0 / 2);
+  f.requests = source.requests.load() - before;
+  return f;
+}
+
+// ---- against the oidc-provider harness ----
+
+std::map<std::string, std::string> read_env_file(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+// Token requests of grant client_credentials the server has counted, or -1.
+int server_count(HttpClient& admin, const std::string& admin_url) {
+  auto r = admin.send({.method = "GET", .url = admin_url + "/stats"});
+  if (!r.ok() && r.status().kind() == ErrorKind::kNetwork) {
+    r = admin.send({.method = "GET", .url = admin_url + "/stats"});  // a closed keep-alive
+  }
+  if (!r.ok() || r->status != 200) return -1;
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (!j.is_object()) return -1;
+  return j["token"].value("client_credentials", 0);
+}
+
+Figures run_server(const std::string& name, const Options& opt, bool warm, seconds jump) {
+  auto env = read_env_file(opt.oauth_env);
+  AppConfig app;
+  app.name = "bench";
+  app.client_id = env["MB_OAUTH_CLIENT_ID"];
+  app.client_secret = SecretRef{env["MB_OAUTH_CLIENT_SECRET"]};
+  app.token_endpoint = env["MB_OAUTH_TOKEN_URL"];
+  app.flow = "app-only";
+  app.tls.ca_file = env["MB_OAUTH_CA_FILE"];
+  Figures f;
+  f.scenario = name;
+  f.requests = -1;
+  auto http = make_http_client({.tls = app.tls, .timeouts = app.timeouts});
+  auto admin = make_http_client({.tls = {}, .timeouts = {}, .allow_plain_http = true});
+  auto client = OAuthClient::create(app, *http);
+  if (!client.ok()) {
+    spdlog::error("{}: {}", name, client.status().to_string());
+    return f;
+  }
+  std::atomic<int64_t> now_s{std::chrono::duration_cast<seconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count()};
+  TokenCache cache(**client, nullptr, [&] {
+    return std::chrono::system_clock::time_point(seconds(now_s.load()));
+  });
+  TokenKey tk{"bench", env["MB_OAUTH_MAIL_SCOPE"], ""};
+  if (warm && !cache.token(tk).ok()) spdlog::error("{}: warm-up failed", name);
+  int before = server_count(*admin, env["MB_OAUTH_ADMIN_URL"]);
+  // A request to the server takes a few milliseconds: a call that took 1 ms waited for one.
+  f = hammer(name, opt, cache, tk, now_s, jump, 1000.0);
+  int after = server_count(*admin, env["MB_OAUTH_ADMIN_URL"]);
+  f.requests = before < 0 || after < 0 ? -1 : after - before;
   return f;
 }
 
@@ -133,6 +209,9 @@ int bench_main(int argc, char** argv) {
   app.add_option("--threads", opt.threads, "caller threads")->check(CLI::Range(1, 10000));
   app.add_option("--latency-ms", opt.latency_ms, "time the fake token endpoint takes")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--oauth-env", opt.oauth_env,
+                 "DIR/env of tests/harness/oauth.sh: also run against that real server")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
@@ -146,6 +225,11 @@ int bench_main(int argc, char** argv) {
   };
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+  if (!opt.oauth_env.empty()) {
+    // Access tokens of the harness live an hour: jumping past that forces one refresh.
+    all.push_back(run_server("server-cold", opt, false, seconds(0)));
+    all.push_back(run_server("server-expiry", opt, true, seconds(3601)));
+  }
 
   bool good = true;
   for (const Figures& f : all) {

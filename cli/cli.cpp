@@ -132,6 +132,8 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   cli::add_sync(app, ctx);
   cli::add_tickets(app, ctx);
   cli::add_status(app, ctx);
+  cli::add_auth(app, ctx);
+  cli::add_doctor(app, ctx);
   try {
     return parse_and_run(app, std::move(args), ctx);
   } catch (const std::exception& e) {

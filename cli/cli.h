@@ -55,6 +55,8 @@ void add_test_connection(CLI::App& app, Context& ctx);
 void add_sync(CLI::App& app, Context& ctx);
 void add_tickets(CLI::App& app, Context& ctx);
 void add_status(CLI::App& app, Context& ctx);
+void add_auth(CLI::App& app, Context& ctx);
+void add_doctor(CLI::App& app, Context& ctx);
 
 }  // namespace cli
 }  // namespace mb

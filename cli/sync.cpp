@@ -1,6 +1,7 @@
 // File: cli/sync.cpp — `mailbridge sync [--once] [MAILBOX…]`: one pass over the mailboxes,
 // up to four in parallel, each on its own thread with its own store connection, so that a
-// slow or failing mailbox delays only itself.
+// slow or failing mailbox delays only itself. OAuth mailboxes share one AuthContext, so one
+// token (and one refresh) serves every mailbox of an app and user.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,7 +12,9 @@
 #include <mutex>
 #include <thread>
 
+#include "auth/auth_context.h"
 #include "auth/secrets.h"
+#include "cli/auth_support.h"
 #include "cli/cli.h"
 #include "connectors/registry.h"
 #include "core/ingest.h"
@@ -86,7 +89,28 @@ std::string monitor_change(const MailboxState& before, const MailboxState& after
   return "";
 }
 
-void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
+// The process's sign-in machinery, made only when a selected mailbox signs in with OAuth
+// (so a broken [auth] section cannot stop password mailboxes). When it cannot be made,
+// `error` says why, and each OAuth mailbox reports it. Token outcomes are recorded through
+// `store`, the main thread's connection, idle while the mailbox threads run.
+struct SharedAuth {
+  std::unique_ptr<AuthContext> context;
+  Status error;
+};
+
+SharedAuth open_shared_auth(const Config& cfg, const std::vector<MailboxRun>& runs,
+                            Store* store) {
+  SharedAuth shared;
+  bool wanted = std::any_of(runs.begin(), runs.end(),
+                            [](const MailboxRun& r) { return r.config->auth == "oauth2"; });
+  if (!wanted) return shared;
+  auto created = open_auth(cfg, store);
+  if (created.ok()) shared.context = std::move(*created);
+  else shared.error = created.status();
+  return shared;
+}
+
+void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth) {
   const MailboxConfig& m = *run.config;
   auto store = Store::open(cfg.store.path);
   if (!store.ok()) {
@@ -104,7 +128,9 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
     run.paused = plan.message;
     return;
   }
-  auto mbx = make_mailbox(m, cfg);
+  auto mbx = m.auth == "oauth2" && !auth.error.ok()
+                 ? Result<std::unique_ptr<Mailbox>>(auth.error)
+                 : make_mailbox(m, cfg, auth.context.get());
   if (!mbx.ok()) {
     run.status = mbx.status();
     record_setup_error(**store, m.name, run.status);
@@ -121,9 +147,9 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
   if (after.ok()) run.monitor = monitor_change(*before, *after);
 }
 
-void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress) {
+void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth) {
   try {
-    run_one(cfg, run, progress);
+    run_one(cfg, run, progress, auth);
   } catch (const std::exception& e) {
     run.status = Status(ErrorKind::kInternal, std::string("unexpected exception: ") + e.what());
   }
@@ -185,9 +211,10 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     return exit_code_for(store.status().kind());
   }
   ProgressLine progress(ctx.err, ctx.err_is_terminal);
+  SharedAuth auth = open_shared_auth(*cfg, *runs, store->get());
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; (i = next++) < runs->size();) run_guarded(*cfg, (*runs)[i], progress);
+    for (size_t i; (i = next++) < runs->size();) run_guarded(*cfg, (*runs)[i], progress, auth);
   };
   std::vector<std::thread> threads;
   for (size_t i = 0; i < std::min(kMaxParallel, runs->size()); ++i) threads.emplace_back(worker);

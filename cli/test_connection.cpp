@@ -1,11 +1,15 @@
 // File: cli/test_connection.cpp — `mailbridge test-connection [MAILBOX]`: a step-by-step
-// sign-in report for one mailbox or all of them; never prints a secret.
+// sign-in report for one mailbox or all of them; never prints a secret. OAuth mailboxes get
+// a "token" step (app, token endpoint, expiry) before the sign-in.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <optional>
 
+#include "auth/auth_context.h"
 #include "auth/secrets.h"
+#include "cli/auth_support.h"
 #include "cli/cli.h"
 #include "connectors/registry.h"
 #include "core/monitor.h"
@@ -50,11 +54,45 @@ void record_success(Context& ctx, const Config& cfg, const MailboxConfig& m) {
   print_step(ctx, true, "resumed", detail);
 }
 
+// The process's one AuthContext, made on first need; its error is kept for every later
+// OAuth mailbox of the same run. Token outcomes go to the store only when it exists (a
+// connection test must not create it).
+struct LazyAuth {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<AuthContext> context;
+  std::optional<Status> error;
+
+  Result<AuthContext*> get(const Config& cfg) {
+    if (context) return context.get();
+    if (error) return *error;
+    std::error_code ec;
+    if (std::filesystem::exists(cfg.store.path, ec)) {
+      auto opened = Store::open(cfg.store.path);
+      if (opened.ok()) store = std::move(*opened);
+    }
+    auto created = open_auth(cfg, store.get());
+    if (!created.ok()) {
+      error = created.status();
+      return *error;
+    }
+    context = std::move(*created);
+    return context.get();
+  }
+};
+
+Result<std::unique_ptr<Mailbox>> build(const Config& cfg, const MailboxConfig& m, LazyAuth& auth) {
+  if (m.auth != "oauth2") return make_mailbox(m, cfg);
+  auto context = auth.get(cfg);
+  if (!context.ok()) return context.status();
+  return make_mailbox(m, cfg, *context);
+}
+
 // Returns the exit code for this mailbox.
-int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m) {
-  ctx.out << fmt::format("{} ({} {}:{}, user {})\n", m.name, m.type,
-                         m.host.empty() ? m.endpoint : m.host, m.port, m.user);
-  auto mbx = make_mailbox(m, cfg);
+int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m, LazyAuth& auth) {
+  ctx.out << fmt::format("{} ({} {}:{}, user {}{})\n", m.name, m.type,
+                         m.host.empty() ? m.endpoint : m.host, m.port, m.user,
+                         m.auth == "oauth2" ? ", OAuth app " + m.app : "");
+  auto mbx = build(cfg, m, auth);
   if (!mbx.ok()) {
     print_step(ctx, false, "configure", mbx.status().message());
     return exit_code_for(mbx.status().kind());
@@ -94,8 +132,9 @@ int run_test_connection(Context& ctx, const std::string& name) {
   }
   // The first failure decides the exit code, as the report reads top to bottom.
   int code = 0;
+  LazyAuth auth;
   for (const MailboxConfig* m : targets) {
-    int rc = test_one(ctx, *cfg, *m);
+    int rc = test_one(ctx, *cfg, *m, auth);
     if (code == 0) code = rc;
   }
   return code;

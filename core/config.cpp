@@ -542,22 +542,74 @@ void read_sender(const toml::table& t, size_t index, NameRegistry& names, Config
   cfg.senders.push_back(std::move(snd));
 }
 
-void read_app(const toml::table& t, size_t index, NameRegistry& names, Config& cfg, Checker& c) {
-  Section s(t, fmt::format("app #{}", index + 1), c);
-  AppConfig a;
-  a.name = names.read(s);
-  if (!a.name.empty()) s.set_context("app " + dq(a.name));
+// An https:// URL with a host: what the token and device endpoints must be.
+bool is_https_url(const std::string& v) {
+  constexpr std::string_view kScheme = "https://";
+  if (v.rfind(kScheme, 0) != 0 || v.size() == kScheme.size()) return false;
+  char first = v[kScheme.size()];
+  return first != '/' && first != ':' && v.find_first_of(" \t") == std::string::npos;
+}
+
+void read_app_urls(Section& s, AppConfig& a) {
   for (auto [key, field] : {std::pair<const char*, std::string*>{"authority", &a.authority},
-                            {"token_endpoint", &a.token_endpoint}}) {
+                            {"token_endpoint", &a.token_endpoint},
+                            {"device_endpoint", &a.device_endpoint}}) {
     if (auto v = s.str(key)) {
-      if (v->rfind("https://", 0) != 0) {
+      if (!is_https_url(*v)) {
         s.error(key, fmt::format("must be an https:// URL (got {})", dq(*v)));
       }
       *field = *v;
     }
   }
-  if (auto v = s.str("tenant")) a.tenant = *v;
-  if (auto v = s.str("client_id")) a.client_id = *v;
+}
+
+// Scopes are sent space-separated, so one entry holding a space would silently become two.
+void read_scopes(Section& s, AppConfig& a) {
+  auto v = s.strings("scopes");
+  if (!v) return;
+  if (v->empty()) {
+    s.error("scopes", "must list at least one scope (leave it out for the defaults)");
+    return;
+  }
+  for (const auto& scope : *v) {
+    if (scope.empty() || scope.find_first_of(" \t") != std::string::npos) {
+      s.error("scopes", fmt::format("entry {} must be one non-empty scope without spaces",
+                                    dq(scope)));
+      return;
+    }
+  }
+  a.scopes = *v;
+}
+
+// The flow follows from the credentials unless written: a confidential client signs in as
+// itself, a public one needs a user's grant.
+void read_flow(Section& s, AppConfig& a) {
+  bool has_credential = !a.client_secret.empty() || !a.certificate.empty();
+  a.flow = has_credential ? "app-only" : "delegated";
+  read_choice(s, "flow", {"app-only", "delegated"}, a.flow);
+  if (a.flow == "app-only" && !has_credential && !s.has("client_secret") &&
+      !s.has("certificate")) {
+    s.error_at(s.has("flow") ? "flow" : "name",
+               "flow = \"app-only\" (client credentials) needs client_secret = \"env:NAME\" or "
+               "certificate = \"file:PATH\"");
+  }
+}
+
+void read_app(const toml::table& t, size_t index, NameRegistry& names, Config& cfg, Checker& c) {
+  Section s(t, fmt::format("app #{}", index + 1), c);
+  AppConfig a;
+  a.line_no = s.line();
+  a.name = names.read(s);
+  if (!a.name.empty()) s.set_context("app " + dq(a.name));
+  read_app_urls(s, a);
+  if (auto v = s.str("tenant")) {
+    if (v->empty()) s.error("tenant", "must not be empty");
+    a.tenant = *v;
+  }
+  if (auto v = s.str("client_id")) {
+    if (v->empty()) s.error("client_id", "must not be empty");
+    a.client_id = *v;
+  }
   if (a.client_id.empty() && !s.has("client_id")) s.error_here("client_id is missing");
   if (a.tenant.empty() && a.token_endpoint.empty() && !s.has("tenant")) {
     s.error_here("tenant is missing (or set token_endpoint for a non-Microsoft server)");
@@ -567,6 +619,10 @@ void read_app(const toml::table& t, size_t index, NameRegistry& names, Config& c
   if (!a.client_secret.empty() && !a.certificate.empty()) {
     s.error("certificate", "and client_secret are exclusive; keep one");
   }
+  read_flow(s, a);
+  read_scopes(s, a);
+  read_tls(s, a.tls);
+  read_timeouts(s, a.timeouts);
   s.finish();
   cfg.apps.push_back(std::move(a));
 }
@@ -774,6 +830,32 @@ void read_monitor(Section& s, Config& cfg) {
   read_alert(s, cfg, cfg.monitor.alert);
 }
 
+// [auth], read after [[app]]: delegated apps keep refresh tokens that must be encrypted.
+void read_auth_section(Section& s, Config& cfg) {
+  if (auto v = s.str("token_dir")) {
+    if (v->empty()) s.error("token_dir", "must not be empty (leave it out for the default)");
+    else cfg.auth.token_dir = s.checker().resolve_path(*v);
+  }
+  read_secret(s, "key", cfg.auth.key);
+  if (!cfg.auth.key.empty() || s.has("key")) return;
+  auto delegated = std::find_if(cfg.apps.begin(), cfg.apps.end(),
+                                [](const AppConfig& a) { return a.flow == "delegated"; });
+  if (delegated == cfg.apps.end()) return;
+  constexpr const char* kHint =
+      "make one with `openssl rand -base64 32 > /etc/mailbridge/token.key` (readable only by "
+      "the service) and write key = \"file:/etc/mailbridge/token.key\" under [auth]";
+  std::string why = fmt::format(
+      "key is missing: app {} (line {}) is delegated, and refresh tokens are stored encrypted "
+      "under that key; {}",
+      dq(delegated->name), delegated->line_no, kHint);
+  if (s.line() > 0) {
+    s.checker().error(s.line(), "", "[auth] " + why);
+  } else {
+    // No [auth] table at all: point at the app that needs one.
+    s.checker().error(delegated->line_no, "app " + dq(delegated->name), "[auth] " + why);
+  }
+}
+
 using TableReader = void (*)(Section&, Config&);
 using ArrayReader = void (*)(const toml::table&, size_t, NameRegistry&, Config&, Checker&);
 
@@ -806,8 +888,8 @@ void read_array(const toml::table& root, const char* key, Checker& c, Fn&& each)
 
 void read_document(const toml::table& root, Config& cfg, Checker& c) {
   static const std::set<std::string> kKnown = {"store",   "tracking", "ingest", "filters",
-                                               "monitor", "app",      "mailbox", "sender",
-                                               "project", "user"};
+                                               "monitor", "auth",     "app",     "mailbox",
+                                               "sender",  "project",  "user"};
   for (const auto& [k, v] : root) {
     if (!kKnown.count(std::string(k.str()))) {
       c.error(line_of(v), "", fmt::format("unknown key \"{}\"", k.str()));
@@ -820,6 +902,7 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
   NameRegistry apps("app"), projects("project"), mailboxes("mailbox"), senders("sender");
   std::map<std::string, int> users;
   read_array(root, "app", c, [&](auto& t, size_t i) { read_app(t, i, apps, cfg, c); });
+  read_table(root, "auth", read_auth_section, cfg, c);
   read_array(root, "project", c, [&](auto& t, size_t i) { read_project(t, i, projects, cfg, c); });
   read_array(root, "user", c, [&](auto& t, size_t i) { read_user(t, i, users, cfg, c); });
   read_array(root, "mailbox", c, [&](auto& t, size_t i) { read_mailbox(t, i, mailboxes, cfg, c); });

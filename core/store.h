@@ -92,6 +92,22 @@ struct MailboxState {
   int64_t alert_ticket_id = 0;
 };
 
+// The last known state of one OAuth token (one TokenKey of auth/token_store.h), as the sync
+// runs left it, for `mailbridge auth status` in another process. Never a token or secret.
+// (A plain struct, so that the store does not depend on auth/.)
+struct TokenStateRecord {
+  std::string key;                // TokenKey::to_string(): "user|app|scope"
+  std::string app;
+  std::string user;               // empty for app-only tokens
+  std::string scope;
+  std::string expires_at;         // ISO 8601 UTC of the access token's expiry; empty: unknown
+  std::string last_refresh;       // last successful token request; empty: never
+  std::string last_error;         // of the last request; empty after a success
+  int64_t refreshes = 0;          // successful token requests, over all runs
+  int64_t failures = 0;           // failed token requests, over all runs
+  std::string updated_at;         // set by save_token_state
+};
+
 // What ingest wants written for one message, all in one transaction.
 struct MessageCommit {
   std::string mailbox;
@@ -180,6 +196,12 @@ class Store {
   // the state as written.
   using StateChange = std::function<Status(MailboxState& state)>;
   Result<MailboxState> update_mailbox_state(const std::string& name, const StateChange& change);
+
+  // Token state (auth status). save_token_state() replaces the row of record.key and sets
+  // updated_at to now; token_states() lists every row sorted by app, user and scope.
+  Status save_token_state(const TokenStateRecord& record);
+  Result<std::optional<TokenStateRecord>> get_token_state(const std::string& key);
+  Result<std::vector<TokenStateRecord>> token_states();
 
   // Test hook: called at each step inside commit_message ("ticket", "note", "attachment",
   // "extra-note", "ledger", "commit") and update_mailbox_state ("mailbox-state", after

@@ -1,6 +1,6 @@
 // File: connectors/imap/imap_mailbox.cpp — Mailbox over the IMAP client: listing by
-// post-action, batched fetches delivered in request order, idempotent post-actions, and
-// the step-by-step connection test.
+// post-action, batched fetches delivered in request order, idempotent post-actions, the
+// sign-in with a password or an OAuth token, and the step-by-step connection test.
 #include "connectors/imap/imap_mailbox.h"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +9,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "auth/token_cache.h"
 #include "connectors/imap/imap_client.h"
 #include "connectors/imap/imap_syntax.h"
 
@@ -23,8 +24,11 @@ constexpr size_t kApplyBatch = 1000;   // UIDs per STORE / COPY / MOVE / EXPUNGE
 
 class ImapMailbox : public Mailbox {
  public:
-  ImapMailbox(MailboxConfig config, std::string password, StreamFactory factory)
-      : cfg_(std::move(config)), password_(std::move(password)), factory_(std::move(factory)) {
+  ImapMailbox(MailboxConfig config, std::string password, ImapOAuth oauth, StreamFactory factory)
+      : cfg_(std::move(config)),
+        password_(std::move(password)),
+        oauth_(std::move(oauth)),
+        factory_(std::move(factory)) {
     if (cfg_.port == 0) cfg_.port = default_port("imap", cfg_.security);
   }
   ~ImapMailbox() override { close(); }
@@ -40,8 +44,12 @@ class ImapMailbox : public Mailbox {
  private:
   imap::ClientOptions client_options() const;
   Result<std::unique_ptr<Stream>> open_stream() const;
+  Status connect_fresh();
   Status ensure_open();
+  Status sign_in(std::string* how);
+  Status sign_in_with_token(const std::string& token);
   Status sign_in_and_select(std::string* detail_sign_in = nullptr);
+  bool token_step(const std::function<bool(const char*, const Status&, std::string)>& step);
   Status check(Status s);
   Status fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
                      const FetchCallback& cb);
@@ -52,6 +60,7 @@ class ImapMailbox : public Mailbox {
 
   MailboxConfig cfg_;
   std::string password_;
+  ImapOAuth oauth_;  // with_token set: auth = "oauth2"
   StreamFactory factory_;
   std::unique_ptr<Client> client_;
   SelectInfo box_;
@@ -86,20 +95,65 @@ Status ImapMailbox::check(Status s) {
   return s;
 }
 
-Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
+// A server that refuses a token may say why in an error challenge ("token rejected: status
+// 401 …") or only answer NO (Exchange Online: "AUTHENTICATE failed."). Either way the token
+// is what failed, so the token cache gets to replace it once.
+Status as_token_rejection(Status s) {
+  if (s.ok() || s.kind() != ErrorKind::kAuth || is_token_rejected(s)) return s;
+  return Status(ErrorKind::kAuth, s.message() + " (token rejected)", s.scope());
+}
+
+// XOAUTH2 first: Exchange Online, Gmail and Dovecot all take it; otherwise what
+// sasl::choose_mechanism finds (OAUTHBEARER, or an error naming what the server offers).
+// The retry after a rejected token reuses the connection: IMAP allows another AUTHENTICATE.
+Status ImapMailbox::sign_in_with_token(const std::string& token) {
+  if (!client_ || client_->state() != imap::State::kNotAuthenticated) {
+    return Status(ErrorKind::kNetwork, "IMAP server " + cfg_.host + " closed the connection "
+                  "during the sign-in", ErrorScope::kConnection);
+  }
+  if (client_->capabilities().empty()) MB_RETURN_IF_ERROR(client_->capability());
   sasl::Credentials creds;
+  creds.kind = sasl::CredentialKind::kToken;
   creds.user = cfg_.user;
-  creds.secret = password_;
+  creds.secret = token;
   creds.host = cfg_.host;
   creds.port = cfg_.port;
-  auto method = client_->sign_in(creds);
-  if (!method.ok()) return method.status();
-  if (detail_sign_in != nullptr) {
-    std::string how = "AUTHENTICATE " + client_->mechanism();
-    if (*method == imap::SignInMethod::kPreauth) how = "pre-authenticated by the server";
-    if (*method == imap::SignInMethod::kLogin) how = "LOGIN";
-    *detail_sign_in = "signed in as " + cfg_.user + " (" + how + ")";
+  if (client_->has_capability("AUTH=XOAUTH2")) {
+    auto mech = sasl::make_xoauth2(creds);
+    return as_token_rejection(client_->authenticate(*mech, creds));
   }
+  return as_token_rejection(client_->sign_in(creds).status());
+}
+
+// Signs in with the password or a token; `how` gets the method for test-connection.
+Status ImapMailbox::sign_in(std::string* how) {
+  if (!oauth_.with_token) {
+    sasl::Credentials creds;
+    creds.user = cfg_.user;
+    creds.secret = password_;
+    creds.host = cfg_.host;
+    creds.port = cfg_.port;
+    auto method = client_->sign_in(creds);
+    if (!method.ok()) return method.status();
+    *how = "AUTHENTICATE " + client_->mechanism();
+    if (*method == imap::SignInMethod::kPreauth) *how = "pre-authenticated by the server";
+    if (*method == imap::SignInMethod::kLogin) *how = "LOGIN";
+    return Status::Ok();
+  }
+  if (client_->state() == imap::State::kAuthenticated) {
+    *how = "pre-authenticated by the server";
+    return Status::Ok();
+  }
+  MB_RETURN_IF_ERROR(oauth_.with_token(
+      [&](const std::string& token) { return sign_in_with_token(token); }));
+  *how = "AUTHENTICATE " + client_->mechanism() + " with an OAuth token";
+  return Status::Ok();
+}
+
+Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
+  std::string how;
+  MB_RETURN_IF_ERROR(sign_in(&how));
+  if (detail_sign_in != nullptr) *detail_sign_in = "signed in as " + cfg_.user + " (" + how + ")";
   caps_.move = client_->has_capability("MOVE");
   caps_.push = client_->has_capability("IDLE");
   auto box = client_->select(cfg_.folder);
@@ -108,15 +162,22 @@ Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
   return Status::Ok();
 }
 
-Status ImapMailbox::ensure_open() {
-  if (client_ && client_->state() == imap::State::kSelected) return Status::Ok();
+// A new connection, greeted and (for starttls) encrypted, not yet signed in.
+Status ImapMailbox::connect_fresh() {
+  if (client_) client_->close();
   client_ = std::make_unique<Client>(client_options());
   auto stream = open_stream();
-  if (!stream.ok()) return check(stream.status());
+  if (!stream.ok()) return stream.status();
   Status s = client_->connect(std::move(*stream));
   if (s.ok() && cfg_.security == Security::kStartTls) s = client_->starttls();
+  return s;
+}
+
+Status ImapMailbox::ensure_open() {
+  if (client_ && client_->state() == imap::State::kSelected) return Status::Ok();
+  Status s = connect_fresh();
   if (s.ok()) s = sign_in_and_select();
-  if (!s.ok()) {
+  if (!s.ok() && client_) {
     // Whatever failed while opening, the next call starts from a fresh connection.
     client_->close();
     client_.reset();
@@ -310,6 +371,15 @@ Status ImapMailbox::apply(const std::vector<std::string>& keys, const PostAction
   return Status::Ok();
 }
 
+// test-connection's "token" step: obtains the access token the sign-in will use (so a
+// failing grant is named as such, not as a refused login) and describes it.
+bool ImapMailbox::token_step(
+    const std::function<bool(const char*, const Status&, std::string)>& step) {
+  Status t = oauth_.with_token([](const std::string&) { return Status::Ok(); });
+  std::string detail = oauth_.describe && t.ok() ? oauth_.describe() : "access token obtained";
+  return step("token", t, detail);
+}
+
 // Runs the steps of a sign-in one by one on a fresh connection, reporting each; the
 // connection is logged out at the end so nothing outlives the call.
 ConnectionReport ImapMailbox::test_connection() {
@@ -349,7 +419,12 @@ ConnectionReport ImapMailbox::test_connection() {
     s = client_->starttls();
     if (!step("starttls", s, "STARTTLS: " + client_->tls_summary())) return rep;
   } else if (cfg_.security == Security::kNone) {
-    step("tls", s, "not used (security = none): the password travels in plaintext");
+    const std::string what = oauth_.with_token ? "token" : "password";
+    step("tls", s, "not used (security = none): the " + what + " travels in plaintext");
+  }
+  if (oauth_.with_token && !token_step(step)) {
+    close();
+    return rep;
   }
   std::string signed_in;
   s = sign_in_and_select(&signed_in);
@@ -374,7 +449,14 @@ ConnectionReport ImapMailbox::test_connection() {
 
 std::unique_ptr<Mailbox> make_imap_mailbox(const MailboxConfig& config, std::string password,
                                            StreamFactory factory) {
-  return std::make_unique<ImapMailbox>(config, std::move(password), std::move(factory));
+  return std::make_unique<ImapMailbox>(config, std::move(password), ImapOAuth{},
+                                       std::move(factory));
+}
+
+std::unique_ptr<Mailbox> make_imap_oauth_mailbox(const MailboxConfig& config, ImapOAuth oauth,
+                                                 StreamFactory factory) {
+  return std::make_unique<ImapMailbox>(config, std::string(), std::move(oauth),
+                                       std::move(factory));
 }
 
 }  // namespace mb

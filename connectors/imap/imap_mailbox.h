@@ -8,6 +8,14 @@
 //
 //   auto mbx = mb::make_imap_mailbox(cfg, password);
 //   auto pending = mbx->list_pending(50, state);
+//
+// With auth = "oauth2" it signs in with SASL XOAUTH2 (OAUTHBEARER when the server offers
+// only that), asking ImapOAuth::with_token for the access token: a token the server refuses
+// (the decoded error challenge, or a bare NO) is reported as "token rejected", so the token
+// cache invalidates it and the sign-in is tried once more with a fresh one.
+//
+//   auto mbx = mb::make_imap_oauth_mailbox(cfg, {.with_token = [&](const auto& fn) {
+//     return auth.with_token(key, fn); }});
 #pragma once
 
 #include <functional>
@@ -24,9 +32,26 @@ namespace mb {
 // Opens the connection (TLS done for security = tls). Tests inject a ScriptedStream.
 using StreamFactory = std::function<Result<std::unique_ptr<Stream>>()>;
 
+// Runs fn with a valid access token, and once more with a fresh one when fn's status is a
+// rejected token (is_token_rejected): TokenCache::with_token / AuthContext::with_token.
+using TokenRunner =
+    std::function<Status(const std::function<Status(const std::string& token)>& fn)>;
+
+struct ImapOAuth {
+  TokenRunner with_token;
+  // The detail of test-connection's "token" step once a token was obtained: the app, its
+  // token endpoint and the token's expiry — never the token. Empty: "access token obtained".
+  std::function<std::string()> describe;
+};
+
 // Builds the IMAP Mailbox for `config` (type "imap", auth "password"). Does not connect.
 // An empty `factory` connects with connect_stream(host, port, security, tls, timeouts).
 std::unique_ptr<Mailbox> make_imap_mailbox(const MailboxConfig& config, std::string password,
                                            StreamFactory factory = {});
+
+// The same for auth = "oauth2": tokens from `oauth` instead of a password. Does not connect
+// and asks for no token until the first sign-in.
+std::unique_ptr<Mailbox> make_imap_oauth_mailbox(const MailboxConfig& config, ImapOAuth oauth,
+                                                 StreamFactory factory = {});
 
 }  // namespace mb

@@ -81,7 +81,25 @@ CREATE TABLE durability (
 INSERT INTO durability (id, barrier) VALUES (1, 0);
 )sql";
 
-constexpr const char* const kMigrations[] = {kV1};
+// v2: the state of each OAuth token as the last run left it, for `mailbridge auth status`
+// (another process). Keyed by TokenKey::to_string(); the token itself is never stored here
+// (refresh tokens live encrypted in the [auth] token_dir).
+constexpr const char* kV2 = R"sql(
+CREATE TABLE token_state (
+  key          TEXT PRIMARY KEY,
+  app          TEXT NOT NULL,
+  user         TEXT NOT NULL DEFAULT '',
+  scope        TEXT NOT NULL DEFAULT '',
+  expires_at   TEXT NOT NULL DEFAULT '',
+  last_refresh TEXT NOT NULL DEFAULT '',
+  last_error   TEXT NOT NULL DEFAULT '',
+  refreshes    INTEGER NOT NULL DEFAULT 0,
+  failures     INTEGER NOT NULL DEFAULT 0,
+  updated_at   TEXT NOT NULL
+);
+)sql";
+
+constexpr const char* const kMigrations[] = {kV1, kV2};
 
 }  // namespace
 

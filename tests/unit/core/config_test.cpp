@@ -176,7 +176,16 @@ const std::string kApp = R"([[app]]
 name = "contoso"
 tenant = "contoso.onmicrosoft.com"
 client_id = "id"
+client_secret = "env:CONTOSO_SECRET"
 )";
+
+// A delegated (public client) app, and the [auth] table it needs.
+const std::string kDelegatedApp = R"([[app]]
+name = "desk"
+token_endpoint = "https://127.0.0.1:9443/token"
+client_id = "public-id"
+)";
+const std::string kAuthKey = "[auth]\nkey = \"file:token.key\"\n";
 
 INSTANTIATE_TEST_SUITE_P(
     Rules, ConfigErrorTest,
@@ -318,6 +327,49 @@ password = "env:X"
                 "A@b.c", "user \"A@b.c\": email is already listed on line 2"},
         BadCase{"app_client_id", "[[app]]\nname = \"x\"\ntenant = \"t\"\n", "[[app]]",
                 "app \"x\": client_id is missing"},
+        BadCase{"app_tenant", "[[app]]\nname = \"x\"\nclient_id = \"c\"\n"
+                "client_secret = \"env:S\"\n", "[[app]]",
+                "app \"x\": tenant is missing (or set token_endpoint"},
+        BadCase{"app_duplicate", kApp + "[[app]]\nname = \"contoso\"  # again\n"
+                "tenant = \"t\"\nclient_id = \"c\"\nclient_secret = \"env:S\"\n", "# again",
+                "app \"contoso\": name \"contoso\" is already used by the app on line 2"},
+        BadCase{"app_token_endpoint_http",
+                kApp + "token_endpoint = \"http://127.0.0.1/token\"\n", "token_endpoint",
+                "app \"contoso\": token_endpoint must be an https:// URL (got "
+                "\"http://127.0.0.1/token\")"},
+        BadCase{"app_device_endpoint_hostless", kApp + "device_endpoint = \"https://\"\n",
+                "device_endpoint", "app \"contoso\": device_endpoint must be an https:// URL"},
+        BadCase{"app_flow_value", kApp + "flow = \"implicit\"\n", "flow",
+                "app \"contoso\": flow must be app-only | delegated (got \"implicit\")"},
+        BadCase{"app_only_without_credential", kDelegatedApp + "flow = \"app-only\"\n",
+                "flow = ", "app \"desk\": flow = \"app-only\" (client credentials) needs "
+                "client_secret"},
+        BadCase{"app_secret_and_certificate", kApp + "certificate = \"file:app.pem\"\n",
+                "certificate", "app \"contoso\": certificate and client_secret are exclusive"},
+        BadCase{"app_scopes_empty", kApp + "scopes = []\n", "scopes",
+                "app \"contoso\": scopes must list at least one scope"},
+        BadCase{"app_scopes_blank", kApp + "scopes = [\"mail.access\", \"\"]\n", "scopes",
+                "app \"contoso\": scopes entry \"\" must be one non-empty scope"},
+        BadCase{"app_scopes_space", kApp + "scopes = [\"a b\"]\n", "scopes",
+                "app \"contoso\": scopes entry \"a b\" must be one non-empty scope"},
+        BadCase{"app_scopes_type", kApp + "scopes = \"mail.access\"\n", "scopes",
+                "app \"contoso\": scopes must be an array of strings (got a string)"},
+        BadCase{"app_tls", kApp + "tls = { min_version = \"1.0\" }\n", "tls",
+                "app \"contoso\": tls.min_version must be \"1.2\" or \"1.3\""},
+        BadCase{"app_timeouts", kApp + "timeouts = { response = 0 }\n", "timeouts",
+                "app \"contoso\": timeouts.response must be 1–32767 seconds (got 0)"},
+        BadCase{"app_unknown_key", kApp + "client_secert = \"env:X\"\n", "client_secert",
+                "app \"contoso\": unknown key \"client_secert\""},
+        BadCase{"delegated_without_auth_table", kDelegatedApp, "[[app]]",
+                "app \"desk\": [auth] key is missing: app \"desk\" (line 1) is delegated"},
+        BadCase{"delegated_without_key", "[auth]\ntoken_dir = \"tokens\"\n" + kDelegatedApp,
+                "[auth]", "[auth] key is missing: app \"desk\" (line 3) is delegated"},
+        BadCase{"auth_key_empty", kAuthKey.substr(0, 7) + "key = \"\"\n", "key",
+                "[auth]: key must not be empty"},
+        BadCase{"auth_token_dir_empty", "[auth]\ntoken_dir = \"\"\n", "token_dir",
+                "[auth]: token_dir must not be empty"},
+        BadCase{"auth_unknown_key", "[auth]\nkey_file = \"x\"\n", "key_file",
+                "[auth]: unknown key \"key_file\""},
         BadCase{"app_authority", kApp + "authority = \"http://login\"\n", "authority",
                 "app \"contoso\": authority must be an https:// URL"},
         BadCase{"sender_type",
@@ -437,6 +489,73 @@ timeouts = { connect = "1m", response = "1h" }
   EXPECT_EQ(cfg->ingest.max_message_bytes, 10u * 1024 * 1024);
   EXPECT_FALSE(cfg->filters.use_defaults);
   EXPECT_EQ(cfg->projects[0].modules, (std::vector<std::string>{"Case", "Ticket"}));
+}
+
+TEST(ConfigTest, AppFlowDefaultsFromItsCredentials) {
+  const std::string text = kApp + "[[app]]\nname = \"cert\"\ntenant = \"t\"\n"
+                           "client_id = \"c\"\ncertificate = \"file:app.pem\"\n" +
+                           kDelegatedApp + "[[app]]\nname = \"confidential\"\ntenant = "
+                           "\"t\"\nclient_id = \"c\"\nclient_secret = \"env:S\"\n"
+                           "flow = \"delegated\"\n" + kAuthKey;
+  auto cfg = parse_config(text, kOrigin, "/etc/mb");
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_EQ(cfg->find_app("contoso")->flow, "app-only");
+  EXPECT_EQ(cfg->find_app("cert")->flow, "app-only");
+  EXPECT_EQ(cfg->find_app("desk")->flow, "delegated");
+  // A delegated confidential client keeps its secret.
+  EXPECT_EQ(cfg->find_app("confidential")->flow, "delegated");
+  EXPECT_EQ(cfg->find_app("confidential")->client_secret.ref, "env:S");
+  EXPECT_EQ(cfg->find_app("desk")->line_no, line_of(text, "name = \"desk\"") - 1);
+  EXPECT_EQ(cfg->auth.key.ref, "file:/etc/mb/token.key");
+  EXPECT_EQ(cfg->auth.token_dir, "");  // AuthContext puts it beside the store
+}
+
+TEST(ConfigTest, AppKeysAreRead) {
+  const std::string text = kDelegatedApp + R"(device_endpoint = "https://127.0.0.1:9443/device/auth"
+scopes = ["mail.access", "offline_access"]
+tls = { ca_file = "ca.pem", min_version = "1.3" }
+timeouts = { connect = "5s", response = "20s" }
+[auth]
+token_dir = "state/tokens"
+key = "env:MB_TOKEN_KEY"
+)";
+  auto cfg = parse_config(text, kOrigin, "/etc/mb");
+  ASSERT_THAT(cfg, IsOk());
+  const AppConfig& a = *cfg->find_app("desk");
+  EXPECT_EQ(a.token_endpoint, "https://127.0.0.1:9443/token");
+  EXPECT_EQ(a.device_endpoint, "https://127.0.0.1:9443/device/auth");
+  EXPECT_EQ(a.scopes, (std::vector<std::string>{"mail.access", "offline_access"}));
+  EXPECT_EQ(a.tls.ca_file, "/etc/mb/ca.pem");
+  EXPECT_EQ(a.tls.min_version, TlsVersion::k1_3);
+  EXPECT_EQ(a.timeouts.connect, std::chrono::seconds(5));
+  EXPECT_EQ(a.timeouts.response, std::chrono::seconds(20));
+  EXPECT_EQ(a.line_no, 1);
+  EXPECT_EQ(cfg->auth.token_dir, "/etc/mb/state/tokens");
+  EXPECT_EQ(cfg->auth.key.ref, "env:MB_TOKEN_KEY");
+  EXPECT_TRUE(cfg->warnings.empty());
+}
+
+TEST(ConfigTest, MissingAuthKeySaysHowToMakeOne) {
+  EXPECT_THAT(parse_config(kDelegatedApp, kOrigin),
+              StatusIs(ErrorKind::kConfig,
+                       AllOf(HasSubstr("[auth] key is missing"),
+                             HasSubstr("openssl rand -base64 32 > /etc/mailbridge/token.key"),
+                             HasSubstr("key = \"file:/etc/mailbridge/token.key\""))));
+}
+
+TEST(ConfigTest, AppOnlyAppsNeedNoAuthKey) {
+  auto cfg = parse_config(kApp, kOrigin);
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_TRUE(cfg->auth.key.empty());
+}
+
+TEST(ConfigTest, LiteralAuthKeyIsWarnedAboutByKeyNotValue) {
+  auto cfg = parse_config(kDelegatedApp + "[auth]\nkey = \"c2VjcmV0LWtleS1tYXRlcmlhbA==\"\n",
+                          kOrigin);
+  ASSERT_THAT(cfg, IsOk());
+  ASSERT_EQ(cfg->warnings.size(), 1u);
+  EXPECT_THAT(cfg->warnings[0], HasSubstr("[auth]: key is written literally"));
+  EXPECT_THAT(cfg->warnings[0], Not(HasSubstr("c2VjcmV0")));
 }
 
 TEST(ConfigTest, ParseDuration) {

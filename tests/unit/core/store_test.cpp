@@ -104,14 +104,14 @@ TEST_F(StoreTest, FreshFileIsMigratedAndReopenKeepsData) {
   {
     auto store = open_store();
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->schema_version(), 1);
+    EXPECT_EQ(store->schema_version(), 2);
     EXPECT_EQ(pragma(*store, "journal_mode"), "wal");
     auto r = store->commit_message(new_ticket_commit("1:1", "hello"), "raw bytes");
     ASSERT_THAT(r, IsOk());
   }
   auto again = open_store();
   ASSERT_NE(again, nullptr);
-  EXPECT_EQ(again->schema_version(), 1);
+  EXPECT_EQ(again->schema_version(), 2);
   auto tickets = again->list_tickets();
   ASSERT_THAT(tickets, IsOk());
   ASSERT_EQ(tickets->size(), 1u);
@@ -135,6 +135,86 @@ TEST_F(StoreTest, MakeDurableWritesOneBarrierCommitEachCall) {
   EXPECT_EQ(sqlite3_column_int64(st, 0), 2);
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+TEST_F(StoreTest, TokenStateRoundTripsAndReplacesByKey) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto empty = store->token_states();
+  ASSERT_THAT(empty, IsOk());
+  EXPECT_TRUE(empty->empty());
+  TokenStateRecord a;
+  a.key = "ann@example.com|desk|mail.access offline_access";
+  a.app = "desk";
+  a.user = "ann@example.com";
+  a.scope = "mail.access offline_access";
+  a.expires_at = "2026-11-23T10:00:00Z";
+  a.last_refresh = "2026-11-23T09:00:00Z";
+  a.refreshes = 3;
+  a.failures = 1;
+  TokenStateRecord b;
+  b.key = "|contoso|https://outlook.office365.com/.default";
+  b.app = "contoso";
+  b.scope = "https://outlook.office365.com/.default";
+  b.last_error = "invalid_client";
+  b.failures = 2;
+  ASSERT_THAT(store->save_token_state(b), IsOk());
+  ASSERT_THAT(store->save_token_state(a), IsOk());
+  auto all = store->token_states();
+  ASSERT_THAT(all, IsOk());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].key, b.key);  // sorted by app
+  EXPECT_EQ((*all)[0].last_error, "invalid_client");
+  EXPECT_EQ((*all)[0].user, "");
+  const TokenStateRecord& got = (*all)[1];
+  EXPECT_EQ(got.app, "desk");
+  EXPECT_EQ(got.user, "ann@example.com");
+  EXPECT_EQ(got.scope, a.scope);
+  EXPECT_EQ(got.expires_at, a.expires_at);
+  EXPECT_EQ(got.last_refresh, a.last_refresh);
+  EXPECT_EQ(got.refreshes, 3);
+  EXPECT_EQ(got.failures, 1);
+  EXPECT_FALSE(got.updated_at.empty());
+
+  a.refreshes = 4;
+  a.last_error = "network: timed out";
+  ASSERT_THAT(store->save_token_state(a), IsOk());
+  auto one = store->get_token_state(a.key);
+  ASSERT_THAT(one, IsOk());
+  ASSERT_TRUE(one->has_value());
+  EXPECT_EQ((*one)->refreshes, 4);
+  EXPECT_EQ((*one)->last_error, "network: timed out");
+  auto none = store->get_token_state("nobody|x|y");
+  ASSERT_THAT(none, IsOk());
+  EXPECT_FALSE(none->has_value());
+  auto again = store->token_states();
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->size(), 2u);
+}
+
+TEST_F(StoreTest, VersionOneFileGainsTheTokenStateTable) {
+  {
+    auto store = open_store();
+    ASSERT_NE(store, nullptr);
+    ASSERT_THAT(store->commit_message(new_ticket_commit("1:1", "kept"), "raw"), IsOk());
+  }
+  // Make the file what a v1 build left behind.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE token_state; PRAGMA user_version = 1", nullptr, nullptr,
+                         nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->schema_version(), 2);
+  TokenStateRecord r;
+  r.key = "k";
+  r.app = "a";
+  EXPECT_THAT(store->save_token_state(r), IsOk());
+  auto tickets = store->list_tickets();
+  ASSERT_THAT(tickets, IsOk());
+  ASSERT_EQ(tickets->size(), 1u);
+  EXPECT_EQ((*tickets)[0].subject, "kept");
 }
 
 TEST_F(StoreTest, RefusesAFileFromANewerSchema) {

@@ -1,6 +1,9 @@
 // File: tests/unit/connectors/imap/registry_test.cpp — make_mailbox: which types and auths
-// build a connector, and how a missing secret is reported.
+// build a connector, how a missing secret is reported, and OAuth mailboxes on an
+// AuthContext.
 #include "connectors/registry.h"
+
+#include "auth/auth_context.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -53,13 +56,54 @@ TEST(RegistryTest, OtherTypesAreNotSupportedYet) {
               StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: type pop3 is not supported yet")));
 }
 
-TEST(RegistryTest, OAuthIsNotSupportedYetAndNoSecretIsRead) {
+// An app-only app against a token endpoint nobody listens on: building a mailbox must not
+// need it (tokens are asked for at the first sign-in).
+Config oauth_config() {
+  Config c;
+  AppConfig app;
+  app.name = "entra";
+  app.client_id = "00000000-0000-0000-0000-000000000001";
+  app.client_secret.ref = "env:MB_REGISTRY_TEST_CLIENT_SECRET";
+  app.token_endpoint = "https://127.0.0.1:1/token";
+  app.flow = "app-only";
+  c.apps.push_back(app);
+  return c;
+}
+
+TEST(RegistryTest, OAuthWithoutAnAuthContextIsAConfigErrorAndReadsNoSecret) {
   MailboxConfig m = imap_box();
   m.auth = "oauth2";
+  m.app = "entra";
   m.password.ref = "literal-should-not-appear";
-  EXPECT_THAT(make_mailbox(m, Config{}),
-              StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("auth oauth2"), HasSubstr("not supported yet"),
+  EXPECT_THAT(make_mailbox(m, oauth_config()),
+              StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("mailbox support: auth oauth2"),
                                                  Not(HasSubstr("literal-should-not-appear")))));
+}
+
+TEST(RegistryTest, OAuthBuildsWithoutConnectingOrAskingForAToken) {
+  ::unsetenv("MB_REGISTRY_TEST_CLIENT_SECRET");  // unreadable: fine until a token is needed
+  Config c = oauth_config();
+  auto auth = AuthContext::create(c);
+  ASSERT_THAT(auth, IsOk());
+  MailboxConfig m = imap_box();
+  m.auth = "oauth2";
+  m.app = "entra";
+  auto mbx = make_mailbox(m, c, auth->get());
+  ASSERT_THAT(mbx, IsOk());
+  EXPECT_NE(mbx->get(), nullptr);
+  EXPECT_TRUE((*auth)->cache().describe().empty());
+}
+
+TEST(RegistryTest, OAuthWithAnUnknownAppIsAConfigErrorNamingIt) {
+  Config c = oauth_config();
+  auto auth = AuthContext::create(c);
+  ASSERT_THAT(auth, IsOk());
+  MailboxConfig m = imap_box();
+  m.auth = "oauth2";
+  m.app = "missing-app";
+  EXPECT_THAT(make_mailbox(m, c, auth->get()),
+              StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("mailbox support"),
+                                                 HasSubstr("\"missing-app\""))));
 }
 
 }  // namespace
