@@ -361,7 +361,20 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
   try {
     auto origin = origin_for(*url);
     if (!origin.ok()) return origin.status();
-    auto result = exchange(request, *url, **origin);
+    Result<HttpResponse> result = Status(ErrorKind::kInternal, "no exchange");
+    try {
+      result = exchange(request, *url, **origin);
+    } catch (const whttp::http_exception& e) {
+      // A kept-alive connection the server closed while idle fails at the first write,
+      // before the server has seen the request: send it again, once, on a new connection
+      // (curl does the same for reused connections). Any other failure is reported below.
+      if (std::string_view(e.what()).find("Failed to write request") == std::string_view::npos) {
+        throw;
+      }
+      spdlog::debug("HTTP {} {}: kept-alive connection was closed; sending again",
+                    request.method, loggable_url(*url));
+      result = exchange(request, *url, **origin);
+    }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
