@@ -1,11 +1,14 @@
-// File: connectors/registry.cpp — configured mailbox type → connector.
+// File: connectors/registry.cpp — configured mailbox or sender type → connector.
 #include "connectors/registry.h"
 
 #include <fmt/format.h>
 
 #include "auth/auth_context.h"
 #include "auth/secrets.h"
+#include "connectors/graph/graph.h"
 #include "connectors/imap/imap_mailbox.h"
+#include "connectors/pop3/pop3_mailbox.h"
+#include "connectors/smtp/smtp_sender.h"
 #include "core/monitor.h"
 
 namespace mb {
@@ -28,44 +31,109 @@ std::string describe_token(AuthContext& auth, const AppConfig& app, const TokenK
   return text;
 }
 
-Result<std::unique_ptr<Mailbox>> make_imap_oauth(const MailboxConfig& mailbox,
-                                                 const Config& config, AuthContext* auth) {
-  const std::string who = "mailbox " + mailbox.name;
-  if (auth == nullptr) {
-    return Status(ErrorKind::kConfig, who + ": auth oauth2 needs the OAuth sign-in machinery, "
-                                            "which this command did not set up");
+// What a connector needs to know of its configuration to sign in.
+struct SignInSpec {
+  std::string who;       // "mailbox support", "sender outgoing"
+  std::string type;      // imap | pop3 | smtp | graph | ews
+  std::string auth;      // password | oauth2 | none
+  std::string app;
+  std::string user;
+  const SecretRef* password = nullptr;
+};
+
+Result<SignIn> make_sign_in(const SignInSpec& spec, const Config& config, AuthContext* auth) {
+  SignIn sign_in;
+  if (spec.auth == "none") {
+    sign_in.none = true;
+    return sign_in;
   }
-  const AppConfig* app = config.find_app(mailbox.app);
+  if (spec.auth == "password") {
+    auto password = resolve_secret(*spec.password, spec.who + ": password");
+    if (!password.ok()) return password.status();
+    sign_in.password = std::move(*password);
+    return sign_in;
+  }
+  if (spec.auth != "oauth2") {
+    return Status(ErrorKind::kConfig, spec.who + ": auth " + spec.auth + " is not supported");
+  }
+  if (auth == nullptr) {
+    return Status(ErrorKind::kConfig, spec.who + ": auth oauth2 needs the OAuth sign-in "
+                                                 "machinery, which this command did not set up");
+  }
+  const AppConfig* app = config.find_app(spec.app);
   if (app == nullptr) {
-    return Status(ErrorKind::kConfig, who + ": auth oauth2 names app \"" + mailbox.app +
+    return Status(ErrorKind::kConfig, spec.who + ": auth oauth2 names app \"" + spec.app +
                                           "\", which no [[app]] defines");
   }
-  auto key = auth->key_for(app->name, Resource::kExchange, "imap", mailbox.user);
-  if (!key.ok()) return key.status().prefixed(who);
-  ImapOAuth oauth;
-  oauth.with_token = [auth, key = *key](const std::function<Status(const std::string&)>& fn) {
+  const Resource resource = spec.type == "graph" ? Resource::kGraph : Resource::kExchange;
+  auto key = auth->key_for(app->name, resource, spec.type, spec.user);
+  if (!key.ok()) return key.status().prefixed(spec.who);
+  sign_in.with_token = [auth, key = *key](const std::function<Status(const std::string&)>& fn) {
     return auth->with_token(key, fn);
   };
-  oauth.describe = [auth, app = *app, key = *key] { return describe_token(*auth, app, key); };
-  return make_imap_oauth_mailbox(mailbox, std::move(oauth));
+  sign_in.describe = [auth, app = *app, key = *key] { return describe_token(*auth, app, key); };
+  return sign_in;
+}
+
+// Placeholders of connectors still being built return null.
+template <typename T>
+Result<std::unique_ptr<T>> built(std::unique_ptr<T> connector, const std::string& who,
+                                 const std::string& type) {
+  if (!connector) {
+    return Status(ErrorKind::kConfig, who + ": type " + type + " is not supported yet");
+  }
+  return connector;
 }
 
 }  // namespace
 
+std::string graph_service_url(const std::string& endpoint, const AppConfig* app) {
+  std::string url = endpoint;
+  if (url.empty() && app != nullptr) {
+    if (const CloudProfile* cloud = cloud_for_authority(app->authority)) url = cloud->graph;
+  }
+  if (url.empty()) url = "https://graph.microsoft.com";
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
 Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& mailbox, const Config& config,
                                               AuthContext* auth) {
   const std::string who = "mailbox " + mailbox.name;
-  if (mailbox.type != "imap") {
+  if (mailbox.type != "imap" && mailbox.type != "pop3" && mailbox.type != "graph") {
     return Status(ErrorKind::kConfig, who + ": type " + mailbox.type + " is not supported yet");
   }
-  if (mailbox.auth == "oauth2") return make_imap_oauth(mailbox, config, auth);
-  if (mailbox.auth != "password") {
-    return Status(ErrorKind::kConfig,
-                  who + ": auth " + mailbox.auth + " for type imap is not supported yet");
+  auto sign_in = make_sign_in(
+      {who, mailbox.type, mailbox.auth, mailbox.app, mailbox.user, &mailbox.password}, config,
+      auth);
+  if (!sign_in.ok()) return sign_in.status();
+  if (mailbox.type == "pop3") {
+    return built(make_pop3_mailbox(mailbox, std::move(*sign_in)), who, mailbox.type);
   }
-  auto password = resolve_secret(mailbox.password, who + ": password");
-  if (!password.ok()) return password.status();
-  return make_imap_mailbox(mailbox, std::move(*password));
+  if (mailbox.type == "graph") {
+    const std::string service = graph_service_url(mailbox.endpoint, config.find_app(mailbox.app));
+    return built(make_graph_mailbox(mailbox, service, std::move(*sign_in)), who, mailbox.type);
+  }
+  if (sign_in->oauth()) {
+    return make_imap_oauth_mailbox(mailbox, ImapOAuth{sign_in->with_token, sign_in->describe});
+  }
+  return make_imap_mailbox(mailbox, std::move(sign_in->password));
+}
+
+Result<std::unique_ptr<Sender>> make_sender(const SenderConfig& sender, const Config& config,
+                                            AuthContext* auth) {
+  const std::string who = "sender " + sender.name;
+  if (sender.type != "smtp" && sender.type != "graph") {
+    return Status(ErrorKind::kConfig, who + ": type " + sender.type + " is not supported yet");
+  }
+  auto sign_in = make_sign_in(
+      {who, sender.type, sender.auth, sender.app, sender.user, &sender.password}, config, auth);
+  if (!sign_in.ok()) return sign_in.status();
+  if (sender.type == "graph") {
+    const std::string service = graph_service_url(sender.endpoint, config.find_app(sender.app));
+    return built(make_graph_sender(sender, service, std::move(*sign_in)), who, sender.type);
+  }
+  return built(make_smtp_sender(sender, std::move(*sign_in)), who, sender.type);
 }
 
 }  // namespace mb

@@ -90,6 +90,9 @@ struct MailboxState {
   std::string last_error;
   int64_t consecutive_auth_failures = 0;
   int64_t alert_ticket_id = 0;
+  // ISO 8601 UTC until which the server asked not to be contacted (Graph 429/503
+  // Retry-After, POP3 [IN-USE]); empty when not throttled. Shown by `status`.
+  std::string throttled_until;
 };
 
 // The last known state of one OAuth token (one TokenKey of auth/token_store.h), as the sync

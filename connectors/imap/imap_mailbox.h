@@ -22,20 +22,13 @@
 #include <memory>
 #include <string>
 
+#include "connectors/connector.h"
 #include "core/config.h"
 #include "core/mailbox.h"
 #include "core/net.h"
 #include "core/status.h"
 
 namespace mb {
-
-// Opens the connection (TLS done for security = tls). Tests inject a ScriptedStream.
-using StreamFactory = std::function<Result<std::unique_ptr<Stream>>()>;
-
-// Runs fn with a valid access token, and once more with a fresh one when fn's status is a
-// rejected token (is_token_rejected): TokenCache::with_token / AuthContext::with_token.
-using TokenRunner =
-    std::function<Status(const std::function<Status(const std::string& token)>& fn)>;
 
 struct ImapOAuth {
   TokenRunner with_token;

@@ -99,7 +99,15 @@ CREATE TABLE token_state (
 );
 )sql";
 
-constexpr const char* const kMigrations[] = {kV1, kV2};
+// v3: when a server has asked us to wait (Graph's Retry-After), so that `status` can say
+// "throttled until" and the next run does not knock before then.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE mailbox_state ADD COLUMN throttled_until TEXT NOT NULL DEFAULT '';
+)sql";
+
+// v4 is reserved for the outbox (issue 7).
+
+constexpr const char* const kMigrations[] = {kV1, kV2, kV3};
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/internal/migrations.h"
 #include "tests/status_matchers.h"
 
 namespace mb {
@@ -17,6 +18,8 @@ using ::mb::testing::IsOk;
 using ::mb::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+
+const int kLatestSchema = static_cast<int>(internal::store_migrations().size());
 
 class StoreTest : public ::testing::Test {
  protected:
@@ -104,14 +107,14 @@ TEST_F(StoreTest, FreshFileIsMigratedAndReopenKeepsData) {
   {
     auto store = open_store();
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->schema_version(), 2);
+    EXPECT_EQ(store->schema_version(), kLatestSchema);
     EXPECT_EQ(pragma(*store, "journal_mode"), "wal");
     auto r = store->commit_message(new_ticket_commit("1:1", "hello"), "raw bytes");
     ASSERT_THAT(r, IsOk());
   }
   auto again = open_store();
   ASSERT_NE(again, nullptr);
-  EXPECT_EQ(again->schema_version(), 2);
+  EXPECT_EQ(again->schema_version(), kLatestSchema);
   auto tickets = again->list_tickets();
   ASSERT_THAT(tickets, IsOk());
   ASSERT_EQ(tickets->size(), 1u);
@@ -201,12 +204,13 @@ TEST_F(StoreTest, VersionOneFileGainsTheTokenStateTable) {
   // Make the file what a v1 build left behind.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE token_state; PRAGMA user_version = 1", nullptr, nullptr,
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE mailbox_state DROP COLUMN throttled_until; "
+                         "DROP TABLE token_state; PRAGMA user_version = 1", nullptr, nullptr,
                          nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto store = open_store();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), kLatestSchema);
   TokenStateRecord r;
   r.key = "k";
   r.app = "a";
@@ -448,6 +452,7 @@ TEST_F(StoreTest, MailboxStateRoundTripsAndDefaultsWhenAbsent) {
   m.skipped = {{"subject-too-long", 1}, {"auto-reply", 2}};
   m.last_error = "network: connection reset";
   m.consecutive_auth_failures = 2;
+  m.throttled_until = "2026-01-01T00:05:00Z";
   ASSERT_THAT(store->put_mailbox_state(m), IsOk());
   m.imported = 8;  // replaces, not appends
   ASSERT_THAT(store->put_mailbox_state(m), IsOk());
@@ -458,6 +463,7 @@ TEST_F(StoreTest, MailboxStateRoundTripsAndDefaultsWhenAbsent) {
   EXPECT_EQ(got->imported, 8);
   EXPECT_EQ(got->skipped, m.skipped);
   EXPECT_EQ(got->consecutive_auth_failures, 2);
+  EXPECT_EQ(got->throttled_until, "2026-01-01T00:05:00Z");
   auto all = store->list_mailbox_states();
   ASSERT_THAT(all, IsOk());
   EXPECT_EQ(all->size(), 1u);

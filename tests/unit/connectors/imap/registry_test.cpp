@@ -51,9 +51,25 @@ TEST(RegistryTest, UnreadableSecretIsConfigNamingTheMailbox) {
 
 TEST(RegistryTest, OtherTypesAreNotSupportedYet) {
   MailboxConfig m = imap_box();
-  m.type = "pop3";
+  m.type = "ews";
   EXPECT_THAT(make_mailbox(m, Config{}),
-              StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: type pop3 is not supported yet")));
+              StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: type ews is not supported yet")));
+  SenderConfig s;
+  s.name = "out";
+  s.type = "ews";
+  EXPECT_THAT(make_sender(s, Config{}),
+              StatusIs(ErrorKind::kConfig, HasSubstr("sender out: type ews is not supported yet")));
+}
+
+TEST(RegistryTest, GraphServiceFollowsTheEndpointThenTheAppsCloud) {
+  AppConfig gov;
+  gov.authority = "https://login.microsoftonline.us";
+  EXPECT_EQ(graph_service_url("", &gov), "https://graph.microsoft.us");
+  EXPECT_EQ(graph_service_url("https://127.0.0.1:9444/", &gov), "https://127.0.0.1:9444");
+  AppConfig other;
+  other.authority = "https://idp.example";
+  EXPECT_EQ(graph_service_url("", &other), "https://graph.microsoft.com");
+  EXPECT_EQ(graph_service_url("", nullptr), "https://graph.microsoft.com");
 }
 
 // An app-only app against a token endpoint nobody listens on: building a mailbox must not

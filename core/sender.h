@@ -1,0 +1,86 @@
+// File: core/sender.h — the one interface every mail-sending connector implements: SMTP,
+// Graph sendMail, EWS CreateItem.
+//
+// A Sender takes a message already composed (core/compose: headers, tracking cookie,
+// Message-ID, CRLF line endings) and its envelope, and hands it to the server. It knows
+// nothing of tickets or the outbox: retrying, backoff and parking are core/outbox's job,
+// which decides from the Status kind whether a failure is worth another attempt
+// (is_permanent_send_failure).
+//
+// Threading: a Sender is used by one thread at a time; it may keep its connection open
+// between send() calls (SMTP RSET between messages) unless configured not to.
+//
+//   auto sender = mb::make_sender(cfg.senders[0], cfg, auth);   // connectors/registry.h
+//   auto sent = (*sender)->send({.envelope = {from, {to}}, .raw = mime});
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/mailbox.h"  // ConnectionReport, StepReport
+#include "core/status.h"
+
+namespace mb {
+
+struct Envelope {
+  std::string from;                     // bare addr-spec (SMTP MAIL FROM)
+  std::vector<std::string> recipients;  // bare addr-specs (RCPT TO), To + Cc + Bcc
+};
+
+struct OutgoingMail {
+  std::string id;                       // the outbox id, for logs ("" outside the outbox)
+  Envelope envelope;
+  std::string raw;                      // RFC 5322 bytes, CRLF line endings
+};
+
+// What the server said of one recipient.
+struct RecipientResult {
+  std::string address;
+  bool accepted = false;
+  bool permanent = false;               // refused for good (SMTP 5xx); else retry later
+  std::string reply;                    // the server's words, e.g. "550 5.1.1 no such user"
+};
+
+struct SendResult {
+  std::vector<RecipientResult> recipients;  // in envelope order
+  // The server's id of the accepted message where it gives one (SMTP "queued as", Graph
+  // request-id), for the log and `outbox list`.
+  std::string server_id;
+  // Accepted for delivery but not yet delivered (Graph answers 202 Accepted): recorded so,
+  // never reported as "delivered".
+  bool queued_only = false;
+};
+
+class Sender {
+ public:
+  virtual ~Sender() = default;
+
+  // Connects if needed, signs in, and sends `mail`. OK when the server took the message
+  // for at least one recipient (the others are in SendResult::recipients, refused). An
+  // error when no recipient accepted it or the transaction failed; its kind says whether
+  // to retry (is_permanent_send_failure).
+  virtual Result<SendResult> send(const OutgoingMail& mail) = 0;
+
+  // resolve, connect, tls, sign-in (and for Graph the mailbox) — no message is sent.
+  virtual ConnectionReport test_connection() = 0;
+
+  // Ends the session (SMTP QUIT) and closes the connection; safe to call more than once.
+  virtual void close() = 0;
+};
+
+// A failure no retry will cure: the server refused the message or every recipient for good
+// (kRejected: SMTP 5xx, Graph 400) or the message itself is unusable (kInvalidInput,
+// kConfig). Everything else — kNetwork, kThrottled (SMTP 4xx, Graph 429/503), kProtocol,
+// kTls, kAuth — is retried with backoff until the outbox's attempt limit parks it.
+inline bool is_permanent_send_failure(const Status& status) {
+  switch (status.kind()) {
+    case ErrorKind::kRejected:
+    case ErrorKind::kInvalidInput:
+    case ErrorKind::kConfig:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace mb
