@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/secrets.h"
+#include "cli/outbox.h"
 
 namespace mb {
 namespace cli {
@@ -134,6 +135,9 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   cli::add_status(app, ctx);
   cli::add_auth(app, ctx);
   cli::add_doctor(app, ctx);
+  cli::add_send_test(app, ctx);
+  cli::add_send(app, ctx);
+  cli::add_outbox(app, ctx);
   try {
     return parse_and_run(app, std::move(args), ctx);
   } catch (const std::exception& e) {

@@ -57,6 +57,7 @@ void add_tickets(CLI::App& app, Context& ctx);
 void add_status(CLI::App& app, Context& ctx);
 void add_auth(CLI::App& app, Context& ctx);
 void add_doctor(CLI::App& app, Context& ctx);
+void add_send_test(CLI::App& app, Context& ctx);
 
 }  // namespace cli
 }  // namespace mb

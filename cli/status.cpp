@@ -6,6 +6,7 @@
 
 #include "auth/secrets.h"
 #include "cli/cli.h"
+#include "core/monitor.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -22,6 +23,12 @@ int64_t alert_ticket(const MailboxState& st) {
   return st.state == "auth-failed" ? st.alert_ticket_id : 0;
 }
 
+// True while the server's requested pause (Graph Retry-After, POP3 [IN-USE]) lasts.
+bool throttled(const MailboxState& st) {
+  auto until = parse_utc(st.throttled_until);
+  return until && *until > Clock::now();
+}
+
 json state_json(const MailboxState& st) {
   json skipped = json::object();
   for (const auto& [reason, n] : st.skipped) skipped[reason] = n;
@@ -32,7 +39,8 @@ json state_json(const MailboxState& st) {
           {"skipped", skipped},
           {"last_error", null_if_empty(Redactor::instance().scrub(st.last_error))},
           {"consecutive_auth_failures", st.consecutive_auth_failures},
-          {"alert_ticket", alert_ticket(st) > 0 ? json(alert_ticket(st)) : json(nullptr)}};
+          {"alert_ticket", alert_ticket(st) > 0 ? json(alert_ticket(st)) : json(nullptr)},
+          {"throttled_until", throttled(st) ? json(st.throttled_until) : json(nullptr)}};
 }
 
 void print_table(Context& ctx, const std::vector<MailboxState>& states) {
@@ -46,6 +54,7 @@ void print_table(Context& ctx, const std::vector<MailboxState>& states) {
       error = fmt::format("alert ticket #{} after {} authentication failures; {}",
                           alert_ticket(st), st.consecutive_auth_failures, error);
     }
+    if (throttled(st)) error = fmt::format("throttled until {}; {}", st.throttled_until, error);
     ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", st.name, st.state,
                            st.last_run.empty() ? "never" : st.last_run, st.imported, skipped,
                            error);

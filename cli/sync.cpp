@@ -16,6 +16,7 @@
 #include "auth/secrets.h"
 #include "cli/auth_support.h"
 #include "cli/cli.h"
+#include "cli/outbox.h"
 #include "connectors/registry.h"
 #include "core/ingest.h"
 #include "core/monitor.h"
@@ -32,6 +33,8 @@ struct MailboxRun {
   SyncStats stats;
   std::string paused;   // the monitor's reason for not contacting the mailbox
   std::string monitor;  // what the pass did to the auth-failure alert, if anything
+  bool named = false;    // named on the command line: synced even while throttled
+  std::string throttled;  // why a throttled mailbox was (or was not) contacted
 };
 
 // One progress line on a terminal, redrawn in place, covering every mailbox in flight.
@@ -128,6 +131,15 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedA
     run.paused = plan.message;
     return;
   }
+  // The server asked for a pause (Graph Retry-After, POP3 [IN-USE]): honoured unless the
+  // administrator named the mailbox, and said either way.
+  if (auto until = parse_utc(before->throttled_until); until && *until > Clock::now()) {
+    run.throttled = fmt::format("throttled until {} (the server asked for a pause); {}",
+                                before->throttled_until,
+                                run.named ? "synced anyway because it was named"
+                                          : "not contacted — name it to sync it now");
+    if (!run.named) return;
+  }
   auto mbx = m.auth == "oauth2" && !auth.error.ok()
                  ? Result<std::unique_ptr<Mailbox>>(auth.error)
                  : make_mailbox(m, cfg, auth.context.get());
@@ -139,6 +151,8 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedA
   SyncOptions opts;
   opts.progress = [&](size_t done, size_t total) { progress.update(m.name, done, total); };
   opts.monitor.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
+  if (auto secret = tracking_secret(cfg); secret.ok()) opts.tracking_secret = *secret;
+  opts.ignore_throttle = run.named;
   auto result = sync_mailbox(**mbx, m, cfg, **store, opts);
   (*mbx)->close();
   if (result.ok()) run.stats = *result;
@@ -191,7 +205,7 @@ Result<std::vector<MailboxRun>> select(Context& ctx, const Config& cfg,
       ctx.out << m.name << ": disabled (enabled = false), not synced\n";
       continue;
     }
-    runs.push_back({&m, Status(), {}, {}, {}});
+    runs.push_back({&m, Status(), {}, {}, {}, !names.empty(), {}});
   }
   return runs;
 }
@@ -222,6 +236,8 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
   progress.clear();
   int code = 0;
   for (const auto& run : *runs) {
+    if (!run.throttled.empty()) ctx.out << run.config->name << ": " << run.throttled << "\n";
+    if (!run.throttled.empty() && !run.named) continue;
     if (!run.paused.empty()) {
       // Still an authentication failure for scripts; the alert ticket is already open.
       print_error(ctx, fmt::format("{}: {}", run.config->name, run.paused));
@@ -239,6 +255,8 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
       (run.status.ok() ? ctx.out : ctx.err) << run.config->name << ": " << run.monitor << "\n";
     }
   }
+  // SPEC §5: a sync ends with one pass over the outbox unless sending is paused.
+  code = worse_exit_code(code, outbox_pass(ctx, *cfg, **store, /*quiet=*/true));
   return code;
 }
 

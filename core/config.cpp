@@ -477,6 +477,11 @@ std::optional<PostAction> read_after(Section& s, std::string_view key, const std
     s.error(key, "cannot be move: for pop3, which has no folders (use delete or leave)");
     return std::nullopt;
   }
+  if (type == "pop3" && a->kind == PostAction::Kind::kMarkRead) {
+    s.error(key, "cannot be mark-read for pop3: POP3 has no read flag, a message is either "
+                 "deleted or left on the server (use delete or leave)");
+    return std::nullopt;
+  }
   return *a;
 }
 
@@ -485,6 +490,9 @@ void read_mailbox_processing(Section& s, const Config& cfg, MailboxConfig& m) {
     if (v->empty()) s.error("folder", "must not be empty");
     else m.folder = *v;
   }
+  // POP3 cannot mark a message read; "leave" is the nearest non-destructive default (the
+  // ledger imports each message once), so a misconfigured mailbox never loses mail.
+  if (m.type == "pop3") m.after = PostAction::leave();
   if (auto a = read_after(s, "after", m.type)) m.after = *a;
   if (auto a = read_after(s, "after_filtered", m.type)) m.after_filtered = *a;
   if (auto d = read_duration(s, "poll_interval", 1, 86400)) m.poll_interval = *d;
@@ -501,6 +509,15 @@ void read_mailbox_processing(Section& s, const Config& cfg, MailboxConfig& m) {
       s.error("project", fmt::format("{} is not defined by any [[project]]", dq(*v)));
     }
     m.project = *v;
+  }
+  if (auto v = s.integer("max_concurrency")) {
+    if (m.type != "graph") {
+      s.error("max_concurrency", "is only used with type = \"graph\"");
+    } else if (*v < 1 || *v > 4) {
+      s.error("max_concurrency", fmt::format("must be 1–4 (got {})", *v));
+    } else {
+      m.max_concurrency = static_cast<uint32_t>(*v);
+    }
   }
   if (auto v = s.boolean("enabled")) m.enabled = *v;
   if (auto v = s.str("address")) {
@@ -538,6 +555,18 @@ void read_sender(const toml::table& t, size_t index, NameRegistry& names, Config
                    snd.timeouts});
   read_auth(s, cfg, snd.type, snd.type == "smtp", {snd.auth, snd.app, snd.user, snd.password});
   if (auto v = s.boolean("one_message_per_connection")) snd.one_message_per_connection = *v;
+  if (auto v = s.str("helo_name")) {
+    bool ok = !v->empty() && v->size() <= 255;
+    for (char ch : *v) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ||
+                                   ch == '-' || ch == '[' || ch == ']' || ch == ':');
+    if (snd.type != "smtp") s.error("helo_name", "is only used with type = \"smtp\"");
+    else if (!ok) s.error("helo_name", fmt::format("must be a host name or [address] (got {})", dq(*v)));
+    snd.helo_name = *v;
+  }
+  if (auto v = s.boolean("save_to_sent_items")) {
+    if (snd.type != "graph") s.error("save_to_sent_items", "is only used with type = \"graph\"");
+    snd.save_to_sent_items = *v;
+  }
   s.finish();
   cfg.senders.push_back(std::move(snd));
 }
@@ -673,6 +702,26 @@ void read_store(Section& s, Config& cfg) {
   cfg.store.path = s.checker().resolve_path(cfg.store.path);
 }
 
+// [tracking] from and from_name: From must be a configured mailbox address (SPEC §4).
+void read_tracking_from(Section& s, Config& cfg) {
+  TrackingConfig& t = cfg.tracking;
+  if (auto v = s.str("from")) {
+    std::string want = lower(*v);
+    bool known = std::any_of(cfg.mailboxes.begin(), cfg.mailboxes.end(), [&](const auto& m) {
+      return lower(m.address.empty() ? m.user : m.address) == want;
+    });
+    if (!known) s.error("from", fmt::format("{} is not the address of any [[mailbox]]", dq(*v)));
+    t.from = want;
+  }
+  if (auto v = s.str("from_name")) {
+    if (v->find_first_of("\r\n") != std::string::npos) {
+      s.error("from_name", "must be one line");
+    } else {
+      t.from_name = *v;
+    }
+  }
+}
+
 void read_tracking(Section& s, Config& cfg) {
   TrackingConfig& t = cfg.tracking;
   read_secret(s, "secret", t.secret);
@@ -691,6 +740,25 @@ void read_tracking(Section& s, Config& cfg) {
   if (auto v = s.boolean("delete_untracked")) t.delete_untracked = *v;
   if ((!t.mailbox.empty() || !t.sender.empty()) && t.secret.empty() && !s.has("secret")) {
     s.error_here("secret is missing (tracking cookies are signed with it)");
+  }
+  read_tracking_from(s, cfg);
+}
+
+// [outbox]: the retry schedule of outgoing mail.
+void read_outbox(Section& s, Config& cfg) {
+  OutboxConfig& o = cfg.outbox;
+  if (auto d = read_duration(s, "retry_initial", 1, 86400)) o.retry_initial = *d;
+  if (auto d = read_duration(s, "retry_max", 1, 7 * 86400)) o.retry_max = *d;
+  if (o.retry_max < o.retry_initial) {
+    s.error("retry_max", "must not be shorter than retry_initial");
+  }
+  if (auto v = s.integer("max_attempts")) {
+    if (*v < 1 || *v > 100) s.error("max_attempts", fmt::format("must be 1–100 (got {})", *v));
+    else o.max_attempts = static_cast<uint32_t>(*v);
+  }
+  if (auto v = s.integer("batch")) {
+    if (*v < 1 || *v > 10000) s.error("batch", fmt::format("must be 1–10000 (got {})", *v));
+    else o.batch = static_cast<uint32_t>(*v);
   }
 }
 
@@ -889,7 +957,8 @@ void read_array(const toml::table& root, const char* key, Checker& c, Fn&& each)
 void read_document(const toml::table& root, Config& cfg, Checker& c) {
   static const std::set<std::string> kKnown = {"store",   "tracking", "ingest", "filters",
                                                "monitor", "auth",     "app",     "mailbox",
-                                               "sender",  "project",  "user"};
+                                               "sender",  "project",  "user",
+                                               "outbox"};
   for (const auto& [k, v] : root) {
     if (!kKnown.count(std::string(k.str()))) {
       c.error(line_of(v), "", fmt::format("unknown key \"{}\"", k.str()));
@@ -909,6 +978,7 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
   read_array(root, "sender", c, [&](auto& t, size_t i) { read_sender(t, i, senders, cfg, c); });
   read_table(root, "monitor", read_monitor, cfg, c);
   read_table(root, "tracking", read_tracking, cfg, c);
+  read_table(root, "outbox", read_outbox, cfg, c);
 }
 
 }  // namespace

@@ -58,6 +58,9 @@ struct MailboxConfig {
   std::optional<PostAction> after_filtered;  // for filtered mail; default: same as `after`
   std::chrono::seconds poll_interval{120};
   uint32_t max_per_poll = 50;          // 1–9999
+  // graph: concurrent requests to this mailbox, 1–4 (Exchange Online allows 4 per app and
+  // mailbox; lower it when other apps read the same mailbox).
+  uint32_t max_concurrency = 4;
   std::string project = "IT";
   TlsOptions tls;
   Timeouts timeouts;
@@ -102,6 +105,10 @@ struct SenderConfig {
   SecretRef password;
   std::string endpoint;                // graph/ews: service URL ("" = default / autodiscover)
   bool one_message_per_connection = false;
+  // smtp: our name in EHLO/HELO (an FQDN; empty: this host's canonical name).
+  std::string helo_name;
+  // graph: keep a copy in the sending mailbox's Sent Items (sendMail saveToSentItems).
+  bool save_to_sent_items = true;
   TlsOptions tls;
   Timeouts timeouts;
 };
@@ -144,6 +151,20 @@ struct TrackingConfig {
   std::string mailbox;
   std::string sender;
   bool delete_untracked = false;
+  // The From address of tracked mail; must be a [[mailbox]]'s address. Empty: the tracking
+  // sender's user when that is a mailbox address, else the tracking mailbox's address.
+  std::string from;
+  // Display name in From: "{user}" is replaced by the technician's name ("Ann via Help Desk").
+  std::string from_name = "{user} via Help Desk";
+};
+
+// [outbox]: retries of outgoing mail (core/outbox.h). A transient failure is retried after
+// retry_initial, doubling up to retry_max (with jitter); the max_attempts-th failure parks it.
+struct OutboxConfig {
+  std::chrono::seconds retry_initial{60};
+  std::chrono::seconds retry_max{3600};
+  uint32_t max_attempts = 10;          // 1–100
+  uint32_t batch = 100;                // messages claimed per flush round, 1–10000
 };
 
 // The alert ticket a mailbox raises when it keeps failing to sign in (SPEC §3). Texts may
@@ -172,6 +193,7 @@ struct Config {
   std::string path;                    // the file it was read from
   StoreConfig store;
   TrackingConfig tracking;
+  OutboxConfig outbox;
   IngestConfig ingest;
   FilterConfig filters;
   MonitorConfig monitor;

@@ -253,7 +253,14 @@ Decision decide(const ParsedMessage& msg, const Config& config, const MailboxCon
   if (sender_filter_match(msg, config.filters)) return skip(kSkipSenderFilter, true);
   if (subject_filter_match(msg, config.filters)) return skip(kSkipSubjectFilter, true);
   if (config.filters.auto_replies && is_auto_reply(msg)) return skip(kSkipAutoReply, true);
-  return route(msg, modules_of(config, mailbox.project), ctx);
+  Decision d = route(msg, modules_of(config, mailbox.project), ctx);
+  // The tracking mailbox takes replies to tracked mail only, when so configured.
+  const bool tracked = d.matched_by == "in-reply-to" || d.matched_by == "cookie";
+  if (config.tracking.delete_untracked && !config.tracking.mailbox.empty() &&
+      mailbox.name == config.tracking.mailbox && !tracked) {
+    return skip(kSkipUntracked, /*filtered=*/false);
+  }
+  return d;
 }
 
 namespace {
@@ -298,6 +305,7 @@ MessageCommit build_message_commit(ParsedMessage msg, const Decision& decision,
     c.skip_reason = decision.reason;
     PostAction action = PostAction::leave();
     if (decision.filtered) action = mailbox.after_filtered.value_or(mailbox.after);
+    if (decision.reason == kSkipUntracked) action = PostAction::remove();
     c.post_action = action.to_string();
     return c;
   }

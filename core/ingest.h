@@ -35,6 +35,9 @@ inline constexpr const char* kSkipAutoReply = "auto-reply";
 inline constexpr const char* kSkipMalformed = "malformed";
 inline constexpr const char* kSkipTooLarge = "too-large";
 inline constexpr const char* kSkipDuplicate = "duplicate";
+// In the [tracking] mailbox with delete_untracked: neither a reply to tracked mail (rule 1)
+// nor a valid cookie (rule 2); deleted after the ledger commit.
+inline constexpr const char* kSkipUntracked = "untracked";
 
 struct Decision {
   enum class Kind { kNewTicket, kNote, kSkip };
@@ -103,10 +106,20 @@ struct SyncOptions {
   size_t fetch_batch = 25;
   // The auth-failure monitor's clock and text scrubber (core/monitor.h).
   MonitorHooks monitor;
+  // The resolved [tracking] secret: with it, valid tracking cookies route mail (SPEC §2
+  // rule 2) and replies in the tracking mailbox are forwarded through the outbox. Empty:
+  // cookies are not looked for.
+  std::string tracking_secret;
+  // Contact the mailbox even while its throttled_until lies ahead (the administrator named
+  // it on the command line). Otherwise such a pass returns kThrottled without contacting it.
+  bool ignore_throttle = false;
 };
 
 // One pass over one mailbox. Returns the stats, or the error that stopped the pass
-// (kAuth, kNetwork, kTls, …) after recording it in the mailbox state. Messages committed
+// (kAuth, kNetwork, kTls, …) after recording it in the mailbox state. A kThrottled error
+// with a retry_after (Graph 429/503 Retry-After, POP3 [IN-USE]) ends the pass and sets
+// MailboxState::throttled_until = now + retry_after; until then a pass is kThrottled at once
+// without contacting the mailbox and writing nothing, unless SyncOptions::ignore_throttle. Messages committed
 // before the error stay committed. A mailbox the monitor has paused (auth-failed, no probe
 // due) is not contacted: kAuth with the monitor's message, and nothing is written.
 Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,

@@ -111,6 +111,37 @@ struct TokenStateRecord {
   std::string updated_at;         // set by save_token_state
 };
 
+// One message of the durable outbox (store v4; core/outbox.h drives it). Times are ISO 8601
+// UTC. raw is filled only by the calls that say so (claim_outbox, get_outbox).
+struct OutboxRow {
+  int64_t id = 0;
+  std::string kind = "tracked";   // tracked | forward | plain
+  std::string sender;             // the [[sender]] it goes out through
+  int64_t ticket_id = 0;          // 0: none
+  // tracked: its email-out note; forward: the email-in reply note it forwards. 0: none.
+  int64_t note_id = 0;
+  std::string user;               // the technician it was sent for (replies go to them)
+  std::string env_from;           // envelope sender
+  std::vector<std::string> recipients;  // every envelope recipient
+  std::vector<std::string> pending;     // not yet accepted nor refused for good
+  std::string to;                 // the To/Cc addresses, for display
+  std::string subject;
+  std::string raw;
+  std::string message_id;         // without angle brackets
+  std::string state = "queued";   // queued | sending | sent | parked
+  int64_t attempts = 0;
+  std::string next_attempt_at;
+  std::string last_error;         // never a secret
+  std::string server_id;
+  bool queued_only = false;       // accepted but not yet delivered (Graph 202)
+  std::string recipient_results = "[]";  // JSON: [{address, accepted, permanent, reply}]
+  std::string claimed_by;         // "pid@host" of the process sending it (state sending)
+  std::string claimed_at;
+  std::string source_key;         // unique when set: what queued it (idempotent forwards)
+  std::string created_at;
+  std::string sent_at;
+};
+
 // What ingest wants written for one message, all in one transaction.
 struct MessageCommit {
   std::string mailbox;
@@ -127,6 +158,9 @@ struct MessageCommit {
   // Written after `note` on the same ticket, same transaction (e.g. the "Email Received"
   // system note naming dropped attachments).
   std::vector<Note> extra_notes;
+  // Queued in the outbox in the same transaction (the forward of a tracked reply); a row
+  // whose note_id is 0 gets the id of `note`.
+  std::vector<OutboxRow> outbox;
 };
 
 // An email-out note (tracked mail, SPEC §4) found by its Message-ID.
@@ -206,6 +240,39 @@ class Store {
   Result<std::optional<TokenStateRecord>> get_token_state(const std::string& key);
   Result<std::vector<TokenStateRecord>> token_states();
 
+  // Outbox (store v4). enqueue_outbox writes `note` (when given: the email-out note of a
+  // tracked email, on row.ticket_id) and then the row, in one transaction; `finish` runs in
+  // between with the note's id (0 without a note) to complete the row (cookie, raw MIME).
+  using OutboxFinish = std::function<Status(int64_t note_id, OutboxRow& row)>;
+  Result<OutboxRow> enqueue_outbox(OutboxRow row, const Note* note, const OutboxFinish& finish);
+  // Every row, newest first, without raw.
+  Result<std::vector<OutboxRow>> list_outbox();
+  Result<std::optional<OutboxRow>> get_outbox(int64_t id);  // with raw
+  // Claims up to `limit` queued rows due at `now` (oldest due first) for `owner`: state
+  // sending, attempts + 1, claimed_by/claimed_at set — one write transaction, so that two
+  // processes never claim the same row. Returned with raw.
+  Result<std::vector<OutboxRow>> claim_outbox(const std::string& now, const std::string& owner,
+                                              size_t limit);
+  // Writes the mutable fields of `row` (state, pending, attempts, next_attempt_at,
+  // last_error, server_id, queued_only, recipient_results, claim, sent_at) if the row is
+  // still in `expected_state` and, when `expected_owner` is not empty, claimed by it.
+  // false: it was not (someone else moved it).
+  Result<bool> update_outbox(const OutboxRow& row, const std::string& expected_state,
+                             const std::string& expected_owner = "");
+  // Rows in state sending (left by a process that may have died mid-send).
+  Result<std::vector<OutboxRow>> sending_outbox();
+  // The tracked row whose email-out note is `note_id`.
+  Result<std::optional<OutboxRow>> outbox_for_note(int64_t note_id);
+  Result<bool> outbox_paused();
+  Status set_outbox_paused(bool paused);
+  // The email-out note `note_id` with its ticket and the ticket's project, if both exist.
+  struct EmailOut {
+    int64_t ticket_id = 0;
+    int64_t note_id = 0;
+    std::string project;
+  };
+  Result<std::optional<EmailOut>> find_email_out(int64_t note_id);
+
   // Test hook: called at each step inside commit_message ("ticket", "note", "attachment",
   // "extra-note", "ledger", "commit") and update_mailbox_state ("mailbox-state", after
   // `change`, before the write); a non-OK Status aborts the transaction there, as a crash
@@ -225,6 +292,9 @@ class Store {
                                                 const std::string* arg);
   Result<CommitResult> commit_content(const MessageCommit& c, const std::string& raw);
   Result<std::vector<Note>> load_notes(int64_t ticket_id);
+  Result<int64_t> insert_outbox(const OutboxRow& row);
+  Result<std::vector<OutboxRow>> query_outbox(const std::string& where, bool with_raw,
+                                              const std::vector<std::string>& args);
   sqlite3* db_;
   FaultHook fault_hook_;
 };

@@ -14,6 +14,7 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev libpugixml-dev
   dovecot-core dovecot-imapd dovecot-pop3d
   isync
+  fetchmail getmail6
   python3 procps time
   nodejs curl
 )
@@ -67,5 +68,18 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
 else
   echo "setup: installing the OAuth test server's npm packages (npm ci)"
   (cd "$OAUTH_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_hash" >"$stamp"
+fi
+
+# The test SMTP server (tests/harness/smtp/) is npm smtp-server on Node.js, pinned the same
+# way by its own package-lock.json and stamp.
+SMTP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/harness/smtp"
+lock_hash=$(sha256sum "$SMTP_DIR/package-lock.json" | cut -d' ' -f1)
+stamp="$SMTP_DIR/node_modules/.mb-lock-sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_hash" ]; then
+  echo "setup: SMTP test server packages present"
+else
+  echo "setup: installing the SMTP test server's npm packages (npm ci)"
+  (cd "$SMTP_DIR" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$lock_hash" >"$stamp"
 fi

@@ -1,10 +1,484 @@
-// File: connectors/pop3/pop3_mailbox.cpp — placeholder until the POP3 connector lands.
+// File: connectors/pop3/pop3_mailbox.cpp — Mailbox over the POP3 client: one session per
+// listing (a POP3 session sees a snapshot of the maildrop), UIDL → message-number mapping
+// within the session, streamed RETR, DELE made final only by QUIT, the sign-in with a
+// password or an OAuth token, and the step-by-step connection test.
 #include "connectors/pop3/pop3_mailbox.h"
 
-namespace mb {
+#include <spdlog/spdlog.h>
 
-std::unique_ptr<Mailbox> make_pop3_mailbox(const MailboxConfig&, SignIn, StreamFactory) {
-  return nullptr;
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <functional>
+#include <unordered_map>
+
+#include "auth/token_cache.h"
+#include "connectors/pop3/pop3_client.h"
+#include "core/store.h"
+
+namespace mb {
+namespace {
+
+using pop3::Client;
+
+// A message of the current session: its number (valid in this session only) and its key.
+struct Entry {
+  uint32_t number = 0;
+  std::string key;
+};
+
+// State of a "leave" mailbox: "p1:N:SHA256" of the first N keys of the maildrop, all of
+// which the ledger has. While the maildrop keeps that prefix (new mail is appended), the
+// next listing starts after it, so a large maildrop left on the server costs one UIDL and
+// no ledger look-ups per poll.
+constexpr const char* kStatePrefix = "p1:";
+
+std::string prefix_hash(const std::vector<Entry>& entries, size_t n) {
+  std::string joined;
+  for (size_t i = 0; i < n && i < entries.size(); ++i) {
+    joined += entries[i].key;
+    joined += '\n';
+  }
+  return sha256_hex(joined);
+}
+
+// The unfolded value of header `name` in `headers` (case-insensitive), "" when absent.
+std::string header_value(const std::string& headers, std::string_view name) {
+  size_t pos = 0;
+  while (pos < headers.size()) {
+    size_t eol = headers.find('\n', pos);
+    if (eol == std::string::npos) eol = headers.size();
+    std::string_view line(headers.data() + pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;
+    bool match = line.size() > name.size() && line[name.size()] == ':' &&
+                 std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) ==
+                          std::tolower(static_cast<unsigned char>(b));
+                 });
+    pos = eol + 1;
+    if (!match) continue;
+    std::string value(line.substr(name.size() + 1));
+    while (pos < headers.size() && (headers[pos] == ' ' || headers[pos] == '\t')) {
+      size_t next = headers.find('\n', pos);
+      if (next == std::string::npos) next = headers.size();
+      std::string_view cont(headers.data() + pos, next - pos);
+      if (!cont.empty() && cont.back() == '\r') cont.remove_suffix(1);
+      value += cont;
+      pos = next + 1;
+    }
+    size_t b = value.find_first_not_of(" \t");
+    size_t e = value.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
+  }
+  return {};
+}
+
+Status as_token_rejection(Status s) {
+  if (s.ok() || s.kind() != ErrorKind::kAuth || is_token_rejected(s)) return s;
+  return Status(ErrorKind::kAuth, s.message() + " (token rejected)", s.scope());
+}
+
+class Pop3Mailbox : public Mailbox {
+ public:
+  Pop3Mailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory)
+      : cfg_(std::move(config)), sign_in_(std::move(sign_in)), factory_(std::move(factory)) {
+    if (cfg_.port == 0) cfg_.port = default_port("pop3", cfg_.security);
+  }
+  ~Pop3Mailbox() override { close(); }
+
+  ConnectionReport test_connection() override;
+  Result<Pending> list_pending(size_t limit, const std::string& state) override;
+  Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override;
+  Status apply(const std::vector<std::string>& keys, const PostAction& action) override;
+  Capabilities capabilities() const override { return {}; }
+  void close() override;
+
+ private:
+  pop3::ClientOptions client_options() const;
+  Result<std::unique_ptr<Stream>> open_stream() const;
+  Status connect_fresh();
+  Status sign_in(std::string* how);
+  Status sign_in_with_token(const std::string& token, std::string* how);
+  Status ensure_open();
+  Status load_listing();
+  Status load_header_keys();
+  size_t listed_prefix(const std::string& state) const;
+  using StepFn = std::function<bool(const char*, const Status&, std::string)>;
+  bool connect_steps(const StepFn& step);
+  bool capability_steps(const StepFn& step);
+  bool uidl_step(const StepFn& step);
+  Status check(Status s);
+  void drop();
+
+  MailboxConfig cfg_;
+  SignIn sign_in_;
+  StreamFactory factory_;
+  std::unique_ptr<Client> client_;
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string, size_t> index_;  // key → entries_ position
+  bool listed_ = false;
+  bool warned_no_uidl_ = false;
+};
+
+pop3::ClientOptions Pop3Mailbox::client_options() const {
+  pop3::ClientOptions o;
+  o.host = cfg_.host;
+  o.tls = cfg_.tls;
+  o.timeouts = cfg_.timeouts;
+  o.label = "mailbox " + cfg_.name;
+  o.allow_plaintext_auth = cfg_.security == Security::kNone;
+  return o;
+}
+
+Result<std::unique_ptr<Stream>> Pop3Mailbox::open_stream() const {
+  if (factory_) return factory_();
+  return connect_stream(cfg_.host, cfg_.port, cfg_.security, cfg_.tls, cfg_.timeouts);
+}
+
+// Drops the session without QUIT: whatever DELE marked stays on the server (RFC 1939 §6).
+void Pop3Mailbox::drop() {
+  if (client_) client_->close();
+  client_.reset();
+  entries_.clear();
+  index_.clear();
+  listed_ = false;
+}
+
+Status Pop3Mailbox::check(Status s) {
+  if (s.ok()) return s;
+  if (s.scope() == ErrorScope::kConnection || !client_ ||
+      client_->state() != pop3::State::kTransaction) {
+    drop();
+  }
+  return s;
+}
+
+void Pop3Mailbox::close() {
+  if (!client_) return;
+  // No DELE is ever pending here (apply() ends with its own QUIT), so QUIT deletes nothing.
+  if (client_->state() != pop3::State::kDisconnected) client_->quit().ignore();
+  drop();
+}
+
+// A new connection, greeted and (for starttls) encrypted, not yet signed in.
+Status Pop3Mailbox::connect_fresh() {
+  drop();
+  client_ = std::make_unique<Client>(client_options());
+  auto stream = open_stream();
+  if (!stream.ok()) return stream.status();
+  Status s = client_->connect(std::move(*stream));
+  if (s.ok()) s = client_->capa();
+  if (s.ok() && cfg_.security == Security::kStartTls) s = client_->stls();
+  return s;
+}
+
+// A server may close the session after a refused AUTH; the retry with a fresh token then
+// starts on a new connection.
+Status Pop3Mailbox::sign_in_with_token(const std::string& token, std::string* how) {
+  if (!client_ || client_->state() != pop3::State::kAuthorization) {
+    MB_RETURN_IF_ERROR(connect_fresh());
+  }
+  sasl::Credentials creds;
+  creds.kind = sasl::CredentialKind::kToken;
+  creds.user = cfg_.user;
+  creds.secret = token;
+  creds.host = cfg_.host;
+  creds.port = cfg_.port;
+  auto method = client_->sign_in(creds);
+  if (!method.ok()) return as_token_rejection(method.status());
+  *how = *method + " with an OAuth token";
+  return Status::Ok();
+}
+
+Status Pop3Mailbox::sign_in(std::string* how) {
+  if (sign_in_.oauth()) {
+    return sign_in_.with_token(
+        [&](const std::string& token) { return sign_in_with_token(token, how); });
+  }
+  sasl::Credentials creds;
+  creds.user = cfg_.user;
+  creds.secret = sign_in_.password;
+  creds.host = cfg_.host;
+  creds.port = cfg_.port;
+  auto method = client_->sign_in(creds);
+  if (!method.ok()) return method.status();
+  *how = *method;
+  return Status::Ok();
+}
+
+// Without UIDL a message is keyed by what its headers say (TOP n 0): Message-ID, Date,
+// From, Subject and its size. Identical messages collapse into one key; the ledger's
+// duplicate check would skip the second anyway.
+Status Pop3Mailbox::load_header_keys() {
+  if (!warned_no_uidl_) {
+    spdlog::warn("mailbox {}: the POP3 server does not support UIDL; messages are keyed by a "
+                 "hash of their headers (TOP), which costs one command per message and poll",
+                 cfg_.name);
+    warned_no_uidl_ = true;
+  }
+  auto sizes = client_->list();
+  if (!sizes.ok()) return sizes.status();
+  for (const auto& m : *sizes) {
+    auto head = client_->top(m.number, 0);
+    if (!head.ok()) {
+      if (head.status().kind() != ErrorKind::kRejected) return head.status();
+      return Status(ErrorKind::kRejected,
+                    "POP3 server " + cfg_.host + " supports neither UIDL nor TOP, so mailbridge "
+                    "cannot tell its messages apart: " + head.status().message(),
+                    ErrorScope::kMailbox);
+    }
+    std::string ident;
+    for (const char* h : {"Message-ID", "Date", "From", "Subject"}) {
+      ident += header_value(*head, h) + "\n";
+    }
+    ident += std::to_string(m.octets);
+    entries_.push_back(Entry{m.number, "hdr-" + sha256_hex(ident).substr(0, 40)});
+  }
+  return Status::Ok();
+}
+
+Status Pop3Mailbox::load_listing() {
+  entries_.clear();
+  index_.clear();
+  auto uidl = client_->uidl();
+  if (uidl.ok()) {
+    entries_.reserve(uidl->size());
+    for (auto& u : *uidl) entries_.push_back(Entry{u.number, std::move(u.uid)});
+  } else if (uidl.status().kind() == ErrorKind::kRejected) {
+    MB_RETURN_IF_ERROR(load_header_keys());
+  } else {
+    return uidl.status();
+  }
+  std::stable_sort(entries_.begin(), entries_.end(),
+                   [](const Entry& a, const Entry& b) { return a.number < b.number; });
+  std::vector<Entry> unique;
+  unique.reserve(entries_.size());
+  for (auto& e : entries_) {
+    if (index_.emplace(e.key, unique.size()).second) unique.push_back(std::move(e));
+  }
+  entries_ = std::move(unique);
+  listed_ = true;
+  return Status::Ok();
+}
+
+Status Pop3Mailbox::ensure_open() {
+  if (client_ && client_->state() == pop3::State::kTransaction && listed_) return Status::Ok();
+  std::string how;
+  Status s = connect_fresh();
+  if (s.ok()) s = sign_in(&how);
+  if (s.ok()) s = load_listing();
+  if (!s.ok()) drop();
+  return s;
+}
+
+// How many leading keys of the maildrop the stored state vouches for (0: none).
+size_t Pop3Mailbox::listed_prefix(const std::string& state) const {
+  if (state.rfind(kStatePrefix, 0) != 0) return 0;
+  std::string_view rest(state);
+  rest.remove_prefix(std::char_traits<char>::length(kStatePrefix));
+  size_t colon = rest.find(':');
+  size_t n = 0;
+  if (colon == std::string_view::npos) return 0;
+  auto [p, ec] = std::from_chars(rest.data(), rest.data() + colon, n);
+  if (ec != std::errc() || p != rest.data() + colon || n > entries_.size()) return 0;
+  if (prefix_hash(entries_, n) != rest.substr(colon + 1)) {
+    spdlog::debug("mailbox {}: the maildrop changed below the last listing; listing it all",
+                  cfg_.name);
+    return 0;
+  }
+  return n;
+}
+
+// Each listing is a new session: a POP3 session never shows mail that arrived after it
+// began.
+Result<Pending> Pop3Mailbox::list_pending(size_t limit, const std::string& state) {
+  close();
+  MB_RETURN_IF_ERROR(ensure_open());
+  const bool leave = cfg_.after.kind == PostAction::Kind::kLeave;
+  size_t start = leave ? listed_prefix(state) : 0;
+  Pending p;
+  size_t end = std::min(entries_.size(), start + limit);
+  p.more = entries_.size() - start > limit;
+  p.keys.reserve(end - start);
+  for (size_t i = start; i < end; ++i) p.keys.push_back(entries_[i].key);
+  if (leave) p.next_state = kStatePrefix + std::to_string(end) + ":" + prefix_hash(entries_, end);
+  return p;
+}
+
+// Keys not in this session's maildrop get kNotFound; the rest are retrieved in one
+// pipelined batch and handed to `cb` in the order asked.
+Status Pop3Mailbox::fetch(const std::vector<std::string>& keys, const FetchCallback& cb) {
+  if (keys.empty()) return Status::Ok();
+  MB_RETURN_IF_ERROR(ensure_open());
+  size_t next = 0;  // keys[next] is the next one owed to cb
+  std::vector<uint32_t> numbers;
+  std::vector<size_t> for_key;  // numbers[i] answers keys[for_key[i]]
+  for (size_t k = 0; k < keys.size(); ++k) {
+    auto it = index_.find(keys[k]);
+    if (it == index_.end()) continue;
+    numbers.push_back(entries_[it->second].number);
+    for_key.push_back(k);
+  }
+  auto missing_until = [&](size_t end) -> Status {
+    for (; next < end; ++next) {
+      MB_RETURN_IF_ERROR(cb(keys[next], Status(ErrorKind::kNotFound, "message " + keys[next] +
+                                                   " is no longer in the POP3 maildrop",
+                                               ErrorScope::kMessage)));
+    }
+    return Status::Ok();
+  };
+  Status cb_status;
+  Status s = client_->retr_many(numbers, [&](size_t i, Result<std::string> raw) -> Status {
+    cb_status = missing_until(for_key[i]);
+    if (cb_status.ok()) {
+      ++next;
+      cb_status = cb(keys[for_key[i]], std::move(raw));
+    }
+    return cb_status;
+  });
+  if (!cb_status.ok()) {
+    if (!client_ || client_->state() != pop3::State::kTransaction) drop();
+    return cb_status;
+  }
+  if (!s.ok()) return check(s.prefixed("mailbox " + cfg_.name));
+  return missing_until(keys.size());
+}
+
+// DELE marks, and only QUIT's +OK makes the deletions real; success is reported only then.
+// A connection lost before that deletes nothing, and the ledger (not done) asks again.
+Status Pop3Mailbox::apply(const std::vector<std::string>& keys, const PostAction& action) {
+  if (keys.empty() || action.kind == PostAction::Kind::kLeave) return Status::Ok();
+  if (action.kind != PostAction::Kind::kDelete) {
+    spdlog::warn("mailbox {}: post-action {} is not possible over POP3; the messages are left "
+                 "on the server", cfg_.name, action.to_string());
+    return Status::Ok();
+  }
+  MB_RETURN_IF_ERROR(ensure_open());
+  Status refused;
+  for (const auto& key : keys) {
+    auto it = index_.find(key);
+    if (it == index_.end()) continue;  // already gone: deleted by an earlier session
+    Status s = client_->dele(entries_[it->second].number);
+    if (s.ok()) continue;
+    if (s.scope() == ErrorScope::kConnection || client_->state() != pop3::State::kTransaction) {
+      return check(s.prefixed("mailbox " + cfg_.name + ": delete"));
+    }
+    if (refused.ok()) refused = Status(s).with_scope(ErrorScope::kMessage);
+  }
+  Status q = client_->quit();
+  drop();
+  if (!q.ok()) {
+    return Status(q.kind(), "mailbox " + cfg_.name + ": delete not confirmed by QUIT (nothing "
+                  "is deleted until it is): " + q.message(), ErrorScope::kConnection);
+  }
+  return refused;
+}
+
+// test-connection up to a greeted connection: resolve, TCP, and for implicit TLS the
+// handshake as its own step, so that a failure names its layer.
+bool Pop3Mailbox::connect_steps(const StepFn& step) {
+  std::string where = cfg_.host + ":" + std::to_string(cfg_.port);
+  auto addrs = resolve_host(cfg_.host, cfg_.port);
+  if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return false;
+  auto stream = factory_ ? factory_() : connect_tcp(cfg_.host, cfg_.port, cfg_.timeouts);
+  if (!stream.ok()) return step("connect", stream.status(), "");
+  client_ = std::make_unique<Client>(client_options());
+  Status s;
+  if (cfg_.security != Security::kTls) {
+    s = client_->connect(std::move(*stream));
+    return step("connect", s, "connected to " + where + "; server greeting received");
+  }
+  step("connect", s, "connected to " + where);
+  if (!factory_) {
+    (*stream)->set_timeout(cfg_.timeouts.connect);
+    s = (*stream)->start_tls(cfg_.host, cfg_.tls);
+    (*stream)->set_timeout(cfg_.timeouts.response);
+  }
+  if (s.ok()) s = client_->connect(std::move(*stream));  // the greeting comes over TLS
+  std::string summary = client_->tls_summary();
+  return step("tls", s, summary.empty() ? "TLS set up by the stream" : summary);
+}
+
+// CAPA (with a warning when the server expires mail that "leave" means to keep), then STLS.
+bool Pop3Mailbox::capability_steps(const StepFn& step) {
+  Status s = client_->capa();
+  std::string caps;
+  for (const auto& c : client_->capabilities()) caps += (caps.empty() ? "" : ", ") + c;
+  bool expires = std::any_of(client_->capabilities().begin(), client_->capabilities().end(),
+                             [](const std::string& c) {
+                               return c.size() > 7 && c.compare(0, 7, "EXPIRE ") == 0 &&
+                                      c.find("NEVER") == std::string::npos;
+                             });
+  if (expires && cfg_.after.kind == PostAction::Kind::kLeave) {
+    // RFC 2449 §6.7: the server removes retrieved messages itself, whatever "leave" says.
+    caps += "; warning: the server announces EXPIRE, so it deletes messages after they are "
+            "retrieved (or after some days) even with after = \"leave\"";
+  }
+  if (!step("capabilities", s, client_->capa_supported() ? caps : "the server does not support "
+            "CAPA (RFC 2449); signing in with USER/PASS")) {
+    return false;
+  }
+  if (cfg_.security == Security::kStartTls) {
+    s = client_->stls();
+    return step("starttls", s, "STLS: " + client_->tls_summary());
+  }
+  if (cfg_.security == Security::kNone) {
+    const std::string what = sign_in_.oauth() ? "token" : "password";
+    step("tls", s, "not used (security = none): the " + what + " travels in plaintext");
+  }
+  return true;
+}
+
+// UIDL supported, or the warning that keys come from headers (and "leave" is unreliable).
+bool Pop3Mailbox::uidl_step(const StepFn& step) {
+  auto uidl = client_->uidl();
+  if (uidl.ok()) return step("uidl", Status::Ok(), "UIDL supported: messages are keyed by their unique ids");
+  if (uidl.status().kind() != ErrorKind::kRejected) return step("uidl", uidl.status(), "");
+  std::string warn = "warning: the server does not support UIDL; messages are keyed by a hash "
+                     "of their headers (slower, and identical messages count as one)";
+  if (cfg_.after.kind == PostAction::Kind::kLeave) {
+    warn += "; after = \"leave\" needs UIDL to be reliable — prefer after = \"delete\"";
+  }
+  spdlog::warn("mailbox {}: {}", cfg_.name, warn);
+  return step("uidl", Status::Ok(), warn);
+}
+
+ConnectionReport Pop3Mailbox::test_connection() {
+  close();
+  ConnectionReport rep;
+  StepFn step = [&](const char* name, const Status& s, std::string detail) {
+    rep.steps.push_back(StepReport{name, s.ok(), s.ok() ? std::move(detail) : s.message()});
+    if (!s.ok()) rep.status = s;
+    return s.ok();
+  };
+  bool ok = connect_steps(step) && capability_steps(step);
+  if (ok && sign_in_.oauth()) {
+    Status t = sign_in_.with_token([](const std::string&) { return Status::Ok(); });
+    std::string detail = sign_in_.describe && t.ok() ? sign_in_.describe() : "access token obtained";
+    ok = step("token", t, detail);
+  }
+  if (ok) {
+    std::string how;
+    Status s = sign_in(&how);
+    ok = step("sign-in", s, "signed in as " + cfg_.user + " (" + how + ")");
+  }
+  if (ok && uidl_step(step)) {
+    auto st = client_->stat();
+    if (st.ok()) rep.message_count = st->count;
+    step("count", st.status(), st.ok() ? std::to_string(st->count) + " messages (" +
+                                             std::to_string(st->octets) + " bytes) in the maildrop"
+                                       : "");
+  }
+  close();
+  return rep;
+}
+
+}  // namespace
+
+std::unique_ptr<Mailbox> make_pop3_mailbox(const MailboxConfig& config, SignIn sign_in,
+                                           StreamFactory factory) {
+  return std::make_unique<Pop3Mailbox>(config, std::move(sign_in), std::move(factory));
 }
 
 }  // namespace mb

@@ -105,9 +105,51 @@ constexpr const char* kV3 = R"sql(
 ALTER TABLE mailbox_state ADD COLUMN throttled_until TEXT NOT NULL DEFAULT '';
 )sql";
 
-// v4 is reserved for the outbox (issue 7).
+// v4: the durable outbox (core/outbox.h). raw holds the composed MIME so that a retry
+// sends the very same bytes (same Message-ID); pending_recipients shrinks as recipients are
+// accepted or refused for good. source_key makes queueing idempotent (a tracked reply's
+// forward). outbox_control holds "pause sending", which must survive restarts.
+constexpr const char* kV4 = R"sql(
+CREATE TABLE outbox (
+  id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind               TEXT NOT NULL DEFAULT 'tracked'
+                       CHECK (kind IN ('tracked', 'forward', 'plain')),
+  sender             TEXT NOT NULL,
+  ticket_id          INTEGER REFERENCES tickets(id) ON DELETE SET NULL,
+  note_id            INTEGER REFERENCES notes(id) ON DELETE SET NULL,
+  user               TEXT NOT NULL DEFAULT '',
+  env_from           TEXT NOT NULL,
+  recipients         TEXT NOT NULL DEFAULT '[]',
+  pending_recipients TEXT NOT NULL DEFAULT '[]',
+  to_display         TEXT NOT NULL DEFAULT '',
+  subject            TEXT NOT NULL DEFAULT '',
+  raw                BLOB NOT NULL,
+  message_id         TEXT NOT NULL,
+  state              TEXT NOT NULL DEFAULT 'queued'
+                       CHECK (state IN ('queued', 'sending', 'sent', 'parked')),
+  attempts           INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at    TEXT NOT NULL,
+  last_error         TEXT NOT NULL DEFAULT '',
+  server_id          TEXT NOT NULL DEFAULT '',
+  queued_only        INTEGER NOT NULL DEFAULT 0,
+  recipient_results  TEXT NOT NULL DEFAULT '[]',
+  claimed_by         TEXT NOT NULL DEFAULT '',
+  claimed_at         TEXT NOT NULL DEFAULT '',
+  source_key         TEXT UNIQUE,
+  created_at         TEXT NOT NULL,
+  sent_at            TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+CREATE INDEX outbox_by_note ON outbox(note_id);
+CREATE TABLE outbox_control (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  paused    INTEGER NOT NULL DEFAULT 0,
+  paused_at TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO outbox_control (id, paused) VALUES (1, 0);
+)sql";
 
-constexpr const char* const kMigrations[] = {kV1, kV2, kV3};
+constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4};
 
 }  // namespace
 

@@ -12,6 +12,8 @@
 
 #include "core/ingest.h"
 #include "core/monitor.h"
+#include "core/outbox.h"
+#include "core/tracking.h"
 
 namespace mb {
 namespace {
@@ -94,8 +96,51 @@ Status apply_post_actions(Run& r, const std::vector<std::string>& keys) {
   return Status::Ok();
 }
 
-RouteContext route_context(Store& store) {
+// The email-out note a genuine cookie names, if that note, its ticket and the ticket's
+// project still match: a cookie for a ticket that no longer exists matches nothing.
+std::optional<Store::EmailOut> cookie_target(Store& store, const std::string& secret,
+                                             const ParsedMessage& msg) {
+  if (secret.empty()) return std::nullopt;
+  auto cookie = TrackingSigner(secret).find({msg.subject, msg.text, msg.html});
+  if (!cookie) return std::nullopt;
+  auto out = store.find_email_out(cookie->email);
+  if (!out.ok() || !*out) return std::nullopt;
+  if ((*out)->ticket_id != cookie->ticket ||
+      (*out)->project.substr(0, kMaxCookieProject) != cookie->project) {
+    return std::nullopt;
+  }
+  return *out;
+}
+
+// The forward of a tracked reply to the technician the original was sent for (SPEC §4),
+// committed with the reply's note. Nothing when the original names nobody, the reply comes
+// from that technician, or the forward cannot be built (then logged: the reply is kept).
+void add_forward(Run& r, int64_t email_out_note, const std::string& subject,
+                 const std::string& key, MessageCommit& c) {
+  if (r.options.tracking_secret.empty() || r.mcfg.name != r.config.tracking.mailbox) return;
+  auto original = r.store.outbox_for_note(email_out_note);
+  if (!original.ok() || !*original || (*original)->user.empty()) return;
+  if ((*original)->user == c.note.author) return;
+  auto fwd = build_forward(r.config, **original, c.note, subject, c.attachments,
+                           "forward:" + r.mcfg.name + ":" + key);
+  if (!fwd.ok()) {
+    spdlog::warn("mailbox {}: reply {} not forwarded: {}", r.mcfg.name, key,
+                 fwd.status().to_string());
+    return;
+  }
+  c.outbox.push_back(std::move(*fwd));
+}
+
+RouteContext route_context(Store& store, const std::string& tracking_secret) {
   RouteContext ctx;
+  if (!tracking_secret.empty()) {
+    ctx.ticket_for_tracking_cookie = [&store, tracking_secret](
+                                         const ParsedMessage& msg) -> std::optional<int64_t> {
+      auto target = cookie_target(store, tracking_secret, msg);
+      if (!target) return std::nullopt;
+      return target->ticket_id;
+    };
+  }
   ctx.ticket_exists = [&store](int64_t id) {
     auto r = store.ticket_exists(id);
     return r.ok() && *r;
@@ -109,7 +154,8 @@ RouteContext route_context(Store& store) {
 
 // Parses and decides; fills `c`. Errors of scope kMessage leave the message for a retry;
 // others (the store) stop the pass.
-Status prepare_commit(Run& r, const std::string& raw, MessageCommit& c) {
+Status prepare_commit(Run& r, const std::string& key, const std::string& raw,
+                      MessageCommit& c) {
   auto parsed = parse_message(raw);
   if (!parsed.ok()) {
     if (parsed.status().kind() != ErrorKind::kInvalidInput) {
@@ -120,21 +166,27 @@ Status prepare_commit(Run& r, const std::string& raw, MessageCommit& c) {
     c.post_action = PostAction::leave().to_string();
     return Status::Ok();
   }
-  Decision d = decide(*parsed, r.config, r.mcfg, route_context(r.store));
+  const std::string& secret = r.options.tracking_secret;
+  Decision d = decide(*parsed, r.config, r.mcfg, route_context(r.store, secret));
   std::optional<int64_t> reply_to_note;
   if (d.kind == Decision::Kind::kNote && !d.matched_message_id.empty()) {
     auto sent = r.store.find_sent_message(d.matched_message_id);
     if (!sent.ok()) return sent.status();
     if (*sent) reply_to_note = (*sent)->note_id;
+  } else if (d.kind == Decision::Kind::kNote && d.matched_by == "cookie") {
+    if (auto target = cookie_target(r.store, secret, *parsed)) reply_to_note = target->note_id;
   }
+  const std::string subject = parsed->subject;
   c = build_message_commit(std::move(*parsed), d, r.mcfg, r.config);
   c.note.in_reply_to = reply_to_note;
+  if (reply_to_note) add_forward(r, *reply_to_note, subject, key, c);
   return Status::Ok();
 }
 
 // Builds the commit of one fetched message: a skip (too large, duplicate bytes, malformed,
 // filtered) or a ticket/note.
-Status build_commit(Run& r, const std::string& raw, MessageCommit& c) {
+Status build_commit(Run& r, const std::string& key, const std::string& raw,
+                    MessageCommit& c) {
   if (raw.size() > r.config.ingest.max_message_bytes) {
     c.skip = true;
     c.skip_reason = kSkipTooLarge;
@@ -153,7 +205,7 @@ Status build_commit(Run& r, const std::string& raw, MessageCommit& c) {
     c.note.id = (*same)->note_id;
     c.post_action = (*same)->post_action;
   } else {
-    MB_RETURN_IF_ERROR(prepare_commit(r, raw, c));
+    MB_RETURN_IF_ERROR(prepare_commit(r, key, raw, c));
   }
   c.sha256 = std::move(sha);
   return Status::Ok();
@@ -185,7 +237,7 @@ Status ingest_one(Run& r, const std::string& key, Result<std::string> raw,
     return Status::Ok();
   }
   MessageCommit c;
-  Status s = build_commit(r, *raw, c);
+  Status s = build_commit(r, key, *raw, c);
   if (!s.ok()) {
     if (s.scope() != ErrorScope::kMessage) return s;
     note_message_error(r, key, s);
@@ -253,6 +305,14 @@ Status run_pass(Run& r, const std::string& cursor) {
   return Status::Ok();
 }
 
+// Time left until the mailbox's throttled_until, if that lies ahead.
+std::optional<std::chrono::seconds> throttle_left(const MailboxState& st, Clock::time_point now) {
+  if (st.throttled_until.empty()) return std::nullopt;
+  auto until = parse_utc(st.throttled_until);
+  if (!until || *until <= now) return std::nullopt;
+  return std::chrono::ceil<std::chrono::seconds>(*until - now);
+}
+
 }  // namespace
 
 Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,
@@ -264,6 +324,14 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
   PassPlan plan = before_pass(*loaded, config.monitor, options.monitor.clock());
   if (plan.kind == PassPlan::Kind::kPaused) {
     return Status(ErrorKind::kAuth, plan.message, ErrorScope::kMailbox);
+  }
+  auto wait = throttle_left(*loaded, options.monitor.clock());
+  if (wait && !options.ignore_throttle) {
+    return Status(ErrorKind::kThrottled,
+                  "the server asked not to be contacted until " + loaded->throttled_until +
+                      "; not contacted (name the mailbox to sync it now)",
+                  ErrorScope::kMailbox)
+        .with_retry_after(*wait);
   }
   Run r{mailbox, mcfg, config, store, options, {}, {}, false, 0, 0, false, std::nullopt};
   Status s = run_pass(r, loaded->sync_state);
@@ -279,6 +347,11 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
     state.skipped = r.stats.skipped;
     state.last_error = s.ok() ? r.last_message_error : s.to_string();
     if (r.next_cursor) state.sync_state = *r.next_cursor;
+    // The server's own word on when to come back; any other outcome ends the wait.
+    state.throttled_until.clear();
+    if (s.kind() == ErrorKind::kThrottled && s.retry_after()) {
+      state.throttled_until = format_utc(options.monitor.clock() + *s.retry_after());
+    }
     return after_pass(store, mcfg, config, state, PassOutcome{r.signed_in, s}, options.monitor);
   });
   if (!s.ok()) return s;

@@ -252,7 +252,8 @@ TEST_F(CliTest, StatusJsonShape) {
   ASSERT_EQ(j.size(), 2u);
   const std::set<std::string> keys = {"name",     "state",   "last_run",
                                       "imported", "skipped", "last_error",
-                                      "consecutive_auth_failures", "alert_ticket"};
+                                      "consecutive_auth_failures", "alert_ticket",
+                                      "throttled_until"};
   EXPECT_EQ(keys_of(j[0]), keys);
   EXPECT_EQ(keys_of(j[1]), keys);
   EXPECT_EQ(j[0]["name"], "support");
@@ -271,6 +272,33 @@ TEST_F(CliTest, StatusJsonShape) {
   ASSERT_EQ(human.code, 0) << human.err;
   EXPECT_THAT(human.out, HasSubstr("auth-failed"));
   EXPECT_THAT(human.out, HasSubstr("LOGIN failed"));
+}
+
+// A pause the server asked for (Graph Retry-After) shows while it lasts, and not after.
+TEST_F(CliTest, StatusShowsThrottledUntil) {
+  {
+    auto st = store();
+    ASSERT_NE(st, nullptr);
+    MailboxState ms;
+    ms.name = "support";
+    ms.state = "error";
+    ms.last_error = "throttled by Microsoft Graph";
+    ms.throttled_until = "2099-01-01T00:00:00Z";
+    ASSERT_THAT(st->put_mailbox_state(ms), IsOk());
+    ms.name = "sales";
+    ms.throttled_until = "2001-01-01T00:00:00Z";
+    ASSERT_THAT(st->put_mailbox_state(ms), IsOk());
+  }
+  CliRun r = run({"status", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  json j = json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["throttled_until"], "2099-01-01T00:00:00Z");
+  EXPECT_TRUE(j[1]["throttled_until"].is_null());
+  CliRun human = run({"status"});
+  ASSERT_EQ(human.code, 0) << human.err;
+  EXPECT_THAT(human.out, HasSubstr("throttled until 2099-01-01T00:00:00Z"));
+  EXPECT_THAT(human.out, Not(HasSubstr("throttled until 2001")));
 }
 
 TEST_F(CliTest, CheckConfigOkWithWarningsThatHideTheValue) {
@@ -376,6 +404,29 @@ TEST_F(CliTest, SyncOnlyNamedMailboxes) {
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, Not(HasSubstr("support:")));
   EXPECT_EQ(run({"sync", "nope"}).code, 2);
+}
+
+// A mailbox the server asked to leave alone (throttled_until ahead) is not contacted by a
+// plain sync, and is when named — both say so.
+TEST_F(CliTest, SyncSkipsAThrottledMailboxUnlessNamed) {
+  ::setenv("MB_CLI_TEST_PW", "env-secret-value", 1);
+  {
+    auto st = store();
+    ASSERT_NE(st, nullptr);
+    MailboxState ms;
+    ms.name = "support";
+    ms.throttled_until = "2099-01-01T00:00:00Z";
+    ASSERT_THAT(st->put_mailbox_state(ms), IsOk());
+  }
+  CliRun all = run({"sync", "--once"});
+  EXPECT_THAT(all.out, HasSubstr("support: throttled until 2099-01-01T00:00:00Z"));
+  EXPECT_THAT(all.out, HasSubstr("not contacted"));
+  EXPECT_THAT(all.err, Not(HasSubstr("support: sync failed")));
+  EXPECT_THAT(all.err, HasSubstr("sales: sync failed (network)"));
+  CliRun named = run({"sync", "support"});
+  EXPECT_THAT(named.out, HasSubstr("synced anyway because it was named"));
+  EXPECT_THAT(named.err, HasSubstr("support: sync failed (network)"));
+  EXPECT_EQ(named.code, 4);
 }
 
 TEST_F(CliTest, ServerTextIsScrubbedOfResolvedSecrets) {

@@ -205,7 +205,8 @@ TEST_F(StoreTest, VersionOneFileGainsTheTokenStateTable) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE mailbox_state DROP COLUMN throttled_until; "
-                         "DROP TABLE token_state; PRAGMA user_version = 1", nullptr, nullptr,
+                         "DROP TABLE token_state; DROP TABLE outbox; DROP TABLE outbox_control; "
+                         "PRAGMA user_version = 1", nullptr, nullptr,
                          nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto store = open_store();

@@ -1,0 +1,200 @@
+// File: cli/outbox.cpp — `mailbridge outbox list [--json] | pause | resume | flush |
+// retry ID`, and the outbox pass that `sync` ends with.
+#include "cli/outbox.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/secrets.h"
+#include "cli/auth_support.h"
+#include "connectors/registry.h"
+
+namespace mb::cli {
+
+Result<std::string> tracking_secret(const Config& config) {
+  if (config.tracking.secret.empty()) return std::string();
+  return resolve_secret(config.tracking.secret, "[tracking] secret");
+}
+
+OutboxOptions cli_outbox_options() {
+  OutboxOptions o;
+  o.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
+  return o;
+}
+
+SenderFactory sender_factory(const Config& config, Store& store,
+                             std::unique_ptr<AuthContext>& auth) {
+  return [&config, &store, &auth](const std::string& name) -> Result<std::unique_ptr<Sender>> {
+    const SenderConfig* s = config.find_sender(name);
+    if (s == nullptr) {
+      return Status(ErrorKind::kConfig, "no [[sender]] named \"" + name + "\" any more");
+    }
+    if (s->auth == "oauth2" && !auth) {
+      auto opened = open_auth(config, &store);
+      if (!opened.ok()) return opened.status();
+      auth = std::move(*opened);
+    }
+    return make_sender(*s, config, auth.get());
+  };
+}
+
+int outbox_pass(Context& ctx, const Config& config, Store& store, bool quiet) {
+  auto secret = tracking_secret(config);
+  Outbox outbox(store, config, secret.ok() ? *secret : "", cli_outbox_options());
+  std::unique_ptr<AuthContext> auth;
+  auto stats = outbox.flush(sender_factory(config, store, auth));
+  if (!stats.ok()) {
+    print_error(ctx, "outbox: " + stats.status().message());
+    return exit_code_for(stats.status().kind()) == 0 ? 1 : exit_code_for(stats.status().kind());
+  }
+  for (const auto& e : stats->errors) print_error(ctx, "outbox " + e);
+  if (stats->paused) {
+    ctx.out << "outbox: paused (mailbridge outbox resume), nothing sent\n";
+    return 0;
+  }
+  const bool idle = stats->sent + stats->retrying + stats->parked + stats->recovered == 0;
+  if (!(quiet && idle)) {
+    ctx.out << fmt::format("outbox: {} sent, {} to retry, {} parked", stats->sent,
+                           stats->retrying, stats->parked);
+    if (stats->recovered > 0) {
+      ctx.out << fmt::format(" ({} interrupted send(s) resumed)", stats->recovered);
+    }
+    ctx.out << "\n";
+  }
+  return quiet || stats->errors.empty() ? 0 : 1;
+}
+
+namespace {
+
+nlohmann::json row_json(const OutboxRow& r) {
+  auto results = nlohmann::json::parse(r.recipient_results, nullptr, false);
+  auto id_or_null = [](int64_t v) { return v > 0 ? nlohmann::json(v) : nlohmann::json(); };
+  return {{"id", r.id},
+          {"kind", r.kind},
+          {"sender", r.sender},
+          {"ticket", id_or_null(r.ticket_id)},
+          {"note", id_or_null(r.note_id)},
+          {"user", r.user},
+          {"from", r.env_from},
+          {"to", r.to},
+          {"recipients", r.recipients},
+          {"pending_recipients", r.pending},
+          {"subject", r.subject},
+          {"state", r.state},
+          {"attempts", r.attempts},
+          {"next_attempt_at", r.state == "queued" ? nlohmann::json(r.next_attempt_at)
+                                                  : nlohmann::json()},
+          {"last_error", r.last_error},
+          {"message_id", r.message_id},
+          {"server_id", r.server_id},
+          {"queued_only", r.queued_only},
+          {"recipient_results", results.is_discarded() ? nlohmann::json::array() : results},
+          {"created_at", r.created_at},
+          {"sent_at", r.sent_at.empty() ? nlohmann::json() : nlohmann::json(r.sent_at)}};
+}
+
+struct Opened {
+  Config config;
+  std::unique_ptr<Store> store;
+};
+
+Result<Opened> open(Context& ctx, bool connects) {
+  auto cfg = load(ctx, connects);
+  if (!cfg.ok()) return cfg.status();
+  auto store = Store::open(cfg->store.path);
+  if (!store.ok()) {
+    print_error(ctx, store.status().message());
+    return store.status();
+  }
+  return Opened{std::move(*cfg), std::move(*store)};
+}
+
+int code_of(const Status& s) { return s.kind() == ErrorKind::kConfig ? 2 : 1; }
+
+int run_list(Context& ctx, bool json) {
+  auto o = open(ctx, false);
+  if (!o.ok()) return code_of(o.status());
+  auto rows = o->store->list_outbox();
+  auto paused = o->store->outbox_paused();
+  if (!rows.ok() || !paused.ok()) {
+    print_error(ctx, (!rows.ok() ? rows.status() : paused.status()).message());
+    return 1;
+  }
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : *rows) out.push_back(row_json(r));
+    ctx.out << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  if (*paused) ctx.out << "sending is paused (mailbridge outbox resume)\n";
+  if (rows->empty()) ctx.out << "the outbox is empty\n";
+  for (const auto& r : *rows) {
+    std::string when = r.state == "sent" ? "sent " + r.sent_at
+                       : r.state == "queued" ? "next " + r.next_attempt_at : "";
+    ctx.out << fmt::format("#{} {} ticket {} to {} \"{}\" attempts {} {}\n", r.id, r.state,
+                           r.ticket_id, r.to, r.subject, r.attempts, when);
+    if (!r.last_error.empty()) ctx.out << "    " << r.last_error << "\n";
+  }
+  return 0;
+}
+
+int run_pause(Context& ctx, bool pause) {
+  auto o = open(ctx, false);
+  if (!o.ok()) return code_of(o.status());
+  Status s = o->store->set_outbox_paused(pause);
+  if (!s.ok()) {
+    print_error(ctx, s.message());
+    return 1;
+  }
+  ctx.out << (pause ? "sending paused; mail is still queued\n"
+                    : "sending resumed; `mailbridge outbox flush` or the next sync sends it\n");
+  return 0;
+}
+
+int run_flush(Context& ctx) {
+  auto o = open(ctx, true);
+  if (!o.ok()) return code_of(o.status());
+  return outbox_pass(ctx, o->config, *o->store, false);
+}
+
+int run_retry(Context& ctx, int64_t id) {
+  auto o = open(ctx, false);
+  if (!o.ok()) return code_of(o.status());
+  Outbox outbox(*o->store, o->config, "", cli_outbox_options());
+  Status s = outbox.retry(id);
+  if (!s.ok()) {
+    print_error(ctx, s.message());
+    return 1;
+  }
+  ctx.out << "#" << id << " queued again\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_outbox(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("outbox", "the outbox of outgoing mail");
+  cmd->require_subcommand(1);
+  auto json = std::make_shared<bool>(false);
+  auto* list = cmd->add_subcommand("list", "every queued, sent and parked message");
+  list->add_flag("--json", *json, "print JSON");
+  list->callback([&ctx, json] { ctx.action = [&ctx, json] { return run_list(ctx, *json); }; });
+  cmd->add_subcommand("pause", "stop sending (queueing goes on)")->callback([&ctx] {
+    ctx.action = [&ctx] { return run_pause(ctx, true); };
+  });
+  cmd->add_subcommand("resume", "send again")->callback([&ctx] {
+    ctx.action = [&ctx] { return run_pause(ctx, false); };
+  });
+  cmd->add_subcommand("flush", "send what is due now, once")->callback([&ctx] {
+    ctx.action = [&ctx] { return run_flush(ctx); };
+  });
+  auto id = std::make_shared<int64_t>(0);
+  auto* retry = cmd->add_subcommand("retry", "queue a parked message again");
+  retry->add_option("ID", *id, "outbox id")->required();
+  retry->callback([&ctx, id] { ctx.action = [&ctx, id] { return run_retry(ctx, *id); }; });
+}
+
+}  // namespace mb::cli

@@ -1,0 +1,435 @@
+// File: connectors/smtp/smtp_client.cpp — the SMTP client: replies, EHLO/HELO, STARTTLS,
+// AUTH, and mail transactions (pipelined or step by step) with per-recipient answers.
+#include "connectors/smtp/smtp_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "auth/secrets.h"
+
+namespace mb::smtp {
+namespace {
+
+constexpr size_t kMaxReplyLines = 1000;     // a reply longer than this is not SMTP
+constexpr size_t kBodyChunk = 64 * 1024;    // the message goes out in pieces this large
+constexpr auto kQuitWait = std::chrono::seconds(5);
+
+Status protocol(std::string message) {
+  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
+}
+
+// Removes a secret from server text before it reaches a message (a server that echoes a
+// command back must not leak it), then lets the Redactor catch any resolved secret.
+std::string scrub(std::string text, const std::string& secret) {
+  if (secret.size() >= 4) {
+    for (size_t p = text.find(secret); p != std::string::npos; p = text.find(secret, p)) {
+      text.replace(p, secret.size(), "<redacted>");
+      p += 10;
+    }
+  }
+  return Redactor::instance().scrub(text);
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {}
+
+Client::~Client() { close(); }
+
+bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
+
+std::string Client::tls_summary() const {
+  return channel_ ? channel_->stream().tls_summary() : "";
+}
+
+void Client::close() {
+  if (!channel_) return;
+  channel_->close();
+  channel_.reset();
+}
+
+// A failure that leaves the connection unusable closes it, so connected() tells the truth.
+Status Client::fail(Status s) {
+  if (!s.ok() && s.scope() == ErrorScope::kConnection) close();
+  return s;
+}
+
+Result<Reply> Client::read_reply() {
+  if (!channel_) {
+    return Status(ErrorKind::kNetwork, who() + ": not connected", ErrorScope::kConnection);
+  }
+  Reply reply;
+  for (;;) {
+    auto line = channel_->read_line();
+    if (!line.ok()) {
+      Status s = line.status();
+      return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
+    }
+    auto parsed = parse_reply_line(*line);
+    if (!parsed) return fail(protocol(who() + " sent a line that is not an SMTP reply: '" +
+                                      sasl::excerpt(*line) + "'"));
+    if (reply.code != 0 && parsed->code != reply.code) {
+      return fail(protocol(who() + " changed the reply code within one reply (" +
+                           std::to_string(reply.code) + ", then " +
+                           std::to_string(parsed->code) + ")"));
+    }
+    reply.code = parsed->code;
+    reply.lines.push_back(std::move(parsed->text));
+    if (parsed->last) break;
+    if (reply.lines.size() > kMaxReplyLines) {
+      return fail(protocol(who() + " sent a reply of more than 1000 lines"));
+    }
+  }
+  // 421: the server is closing the connection whatever the command was.
+  if (reply.code == 421) close();
+  return reply;
+}
+
+Status Client::write_line(const std::string& line, size_t secret_from) {
+  if (!channel_) {
+    return Status(ErrorKind::kNetwork, who() + ": not connected", ErrorScope::kConnection);
+  }
+  Status s = channel_->write_line(line, secret_from);
+  if (!s.ok()) return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
+  return s;
+}
+
+Result<Reply> Client::command(const std::string& line) {
+  MB_RETURN_IF_ERROR(write_line(line));
+  return read_reply();
+}
+
+// A refusal, classified: 5xx permanent, 4xx transient; 421 also ends the connection.
+Status Client::refused(const Reply& r, const std::string& what, Stage stage) {
+  stage_ = stage;
+  ErrorKind kind = r.code >= 500 ? ErrorKind::kRejected : ErrorKind::kThrottled;
+  ErrorScope scope = r.code == 421 ? ErrorScope::kConnection : ErrorScope::kMessage;
+  return Status(kind, who() + " refused " + what + ": " + sasl::excerpt(r.text()), scope);
+}
+
+Status Client::connect(std::unique_ptr<Stream> stream) {
+  close();
+  ext_ = Extensions{};
+  transactions_ = 0;
+  channel_ = std::make_unique<LineChannel>(std::move(stream));
+  std::string label = options_.label.empty() ? "smtp" : options_.label;
+  if (options_.trace) {
+    channel_->set_trace(options_.trace);
+  } else {
+    channel_->set_trace([label](const std::string& l) { spdlog::trace("{}: {}", label, l); });
+  }
+  channel_->set_timeout(options_.timeouts.connect);
+  auto greeting = read_reply();
+  if (channel_) channel_->set_timeout(options_.timeouts.response);
+  if (!greeting.ok()) return greeting.status();
+  if (greeting->code != 220) {
+    Status s = refused(*greeting, "the connection", Stage::kNone);
+    close();
+    return Status(s.kind(), s.message(), ErrorScope::kConnection);
+  }
+  greeting_ = greeting->text();
+  return ehlo();
+}
+
+Status Client::ehlo() {
+  std::string name = options_.helo_name.empty() ? "localhost" : options_.helo_name;
+  auto r = command("EHLO " + name);
+  if (!r.ok()) return r.status();
+  if (r->code == 250) {
+    ext_ = parse_ehlo(*r);
+    return Status::Ok();
+  }
+  if (r->code == 421) return refused(*r, "EHLO", Stage::kNone);
+  // A server without ESMTP: HELO, and no extensions at all.
+  auto h = command("HELO " + name);
+  if (!h.ok()) return h.status();
+  if (h->code != 250) {
+    Status s = refused(*h, "HELO", Stage::kNone);
+    return Status(s.kind(), s.message(), ErrorScope::kConnection);
+  }
+  ext_ = Extensions{};
+  return Status::Ok();
+}
+
+Status Client::starttls() {
+  if (is_tls()) return Status::Ok();
+  if (!ext_.has("STARTTLS")) {
+    return fail(Status(ErrorKind::kTls,
+                       who() + " does not offer STARTTLS; refusing to continue without "
+                               "encryption (security = starttls)",
+                       ErrorScope::kConnection));
+  }
+  auto r = command("STARTTLS");
+  if (!r.ok()) return r.status();
+  if (r->code != 220) {
+    return fail(Status(ErrorKind::kTls, who() + " refused STARTTLS: " + sasl::excerpt(r->text()),
+                       ErrorScope::kConnection));
+  }
+  channel_->set_timeout(options_.timeouts.connect);
+  Status s = channel_->start_tls(options_.host, options_.tls);
+  if (!s.ok()) return fail(Status(s.kind(), s.message(), ErrorScope::kConnection));
+  channel_->set_timeout(options_.timeouts.response);
+  // RFC 3207 §4.2: forget what was learned before TLS and ask again.
+  return ehlo();
+}
+
+// The verdict when the exchange itself failed: an error explained in a challenge (a
+// refused token) outranks the server's terse final reply, which is kept as a detail.
+Status Client::sasl_failure(const sasl::Exchange& ex, const Reply& r,
+                            const sasl::Credentials& creds) {
+  Status known = ex.failure();
+  std::string server = " (server: " + scrub(sasl::excerpt(r.text()), creds.secret) + ")";
+  if (r.code == 235) {
+    return fail(protocol(who() + " accepted an AUTH " + ex.name() +
+                         (ex.cancelled() ? " that was cancelled" : " after reporting an error")));
+  }
+  if (known.kind() != ErrorKind::kAuth) {
+    return Status(known.kind(), "SMTP AUTH " + ex.name() + ": " +
+                                    scrub(known.message(), creds.secret) + server,
+                  known.scope());
+  }
+  return Status(ErrorKind::kAuth, who() + " refused the login for user " + creds.user + ": " +
+                                      scrub(known.message(), creds.secret) + server,
+                known.scope());
+}
+
+Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds) {
+  sasl::Exchange ex(mechanism);
+  std::string line = "AUTH " + ex.name();
+  size_t secret_from = std::string::npos;
+  if (auto first = ex.initial_response()) {
+    secret_from = line.size() + 1;
+    line += " " + *first;
+  }
+  MB_RETURN_IF_ERROR(write_line(line, secret_from));
+  auto r = read_reply();
+  for (size_t rounds = 0; r.ok() && r->code == 334; ++rounds) {
+    if (rounds > 10) return fail(protocol(who() + " sent too many AUTH challenges"));
+    std::string challenge = r->lines.empty() ? "" : r->lines.front();
+    while (!challenge.empty() && challenge.back() == ' ') challenge.pop_back();
+    sasl::Reply answer = ex.answer(challenge);
+    MB_RETURN_IF_ERROR(write_line(answer.line, answer.secret ? 0 : std::string::npos));
+    r = read_reply();
+  }
+  if (!r.ok()) return r.status();
+  if (!ex.failure().ok()) return sasl_failure(ex, *r, creds);
+  if (r->code == 235) {
+    mechanism_ = ex.name();
+    return Status::Ok();
+  }
+  std::string text = scrub(sasl::excerpt(r->text()), creds.secret);
+  if (r->code < 500) {
+    return Status(ErrorKind::kThrottled,
+                  who() + " could not sign in user " + creds.user + " for now: " + text,
+                  r->code == 421 ? ErrorScope::kConnection : ErrorScope::kMailbox);
+  }
+  return Status(ErrorKind::kAuth, who() + " refused the login for user " + creds.user +
+                                      " (AUTH " + ex.name() + "): " + text,
+                ErrorScope::kMailbox);
+}
+
+Result<std::string> Client::sign_in(const sasl::Credentials& creds) {
+  mechanism_.clear();
+  std::vector<std::string> offered = ext_.auth_mechanisms();
+  bool token = creds.kind == sasl::CredentialKind::kToken;
+  std::string choice;
+  // XOAUTH2 first: Exchange Online, Gmail and most submission servers take it.
+  if (token && std::find(offered.begin(), offered.end(), "XOAUTH2") != offered.end()) {
+    choice = "XOAUTH2";
+  } else {
+    sasl::Preferences prefs;
+    prefs.tls = is_tls();
+    prefs.plaintext_allowed = options_.allow_plaintext_auth;
+    auto chosen = sasl::choose_mechanism(offered, creds.kind, prefs);
+    if (!chosen.ok()) return chosen.status().prefixed(who());
+    choice = *chosen;
+  }
+  auto mech = sasl::make_mechanism(choice, creds);
+  if (!mech.ok()) return mech.status();
+  MB_RETURN_IF_ERROR(authenticate(**mech, creds));
+  return choice;
+}
+
+Status Client::rset() {
+  auto r = command("RSET");
+  if (!r.ok()) return r.status();
+  if (r->code != 250) return refused(*r, "RSET", Stage::kRset);
+  return Status::Ok();
+}
+
+Status Client::noop() {
+  auto r = command("NOOP");
+  if (!r.ok()) return r.status();
+  if (r->code != 250) return refused(*r, "NOOP", Stage::kNone);
+  return Status::Ok();
+}
+
+void Client::quit() {
+  if (!channel_) return;
+  // The answer to QUIT changes nothing; waiting for it long would only delay the caller.
+  channel_->set_timeout(std::min<std::chrono::milliseconds>(options_.timeouts.response,
+                                                            kQuitWait));
+  if (channel_->write_line("QUIT").ok()) read_reply().status().ignore();
+  close();
+}
+
+// The body, dot-stuffed in pieces so a large message is never copied whole.
+Status Client::send_body(std::string_view raw) {
+  DotStuffer stuffer;
+  std::string out;
+  for (size_t pos = 0; pos < raw.size(); pos += kBodyChunk) {
+    out.clear();
+    stuffer.feed(raw.substr(pos, kBodyChunk), out);
+    Status s = channel_->write_raw(out);
+    if (!s.ok()) return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
+  }
+  out.clear();
+  stuffer.finish(out);
+  Status s = channel_->write_raw(out);
+  if (!s.ok()) return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
+  return s;
+}
+
+// When no recipient took the message: transient if any refusal was (worth another try
+// later), else permanent. The message names every recipient's answer.
+Status Client::none_accepted(const SendResult& result) const {
+  bool any_transient = false;
+  std::string detail;
+  for (const auto& r : result.recipients) {
+    any_transient = any_transient || !r.permanent;
+    detail += (detail.empty() ? "" : "; ") + r.address + ": " + r.reply;
+  }
+  return Status(any_transient ? ErrorKind::kThrottled : ErrorKind::kRejected,
+                who() + " refused every recipient (" + detail + ")", ErrorScope::kMessage);
+}
+
+Result<SendResult> Client::send(const Envelope& env, std::string_view raw, bool rset_first) {
+  stage_ = Stage::kNone;
+  mail_code_ = 0;
+  if (!channel_) {
+    return Status(ErrorKind::kNetwork, who() + ": not connected", ErrorScope::kConnection);
+  }
+  MB_RETURN_IF_ERROR(check_address(env.from, /*allow_empty=*/true));
+  if (env.recipients.empty()) {
+    return Status(ErrorKind::kInvalidInput, "the message has no envelope recipient");
+  }
+  for (const auto& r : env.recipients) MB_RETURN_IF_ERROR(check_address(r, false));
+  MessageNeeds needs = analyze(env, raw);
+  MB_RETURN_IF_ERROR(check_fit(needs, raw.size(), ext_, who()));
+  std::string mail = mail_command(env.from, raw.size(), needs, ext_);
+  ++transactions_;
+  if (ext_.has("PIPELINING")) return send_pipelined(env, raw, rset_first, mail);
+  return send_stepwise(env, raw, rset_first, mail);
+}
+
+// RFC 2920: [RSET] MAIL, every RCPT and DATA leave in one write; the replies come back in
+// the same order and are read in full, whatever they say, so the connection stays in step.
+Result<SendResult> Client::send_pipelined(const Envelope& env, std::string_view raw,
+                                          bool rset_first, const std::string& mail) {
+  std::string flight;
+  if (rset_first) flight += "RSET\r\n";
+  flight += mail + "\r\n";
+  for (const auto& r : env.recipients) flight += "RCPT TO:<" + r + ">\r\n";
+  flight += "DATA\r\n";
+  stage_ = rset_first ? Stage::kRset : Stage::kMail;
+  Status w = channel_->write_raw(flight);
+  if (!w.ok()) return fail(Status(w.kind(), who() + ": " + w.message(), ErrorScope::kConnection));
+  if (rset_first) {
+    auto r = read_reply();
+    if (!r.ok()) return r.status();
+    if (r->code != 250) {
+      Status s = refused(*r, "RSET", Stage::kRset);
+      close();  // the rest of the flight's replies are not worth reading
+      return Status(s.kind(), s.message(), ErrorScope::kConnection);
+    }
+  }
+  stage_ = Stage::kMail;
+  auto m = read_reply();
+  if (!m.ok()) return m.status();
+  mail_code_ = m->code;
+  SendResult result;
+  for (const auto& addr : env.recipients) {
+    auto r = read_reply();
+    if (!r.ok()) return r.status();
+    result.recipients.push_back(
+        RecipientResult{addr, r->code == 250 || r->code == 251, r->code >= 500, r->text()});
+  }
+  stage_ = Stage::kData;
+  auto d = read_reply();
+  if (!d.ok()) return d.status();
+  if (m->code != 250) {
+    if (d->code == 354) MB_RETURN_IF_ERROR(send_body(""));  // refused anyway; keep in step
+    return refused(*m, "MAIL FROM:<" + env.from + ">", Stage::kMail);
+  }
+  bool any = std::any_of(result.recipients.begin(), result.recipients.end(),
+                         [](const RecipientResult& r) { return r.accepted; });
+  if (!any) {
+    stage_ = Stage::kRcpt;
+    // A server that answered DATA with 354 anyway gets an empty message, which it refuses.
+    if (d->code == 354) {
+      MB_RETURN_IF_ERROR(send_body(""));
+      read_reply().status().ignore();
+    }
+    return none_accepted(result);
+  }
+  if (d->code != 354) return refused(*d, "DATA", Stage::kData);
+  return finish_data(std::move(result), raw);
+}
+
+Result<SendResult> Client::send_stepwise(const Envelope& env, std::string_view raw,
+                                         bool rset_first, const std::string& mail) {
+  if (rset_first) {
+    stage_ = Stage::kRset;
+    Status s = rset();
+    if (!s.ok()) {
+      close();
+      return Status(s.kind(), s.message(), ErrorScope::kConnection);
+    }
+  }
+  stage_ = Stage::kMail;
+  auto m = command(mail);
+  if (!m.ok()) return m.status();
+  mail_code_ = m->code;
+  if (m->code != 250) return refused(*m, "MAIL FROM:<" + env.from + ">", Stage::kMail);
+  SendResult result;
+  stage_ = Stage::kRcpt;
+  for (const auto& addr : env.recipients) {
+    auto r = command("RCPT TO:<" + addr + ">");
+    if (!r.ok()) return r.status();
+    result.recipients.push_back(
+        RecipientResult{addr, r->code == 250 || r->code == 251, r->code >= 500, r->text()});
+    if (r->code == 421) return refused(*r, "RCPT TO:<" + addr + ">", Stage::kRcpt);
+  }
+  bool any = std::any_of(result.recipients.begin(), result.recipients.end(),
+                         [](const RecipientResult& r) { return r.accepted; });
+  if (!any) {
+    // End the transaction so the connection can carry the next message.
+    rset().ignore();
+    return none_accepted(result);
+  }
+  stage_ = Stage::kData;
+  auto d = command("DATA");
+  if (!d.ok()) return d.status();
+  if (d->code != 354) return refused(*d, "DATA", Stage::kData);
+  return finish_data(std::move(result), raw);
+}
+
+// After 354 the message goes out dot-stuffed; its fate is the reply to the final dot. A
+// connection lost here leaves it unknown whether the server kept the message (kNetwork).
+Result<SendResult> Client::finish_data(SendResult result, std::string_view raw) {
+  stage_ = Stage::kBody;
+  MB_RETURN_IF_ERROR(send_body(raw));
+  auto r = read_reply();
+  if (!r.ok()) {
+    Status s = r.status();
+    return Status(s.kind(), s.message() + " after the message was sent; the server may or may "
+                  "not have kept it", s.scope());
+  }
+  if (r->code != 250) return refused(*r, "the message", Stage::kBody);
+  stage_ = Stage::kDone;
+  result.server_id = queued_id(*r);
+  return result;
+}
+
+}  // namespace mb::smtp

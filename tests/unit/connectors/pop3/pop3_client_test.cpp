@@ -1,0 +1,408 @@
+// File: tests/unit/connectors/pop3/pop3_client_test.cpp — the POP3 client over scripted
+// servers: status lines and RFC 2449/3206 codes, multi-line answers with dot-unstuffing,
+// odd and hostile replies, STLS, and the sign-in (USER/PASS, AUTH PLAIN, AUTH XOAUTH2).
+#include "connectors/pop3/pop3_client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "auth/base64.h"
+#include "tests/status_matchers.h"
+#include "tests/unit/connectors/pop3/pop3_test_util.h"
+
+namespace mb::pop3 {
+namespace {
+
+using ::mb::pop3::testing::kGreeting;
+using ::mb::pop3::testing::plain_ir;
+using ::mb::pop3::testing::Script;
+using ::mb::pop3::testing::scripted;
+using ::mb::pop3::testing::SharedStream;
+using ::mb::testing::IsOk;
+using ::mb::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kPassword = "pop-secret-4711";
+
+// A client connected to a scripted server; `tls` marks the stream as already encrypted.
+struct Conn {
+  std::shared_ptr<ScriptedStream> stream;
+  std::unique_ptr<Client> client;
+  std::vector<std::string> trace;
+
+  explicit Conn(const Script& s, bool tls = true, size_t chunk = 4096, ClientOptions o = {}) {
+    stream = scripted(s, chunk);
+    if (tls) stream->start_tls("", {}).ignore();
+    if (o.host.empty()) o.host = "pop.example";
+    o.trace = [this](const std::string& line) { trace.push_back(line); };
+    client = std::make_unique<Client>(o);
+  }
+  Status connect() { return client->connect(std::make_unique<SharedStream>(stream)); }
+  const std::string& written() const { return stream->written(); }
+  std::string all_trace() const {
+    std::string t;
+    for (const auto& l : trace) t += l + "\n";
+    return t;
+  }
+};
+
+// Connected and signed in with USER/PASS, ready for TRANSACTION commands.
+Script transaction() {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"TOP", "UIDL", "USER"})
+      .C("USER support").S("+OK").C(std::string("PASS ") + kPassword).S("+OK Logged in.");
+  return s;
+}
+
+Status sign_in(Client& c, const std::string& password = kPassword) {
+  sasl::Credentials creds;
+  creds.user = "support";
+  creds.secret = password;
+  auto r = c.sign_in(creds);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+sasl::Credentials creds_of(sasl::CredentialKind kind, std::string user, std::string secret) {
+  sasl::Credentials c;
+  c.kind = kind;
+  c.user = std::move(user);
+  c.secret = std::move(secret);
+  return c;
+}
+
+TEST(Pop3ReplyTest, ParsesOkErrAndResponseCodes) {
+  auto ok = parse_reply("+OK 2 320");
+  ASSERT_THAT(ok.status(), IsOk());
+  EXPECT_TRUE(ok->ok);
+  EXPECT_EQ(ok->text, "2 320");
+  auto bare = parse_reply("+OK");
+  ASSERT_THAT(bare.status(), IsOk());
+  EXPECT_EQ(bare->text, "");
+  auto err = parse_reply("-ERR [in-use] Mailbox locked by another session");
+  ASSERT_THAT(err.status(), IsOk());
+  EXPECT_FALSE(err->ok);
+  EXPECT_EQ(err->code, "IN-USE");
+  EXPECT_EQ(err->text, "Mailbox locked by another session");
+}
+
+TEST(Pop3ReplyTest, HostileLineIsProtocolErrorWithBytesShownSafely) {
+  std::string line = "+OKAY\x1b[31m\x01" + std::string(500, 'A');
+  auto r = parse_reply(line);
+  EXPECT_THAT(r.status(), StatusIs(ErrorKind::kProtocol, HasSubstr("+OKAY?[31m?AAA")));
+  EXPECT_EQ(r.status().scope(), ErrorScope::kConnection);
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("\x1b")));
+  EXPECT_LT(r.status().message().size(), 300u);
+  EXPECT_THAT(parse_reply("* OK IMAP here").status(), StatusIs(ErrorKind::kProtocol, HasSubstr("* OK IMAP")));
+}
+
+TEST(Pop3ReplyTest, ResponseCodesMapToKinds) {
+  auto st = [](const std::string& line, std::optional<std::chrono::seconds> delay = {}) {
+    return err_status(*parse_reply(line), "PASS", delay);
+  };
+  EXPECT_THAT(st("-ERR [AUTH] Authentication failed."), StatusIs(ErrorKind::kAuth, HasSubstr("[AUTH]")));
+  Status in_use = st("-ERR [IN-USE] locked");
+  EXPECT_THAT(in_use, StatusIs(ErrorKind::kThrottled, HasSubstr("in use")));
+  ASSERT_TRUE(in_use.retry_after().has_value());
+  EXPECT_GT(in_use.retry_after()->count(), 0);
+  Status delay = st("-ERR [LOGIN-DELAY] wait", std::chrono::seconds(900));
+  EXPECT_THAT(delay, StatusIs(ErrorKind::kThrottled, HasSubstr("LOGIN-DELAY")));
+  EXPECT_EQ(delay.retry_after(), std::chrono::seconds(900));
+  EXPECT_THAT(st("-ERR [SYS/TEMP/DISK] try later"), StatusIs(ErrorKind::kThrottled, HasSubstr("SYS/TEMP")));
+  Status perm = st("-ERR [SYS/PERM] broken");
+  EXPECT_THAT(perm, StatusIs(ErrorKind::kRejected, HasSubstr("SYS/PERM")));
+  EXPECT_EQ(perm.scope(), ErrorScope::kMailbox);
+  EXPECT_THAT(st("-ERR no such message"), StatusIs(ErrorKind::kRejected, HasSubstr("no such message")));
+}
+
+TEST(Pop3ReplyTest, Unstuff) {
+  EXPECT_EQ(unstuff("."), std::nullopt);
+  EXPECT_EQ(unstuff(".."), std::optional<std::string_view>("."));
+  EXPECT_EQ(unstuff("...x"), std::optional<std::string_view>("..x"));
+  EXPECT_EQ(unstuff("text"), std::optional<std::string_view>("text"));
+  EXPECT_EQ(unstuff(""), std::optional<std::string_view>(""));
+}
+
+TEST(Pop3ClientTest, RetrUnstuffsDotsByteAtATime) {
+  Script s = transaction();
+  s.C("RETR 1").multi("+OK 64 octets", {"Subject: dots", "", "..", "...leading", "a.b", ""});
+  Conn c(s, true, /*chunk=*/1);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  std::string body;
+  ASSERT_THAT(c.client->retr(1, body, 64), IsOk());
+  EXPECT_EQ(body, "Subject: dots\r\n\r\n.\r\n..leading\r\na.b\r\n\r\n");
+  EXPECT_EQ(c.written(), transaction().client + "RETR 1\r\n");
+  EXPECT_THAT(c.all_trace(), Not(HasSubstr("..leading")));  // bodies are never traced
+}
+
+TEST(Pop3ClientTest, RetrWithoutTerminatorIsConnectionError) {
+  Script s = transaction();
+  s.C("RETR 1").S("+OK").S("Subject: cut").S("");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  std::string body;
+  Status r = c.client->retr(1, body);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kNetwork, HasSubstr("terminating")));
+  EXPECT_EQ(r.scope(), ErrorScope::kConnection);
+  EXPECT_EQ(c.client->state(), State::kDisconnected);
+}
+
+// A server that forgets to stuff a body line of only "." ends the answer there; what it
+// sends after is not a reply, and the next command fails instead of mis-reading it.
+TEST(Pop3ClientTest, UnstuffedDotLineEndsMessageAndNextReplyIsProtocolError) {
+  Script s = transaction();
+  s.C("RETR 1").S("+OK").S("Subject: x").S("").S("before").S(".").S("after").S(".");
+  s.C("NOOP");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  std::string body;
+  ASSERT_THAT(c.client->retr(1, body), IsOk());
+  EXPECT_EQ(body, "Subject: x\r\n\r\nbefore\r\n");
+  EXPECT_THAT(c.client->noop(), StatusIs(ErrorKind::kProtocol, HasSubstr("\"after\"")));
+}
+
+TEST(Pop3ClientTest, HugeLineIsProtocolError) {
+  Script s = transaction();
+  s.C("RETR 1").S("+OK").S(std::string(5000, 'x')).S(".");
+  ClientOptions o;
+  o.max_line = 1024;
+  Conn c(s, true, 4096, o);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  std::string body;
+  EXPECT_THAT(c.client->retr(1, body), StatusIs(ErrorKind::kProtocol, HasSubstr("line too long")));
+}
+
+TEST(Pop3ClientTest, OversizedMessageIsDrainedAndReportedForThatMessageOnly) {
+  Script s = transaction();
+  s.C("RETR 1").multi("+OK", {std::string(600, 'a'), std::string(600, 'b')});
+  s.C("NOOP").S("+OK");
+  ClientOptions o;
+  o.max_message_bytes = 1000;
+  Conn c(s, true, 4096, o);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  std::string body;
+  Status r = c.client->retr(1, body);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kInvalidInput, HasSubstr("over the limit of 1000")));
+  EXPECT_EQ(r.scope(), ErrorScope::kMessage);
+  EXPECT_TRUE(body.empty());
+  EXPECT_THAT(c.client->noop(), IsOk());  // the connection is still in step
+}
+
+TEST(Pop3ClientTest, UidlListStatParsed) {
+  Script s = transaction();
+  s.C("STAT").S("+OK 2 3200");
+  s.C("UIDL").multi("+OK", {"1 000000017c2a1b3f", "2 whatever-uid.2"});
+  s.C("LIST").multi("+OK 2 messages", {"1 1200", "2 2000"});
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  auto st = c.client->stat();
+  ASSERT_THAT(st.status(), IsOk());
+  EXPECT_EQ(st->count, 2u);
+  EXPECT_EQ(st->octets, 3200u);
+  auto u = c.client->uidl();
+  ASSERT_THAT(u.status(), IsOk());
+  ASSERT_EQ(u->size(), 2u);
+  EXPECT_EQ((*u)[1].number, 2u);
+  EXPECT_EQ((*u)[1].uid, "whatever-uid.2");
+  auto l = c.client->list();
+  ASSERT_THAT(l.status(), IsOk());
+  EXPECT_EQ((*l)[0].octets, 1200u);
+}
+
+TEST(Pop3ClientTest, MalformedUidlIsProtocolError) {
+  Script s = transaction();
+  s.C("UIDL").multi("+OK", {"1 good", "two bad"});
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  EXPECT_THAT(c.client->uidl().status(), StatusIs(ErrorKind::kProtocol, HasSubstr("\"two bad\"")));
+}
+
+TEST(Pop3ClientTest, NoUidlIsRejectedNotProtocol) {
+  Script s = transaction();
+  s.C("UIDL").S("-ERR Unknown command");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  EXPECT_THAT(c.client->uidl().status(), StatusIs(ErrorKind::kRejected, HasSubstr("Unknown command")));
+}
+
+TEST(Pop3ClientTest, BareErrOnPassIsAuthAndHidesPassword) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"USER"}).C("USER support").S("+OK")
+      .C(std::string("PASS ") + kPassword).S(std::string("-ERR bad password ") + kPassword);
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  Status r = sign_in(*c.client);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kAuth, HasSubstr("refused the login for user support")));
+  EXPECT_THAT(r.message(), Not(HasSubstr(kPassword)));
+  EXPECT_THAT(c.all_trace(), Not(HasSubstr(kPassword)));
+  EXPECT_THAT(c.all_trace(), HasSubstr("PASS <redacted>"));
+}
+
+TEST(Pop3ClientTest, InUseOnPassIsThrottledNotAuth) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"USER", "LOGIN-DELAY 120"}).C("USER support").S("+OK")
+      .C(std::string("PASS ") + kPassword).S("-ERR [IN-USE] Mailbox is locked");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  Status r = sign_in(*c.client);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kThrottled, HasSubstr("IN-USE")));
+  EXPECT_TRUE(r.retry_after().has_value());
+  EXPECT_EQ(c.client->login_delay(), std::chrono::seconds(120));
+}
+
+TEST(Pop3ClientTest, AuthCodeOnPassIsAuth) {
+  Script s;
+  s.S(kGreeting).C("CAPA").S("-ERR no CAPA").C("USER support").S("+OK")
+      .C(std::string("PASS ") + kPassword).S("-ERR [AUTH] Authentication failed.");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  EXPECT_THAT(sign_in(*c.client), StatusIs(ErrorKind::kAuth, HasSubstr("[AUTH]")));
+  EXPECT_FALSE(c.client->capa_supported());
+}
+
+TEST(Pop3ClientTest, PasswordNeverSentInPlaintext) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"USER", "STLS"});
+  Conn c(s, /*tls=*/false);
+  ASSERT_THAT(c.connect(), IsOk());
+  EXPECT_THAT(sign_in(*c.client), StatusIs(ErrorKind::kConfig, HasSubstr("not encrypted")));
+  EXPECT_EQ(c.written(), "CAPA\r\n");
+}
+
+TEST(Pop3ClientTest, AuthPlainWhenOffered) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"SASL PLAIN LOGIN", "USER", "UIDL"})
+      .C("AUTH PLAIN " + plain_ir("support", kPassword)).S("+OK Logged in.");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  sasl::Credentials creds = creds_of(sasl::CredentialKind::kPassword, "support", kPassword);
+  auto how = c.client->sign_in(creds);
+  ASSERT_THAT(how.status(), IsOk());
+  EXPECT_EQ(*how, "AUTH PLAIN");
+  EXPECT_EQ(c.client->state(), State::kTransaction);
+  EXPECT_EQ(c.written(), s.client);
+  EXPECT_THAT(c.all_trace(), Not(HasSubstr(plain_ir("support", kPassword))));
+}
+
+TEST(Pop3ClientTest, StlsRefusedWhenNotOffered) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"USER", "UIDL"});
+  Conn c(s, /*tls=*/false);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(c.client->capa(), IsOk());
+  EXPECT_THAT(c.client->stls(), StatusIs(ErrorKind::kTls, HasSubstr("does not offer STLS")));
+  EXPECT_EQ(c.written(), "CAPA\r\n");  // nothing else, and never a password
+}
+
+TEST(Pop3ClientTest, StlsUpgradesAndAsksCapaAgain) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"USER", "STLS"}).C("STLS").S("+OK Begin TLS")
+      .C("CAPA").multi("+OK", {"USER", "UIDL", "SASL PLAIN"});
+  Conn c(s, /*tls=*/false, /*chunk=*/1);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(c.client->capa(), IsOk());
+  ASSERT_THAT(c.client->stls(), IsOk());
+  EXPECT_TRUE(c.client->is_tls());
+  EXPECT_TRUE(c.client->has_capability("uidl"));
+  EXPECT_FALSE(c.client->has_capability("STLS"));
+  EXPECT_THAT(c.client->sasl_mechanisms(), ElementsAre("PLAIN"));
+}
+
+TEST(Pop3ClientTest, StlsWithInjectedBytesIsRefused) {
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"STLS"}).C("STLS").S("+OK Begin TLS").S("+OK injected");
+  Conn c(s, /*tls=*/false);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(c.client->capa(), IsOk());
+  EXPECT_THAT(c.client->stls(), StatusIs(ErrorKind::kProtocol, HasSubstr("sent")));
+  EXPECT_EQ(c.client->state(), State::kDisconnected);
+}
+
+TEST(Pop3ClientTest, ErrGreetingInUseIsThrottled) {
+  Script s;
+  s.S("-ERR [IN-USE] too many sessions");
+  Conn c(s);
+  EXPECT_THAT(c.connect(), StatusIs(ErrorKind::kThrottled, HasSubstr("IN-USE")));
+}
+
+std::string long_token() { return "ya29." + std::string(400, 't'); }
+
+
+// Exchange Online's form: "AUTH XOAUTH2", the server's empty "+", then the response.
+TEST(Pop3ClientTest, Xoauth2LongTokenWaitsForContinuation) {
+  sasl::Credentials creds =
+      creds_of(sasl::CredentialKind::kToken, "support@example.com", long_token());
+  std::string ir = base64_encode(sasl::xoauth2_message(creds.user, creds.secret));
+  Script s;
+  s.S("+OK The Microsoft Exchange POP3 service is ready.").C("CAPA")
+      .multi("+OK", {"TOP", "UIDL", "SASL PLAIN", "USER"})
+      .C("AUTH XOAUTH2").S("+ ").C(ir).S("+OK User successfully authenticated.");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  auto how = c.client->sign_in(creds);
+  ASSERT_THAT(how.status(), IsOk());
+  EXPECT_EQ(*how, "AUTH XOAUTH2");
+  EXPECT_EQ(c.written(), s.client);
+  EXPECT_THAT(c.all_trace(), Not(HasSubstr(ir)));
+}
+
+TEST(Pop3ClientTest, Xoauth2ShortTokenGoesInline) {
+  sasl::Credentials creds = creds_of(sasl::CredentialKind::kToken, "u", "tok-1234");
+  std::string ir = base64_encode(sasl::xoauth2_message("u", "tok-1234"));
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"SASL PLAIN XOAUTH2 OAUTHBEARER"})
+      .C("AUTH XOAUTH2 " + ir).S("+OK Logged in.");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(c.client->sign_in(creds).status(), IsOk());
+  EXPECT_EQ(c.written(), s.client);
+}
+
+TEST(Pop3ClientTest, Xoauth2ErrorChallengeIsTokenRejected) {
+  sasl::Credentials creds = creds_of(sasl::CredentialKind::kToken, "u", "tok-1234");
+  std::string ir = base64_encode(sasl::xoauth2_message("u", "tok-1234"));
+  std::string err = base64_encode(R"({"status":"401","schemes":"bearer","scope":"pop"})");
+  Script s;
+  s.S(kGreeting).C("CAPA").multi("+OK", {"SASL XOAUTH2"})
+      .C("AUTH XOAUTH2 " + ir).S("+ " + err).C("").S("-ERR [AUTH] Authentication failed.");
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  Status r = c.client->sign_in(creds).status();
+  EXPECT_THAT(r, StatusIs(ErrorKind::kAuth, HasSubstr("token rejected: status 401")));
+  EXPECT_THAT(r.message(), Not(HasSubstr("tok-1234")));
+  EXPECT_EQ(c.written(), s.client);
+  EXPECT_EQ(c.client->state(), State::kAuthorization);  // another AUTH may follow
+}
+
+TEST(Pop3ClientTest, QuitMustBeConfirmed) {
+  Script s = transaction();
+  s.C("DELE 1").S("+OK Marked to be deleted.").C("QUIT");  // the server vanishes
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  ASSERT_THAT(c.client->dele(1), IsOk());
+  EXPECT_THAT(c.client->quit(), StatusIs(ErrorKind::kNetwork, HasSubstr("QUIT")));
+}
+
+TEST(Pop3ClientTest, TopReturnsHeaders) {
+  Script s = transaction();
+  s.C("TOP 3 0").multi("+OK", {"Subject: hi", "Message-ID: <a@b>", ""});
+  Conn c(s);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  auto t = c.client->top(3, 0);
+  ASSERT_THAT(t.status(), IsOk());
+  EXPECT_EQ(*t, "Subject: hi\r\nMessage-ID: <a@b>\r\n\r\n");
+}
+
+}  // namespace
+}  // namespace mb::pop3
