@@ -404,12 +404,18 @@ Result<std::vector<Note>> Store::load_notes(int64_t ticket_id) {
   return notes;
 }
 
-Result<std::optional<Ticket>> Store::get_ticket(int64_t id) {
+Result<std::optional<Ticket>> Store::find_ticket(int64_t id) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kTicketColumns) + "WHERE t.id = ?"));
   st.bind(1, id);
   MB_ASSIGN_OR_RETURN(row, st.step());
   if (!row) return std::optional<Ticket>();
-  Ticket t = ticket_from_row(st);
+  return std::optional<Ticket>(ticket_from_row(st));
+}
+
+Result<std::optional<Ticket>> Store::get_ticket(int64_t id) {
+  MB_ASSIGN_OR_RETURN(found, find_ticket(id));
+  if (!found) return found;
+  Ticket t = std::move(*found);
   MB_ASSIGN_OR_RETURN(notes, load_notes(id));
   t.notes = std::move(notes);
   return std::optional<Ticket>(std::move(t));

@@ -215,6 +215,8 @@ class Store {
   // Tickets and notes
   Result<bool> ticket_exists(int64_t id);
   Result<std::optional<Ticket>> get_ticket(int64_t id);  // with notes and attachments
+  // The ticket without its notes: cheap however many notes it has (note_count is set).
+  Result<std::optional<Ticket>> find_ticket(int64_t id);
   Result<std::vector<Ticket>> list_tickets();             // without notes
   Result<std::string> get_note_raw(int64_t note_id);
   Result<std::string> get_attachment_data(int64_t attachment_id);

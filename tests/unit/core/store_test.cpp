@@ -122,6 +122,25 @@ TEST_F(StoreTest, FreshFileIsMigratedAndReopenKeepsData) {
   EXPECT_EQ((*tickets)[0].note_count, 2);
 }
 
+TEST_F(StoreTest, FindTicketGivesTheTicketWithoutItsNotes) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  auto r = store->commit_message(new_ticket_commit("1:1", "hello"), "raw bytes");
+  ASSERT_THAT(r, IsOk());
+  auto found = store->find_ticket(r->ticket_id);
+  ASSERT_THAT(found, IsOk());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->subject, "hello");
+  EXPECT_TRUE((*found)->notes.empty());
+  auto full = store->get_ticket(r->ticket_id);
+  ASSERT_THAT(full, IsOk());
+  ASSERT_FALSE((*full)->notes.empty());
+  EXPECT_EQ((*found)->note_count, static_cast<int64_t>((*full)->notes.size()));
+  auto absent = store->find_ticket(r->ticket_id + 100);
+  ASSERT_THAT(absent, IsOk());
+  EXPECT_FALSE(absent->has_value());
+}
+
 TEST_F(StoreTest, MakeDurableWritesOneBarrierCommitEachCall) {
   auto store = open_store();
   ASSERT_NE(store, nullptr);
