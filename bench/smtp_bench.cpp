@@ -15,8 +15,11 @@
 // fresh store, then one Outbox::flush() sends them all — the code path of `mailbridge outbox
 // flush`; queueing and flushing are timed apart. --mode sender: the same number of messages,
 // composed up front, straight through Sender::send (the SMTP connector alone).
+// In outbox mode the line also holds handover_record_us: p50/p99/max of the commit of each
+// message's hand-over (the only window in which a crash sends a message twice).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -141,12 +144,46 @@ struct Run {
   int64_t sent = 0;
   int64_t failed = 0;
   std::string error;
+  // --mode outbox: how long the outbox's on_handed_over took per message (the commit of
+  // handed_over_at), in microseconds: the one window in which a crash sends a message twice
+  // (docs/reliability.md, "The outbox").
+  std::vector<double> handover_us;
 };
+
+// Passes every call through to the SMTP Sender, timing the outbox's on_handed_over.
+class TimedSender : public Sender {
+ public:
+  TimedSender(std::unique_ptr<Sender> inner, std::vector<double>& us)
+      : inner_(std::move(inner)), us_(us) {}
+  Result<SendResult> send(const OutgoingMail& mail) override {
+    OutgoingMail timed = mail;
+    if (mail.on_handed_over) {
+      timed.on_handed_over = [&](const SendResult& so_far) {
+        auto t0 = Steady::now();
+        mail.on_handed_over(so_far);
+        us_.push_back(std::chrono::duration<double, std::micro>(Steady::now() - t0).count());
+      };
+    }
+    return inner_->send(timed);
+  }
+  ConnectionReport test_connection() override { return inner_->test_connection(); }
+  void close() override { inner_->close(); }
+
+ private:
+  std::unique_ptr<Sender> inner_;
+  std::vector<double>& us_;
+};
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+}
 
 Run run_outbox(const Env& env, const Options& o, const std::string& dir) {
   Run run;
   auto store = Store::open(dir + "/bench.db");
-  if (!store.ok()) return Run{0, 0, 0, 0, store.status().message()};
+  if (!store.ok()) return Run{0, 0, 0, 0, store.status().message(), {}};
   // 100 tickets, as a help desk has many: each gets 1/100 of the mail (an email-out note each).
   std::vector<int64_t> tickets;
   for (int i = 0; i < kTickets; ++i) {
@@ -158,7 +195,7 @@ Run run_outbox(const Env& env, const Options& o, const std::string& dir) {
     first.author = t.requester;
     first.text = "help";
     auto ticket = (*store)->create_ticket(t, first);
-    if (!ticket.ok()) return Run{0, 0, 0, 0, ticket.status().message()};
+    if (!ticket.ok()) return Run{0, 0, 0, 0, ticket.status().message(), {}};
     tickets.push_back(*ticket);
   }
   Config cfg = bench_config(env, o);
@@ -172,15 +209,15 @@ Run run_outbox(const Env& env, const Options& o, const std::string& dir) {
     m.subject = "Your request";
     m.text = body_text(i);
     auto row = outbox.queue_tracked(m);
-    if (!row.ok()) return Run{0, 0, 0, 0, row.status().message()};
+    if (!row.ok()) return Run{0, 0, 0, 0, row.status().message(), {}};
   }
   run.queue_seconds = std::chrono::duration<double>(Steady::now() - q0).count();
   auto s0 = Steady::now();
   auto stats = outbox.flush([&](const std::string&) -> Result<std::unique_ptr<Sender>> {
-    return make_sender(env, o);
+    return std::unique_ptr<Sender>(new TimedSender(make_sender(env, o), run.handover_us));
   });
   run.send_seconds = std::chrono::duration<double>(Steady::now() - s0).count();
-  if (!stats.ok()) return Run{0, 0, 0, 0, stats.status().message()};
+  if (!stats.ok()) return Run{0, 0, 0, 0, stats.status().message(), {}};
   run.sent = stats->sent;
   run.failed = stats->retrying + stats->parked;
   if (!stats->errors.empty()) run.error = stats->errors.front();
@@ -198,8 +235,8 @@ Run run_sender(const Env& env, const Options& o) {
     spec.subject = "Your request";
     spec.text = body_text(i);
     auto m = compose_message(spec);
-    if (!m.ok()) return Run{0, 0, 0, 0, m.status().message()};
-    mails.push_back(OutgoingMail{std::to_string(i), m->envelope, m->raw});
+    if (!m.ok()) return Run{0, 0, 0, 0, m.status().message(), {}};
+    mails.push_back(OutgoingMail{std::to_string(i), m->envelope, m->raw, {}});
   }
   run.queue_seconds = std::chrono::duration<double>(Steady::now() - q0).count();
   auto sender = make_sender(env, o);
@@ -253,6 +290,12 @@ int run_bench(const Options& o) {
       {"msgs_per_second", run.send_seconds > 0 ? run.sent / run.send_seconds : 0.0},
       {"ok", ok}};
   if (!run.error.empty()) out["first_error"] = run.error;
+  if (!run.handover_us.empty()) {
+    out["handover_record_us"] = {{"count", run.handover_us.size()},
+                                 {"p50", percentile(run.handover_us, 0.50)},
+                                 {"p99", percentile(run.handover_us, 0.99)},
+                                 {"max", percentile(run.handover_us, 1.0)}};
+  }
   std::printf("%s\n", out.dump().c_str());
   admin(env, "POST", "/reset").status().ignore();  // leave no 10,000 files behind
   return ok ? 0 : 1;

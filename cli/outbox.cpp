@@ -59,8 +59,12 @@ int outbox_pass(Context& ctx, const Config& config, Store& store, bool quiet) {
   if (!(quiet && idle)) {
     ctx.out << fmt::format("outbox: {} sent, {} to retry, {} parked", stats->sent,
                            stats->retrying, stats->parked);
+    if (stats->unconfirmed > 0) {
+      ctx.out << fmt::format(" ({} of them unconfirmed: the server's answer was lost)",
+                             stats->unconfirmed);
+    }
     if (stats->recovered > 0) {
-      ctx.out << fmt::format(" ({} interrupted send(s) resumed)", stats->recovered);
+      ctx.out << fmt::format(" ({} interrupted send(s) taken back)", stats->recovered);
     }
     ctx.out << "\n";
   }
@@ -91,6 +95,9 @@ nlohmann::json row_json(const OutboxRow& r) {
           {"message_id", r.message_id},
           {"server_id", r.server_id},
           {"queued_only", r.queued_only},
+          {"unconfirmed", r.unconfirmed},
+          {"handed_over_at", r.handed_over_at.empty() ? nlohmann::json()
+                                                      : nlohmann::json(r.handed_over_at)},
           {"recipient_results", results.is_discarded() ? nlohmann::json::array() : results},
           {"created_at", r.created_at},
           {"sent_at", r.sent_at.empty() ? nlohmann::json() : nlohmann::json(r.sent_at)}};
@@ -132,7 +139,8 @@ int run_list(Context& ctx, bool json) {
   if (*paused) ctx.out << "sending is paused (mailbridge outbox resume)\n";
   if (rows->empty()) ctx.out << "the outbox is empty\n";
   for (const auto& r : *rows) {
-    std::string when = r.state == "sent" ? "sent " + r.sent_at
+    std::string when = r.state == "sent" ? (r.unconfirmed ? "sent (unconfirmed) " : "sent ") +
+                                               r.sent_at
                        : r.state == "queued" ? "next " + r.next_attempt_at : "";
     ctx.out << fmt::format("#{} {} ticket {} to {} \"{}\" attempts {} {}\n", r.id, r.state,
                            r.ticket_id, r.to, r.subject, r.attempts, when);

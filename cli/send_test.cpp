@@ -149,7 +149,7 @@ int run_send_test(Context& ctx, const SendTestOptions& o) {
   for (const auto& step : report.steps) print_step(ctx, step.ok, step.name, step.detail);
   if (!report.status.ok()) return exit_code_for(report.status.kind());
   auto sent = (*sender)->send(OutgoingMail{.id = "send-test", .envelope = mail->envelope,
-                                           .raw = mail->raw});
+                                           .raw = mail->raw, .on_handed_over = {}});
   (*sender)->close();
   return report_send(ctx, sent);
 }

@@ -760,6 +760,11 @@ void read_outbox(Section& s, Config& cfg) {
     if (*v < 1 || *v > 10000) s.error("batch", fmt::format("must be 1–10000 (got {})", *v));
     else o.batch = static_cast<uint32_t>(*v);
   }
+  std::string in_doubt = "sent";
+  read_choice(s, "in_doubt", {"sent", "resend", "park"}, in_doubt);
+  o.in_doubt = in_doubt == "resend" ? InDoubt::kResend
+               : in_doubt == "park" ? InDoubt::kPark
+                                    : InDoubt::kSent;
 }
 
 // "50MB", "512k", or a plain number of bytes.

@@ -160,11 +160,20 @@ struct TrackingConfig {
 
 // [outbox]: retries of outgoing mail (core/outbox.h). A transient failure is retried after
 // retry_initial, doubling up to retry_max (with jitter); the max_attempts-th failure parks it.
+// What becomes of a message whose end reached the server but whose answer was never heard
+// (the process was killed, the connection dropped or timed out after the "." of DATA).
+enum class InDoubt {
+  kSent,    // "sent": recorded as sent, marked unconfirmed (the server had it all)
+  kResend,  // "resend": sent again, same Message-ID (RFC 5321's at-least-once)
+  kPark,    // "park": parked for an operator to check, then `outbox retry` or leave it
+};
+
 struct OutboxConfig {
   std::chrono::seconds retry_initial{60};
   std::chrono::seconds retry_max{3600};
   uint32_t max_attempts = 10;          // 1–100
   uint32_t batch = 100;                // messages claimed per flush round, 1–10000
+  InDoubt in_doubt = InDoubt::kSent;
 };
 
 // The alert ticket a mailbox raises when it keeps failing to sign in (SPEC §3). Texts may

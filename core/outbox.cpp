@@ -14,6 +14,7 @@
 #include <random>
 #include <spdlog/spdlog.h>
 
+#include "core/failpoint.h"
 #include "core/monitor.h"  // parse_utc
 #include "core/tracking.h"
 
@@ -285,17 +286,89 @@ void Outbox::record_result(OutboxRow& row, const Result<SendResult>& result,
   schedule_retry(row, transient, stats);
 }
 
+// The message's end reached the server but its answer never came back to us: the server
+// may have kept it. [outbox] in_doubt decides (docs/reliability.md, "The outbox").
+void Outbox::resolve_in_doubt(OutboxRow& row, const std::string& why, FlushStats& stats) {
+  const std::string id = std::to_string(row.id);
+  switch (config_.outbox.in_doubt) {
+    case InDoubt::kSent: {
+      // The recipients' answers known when the end was written (recorded with
+      // handed_over_at) stand as the final ones: those accepted got the message.
+      SendResult known;
+      auto all = nlohmann::json::parse(row.recipient_results, nullptr, false);
+      for (const auto& j : all.is_array() ? all : nlohmann::json::array()) {
+        if (!j.is_object()) continue;
+        std::string address = j.value("address", "");
+        if (std::find(row.pending.begin(), row.pending.end(), lower(address)) == row.pending.end()) {
+          continue;
+        }
+        known.recipients.push_back({address, j.value("accepted", false),
+                                    j.value("permanent", false), j.value("reply", "")});
+      }
+      record_result(row, known, stats);
+      if (row.state == "sent") {
+        row.unconfirmed = true;
+        row.sent_at = row.handed_over_at.empty() ? row.sent_at : row.handed_over_at;
+        row.last_error = scrub("unconfirmed: " + why + "; the server had the whole message, so "
+                               "it counts as sent (in_doubt = \"sent\")" +
+                               (row.last_error.empty() ? "" : "; " + row.last_error));
+        ++stats.unconfirmed;
+      }
+      break;
+    }
+    case InDoubt::kResend:
+      schedule_retry(row,
+                     Status(ErrorKind::kNetwork, why + "; in doubt, so it goes again with the "
+                                                 "same Message-ID (in_doubt = \"resend\")"),
+                     stats);
+      break;
+    case InDoubt::kPark:
+      row.state = "parked";
+      row.last_error = scrub("in doubt: " + why + ". The server had the whole message but its "
+                             "answer was never read; check whether it arrived, and if not, "
+                             "`mailbridge outbox retry " + id + "` sends it again");
+      row.claimed_by.clear();
+      row.claimed_at.clear();
+      ++stats.parked;
+      break;
+  }
+  stats.errors.push_back("#" + id + ": in doubt: " + scrub(why));
+  spdlog::warn("outbox #{}: {}", id, row.last_error);
+}
+
 Status Outbox::send_one(OutboxRow& row, Sender* sender, const Status& setup, FlushStats& stats) {
   const std::string owner = row.claimed_by;
   if (sender == nullptr) {
     record_result(row, Result<SendResult>(setup), stats);
   } else {
-    OutgoingMail mail{std::to_string(row.id), {row.env_from, row.pending}, row.raw};
-    record_result(row, sender->send(mail), stats);
+    OutgoingMail mail{std::to_string(row.id), {row.env_from, row.pending}, row.raw, {}};
+    bool handed_over = false;
+    // Written before the server's answer is read: a crash from here on leaves a row that
+    // says "the server may have it", never one that would be sent again blindly.
+    mail.on_handed_over = [&](const SendResult& so_far) {
+      handed_over = true;
+      row.handed_over_at = outbox_time(now());
+      row.recipient_results = merge_results(row.recipient_results, so_far.recipients);
+      auto marked = store_.mark_outbox_handed_over(row.id, owner, row.handed_over_at,
+                                                   row.recipient_results);
+      if (!marked.ok()) {
+        spdlog::warn("outbox #{}: could not record that the message reached the server: {}",
+                     row.id, marked.status().to_string());
+      }
+      failpoint("outbox.handed-over");
+    };
+    auto result = sender->send(mail);
+    failpoint("outbox.before-record");
+    if (!result.ok() && handed_over && !is_server_answer(result.status())) {
+      resolve_in_doubt(row, result.status().to_string(), stats);
+    } else {
+      record_result(row, result, stats);
+    }
   }
   auto written = store_.update_outbox(row, "sending", owner);
   if (!written.ok()) return written.status();
   if (!*written) spdlog::warn("outbox #{}: taken over by another process meanwhile", row.id);
+  failpoint("outbox.recorded");
   return Status::Ok();
 }
 
@@ -356,18 +429,33 @@ Result<int64_t> Outbox::recover() {
   for (auto& row : *rows) {
     if (!claimer_gone(row)) continue;
     const std::string owner = row.claimed_by;
-    row.state = "queued";
-    row.next_attempt_at = outbox_time(now());
-    row.last_error = "interrupted while sending (" + owner +
-                     " stopped); sent again with the same Message-ID";
-    row.claimed_by.clear();
-    row.claimed_at.clear();
+    if (!row.handed_over_at.empty()) {
+      // The end of the message was written at handed_over_at, and then the process died:
+      // the server may well have it.
+      FlushStats ignored;
+      resolve_in_doubt(row, "interrupted after the message reached the server at " +
+                                row.handed_over_at + " (" + owner + " stopped)", ignored);
+      if (row.state == "queued") row.next_attempt_at = outbox_time(now());
+    } else {
+      // SMTP: its end never reached the server, which discards an unfinished transaction,
+      // so sending it again cannot make a second copy. Graph's one request has no such
+      // moment on record: it may have gone (docs/reliability.md).
+      const SenderConfig* via = config_.find_sender(row.sender);
+      const bool marks = via == nullptr || via->type == "smtp";
+      row.state = "queued";
+      row.next_attempt_at = outbox_time(now());
+      row.last_error = marks ? "interrupted before the message reached the server (" + owner +
+                                   " stopped); sent again"
+                             : "interrupted while sending (" + owner + " stopped); the " +
+                                   via->type + " sender cannot tell whether it left, so it "
+                                   "goes again with the same Message-ID";
+      row.claimed_by.clear();
+      row.claimed_at.clear();
+      spdlog::warn("outbox #{}: {}", row.id, row.last_error);
+    }
     auto written = store_.update_outbox(row, "sending", owner);
     if (!written.ok()) return written.status();
-    if (*written) {
-      spdlog::warn("outbox #{}: {}", row.id, row.last_error);
-      ++n;
-    }
+    if (*written) ++n;
   }
   return n;
 }
@@ -383,11 +471,18 @@ Status Outbox::retry(int64_t id) {
   if (!row.ok()) return row.status();
   if (!*row) return Status(ErrorKind::kNotFound, "no outbox message " + std::to_string(id));
   OutboxRow r = std::move(**row);
-  if (r.state != "parked" && r.state != "queued") {
+  // A message recorded as sent without the server's answer may be sent again by hand, once
+  // an operator found it did not arrive.
+  if (r.state != "parked" && r.state != "queued" && !(r.state == "sent" && r.unconfirmed)) {
     return Status(ErrorKind::kRejected,
                   "outbox message " + std::to_string(id) + " is " + r.state + ", not parked");
   }
   const std::string was = r.state;
+  if (r.state == "sent") {
+    r.pending = r.recipients;
+    r.unconfirmed = false;
+    r.sent_at.clear();
+  }
   r.state = "queued";
   r.attempts = 0;
   r.next_attempt_at = outbox_time(now());

@@ -4,12 +4,15 @@
 // permanent or the attempts run out.
 //
 // Crash safety (docs/reliability.md): flush() claims rows as `sending` in one write
-// transaction before it talks to a server, and records each outcome in its own transaction
-// right after the server's reply. A `sending` row whose claimer is gone (its process no
-// longer runs, or the claim is older than the lease) was interrupted somewhere between the
-// claim and that record; recover() queues it again with the same bytes and Message-ID.
-// So a message is never lost; it is sent twice only if the process died in the instant
-// between the server accepting it and the commit of "sent".
+// transaction before it talks to a server; the moment the message's end is written to the
+// server (SMTP's final ".") is committed as handed_over_at before the server's answer is
+// read; and each outcome is committed in its own transaction right after that answer. A
+// `sending` row whose claimer is gone (its process no longer runs, or the claim is older
+// than the lease) was interrupted: without handed_over_at the server never had the whole
+// message and recover() queues it again (same bytes, same Message-ID); with it the message
+// is in doubt and [outbox] in_doubt decides (by default: sent, marked unconfirmed). So a
+// crash loses nothing, and sends a message twice only if it lands between the write of the
+// "." and the commit of handed_over_at (one local SQLite commit).
 //
 //   mb::Outbox outbox(*store, config, secret);
 //   auto row = outbox.queue_tracked({.ticket_id = 12, .user = "ann@corp.example",
@@ -64,7 +67,8 @@ struct FlushStats {
   int64_t sent = 0;                // every recipient accepted or refused for good
   int64_t retrying = 0;            // queued again after a transient failure
   int64_t parked = 0;
-  int64_t recovered = 0;           // interrupted sends queued again first
+  int64_t recovered = 0;           // interrupted sends taken back first
+  int64_t unconfirmed = 0;         // counted in `sent`: in doubt, recorded as sent
   bool paused = false;             // nothing was sent: sending is paused
   std::vector<std::string> errors; // one line per failed attempt ("#12: network: …")
 };
@@ -109,6 +113,7 @@ class Outbox {
   void record_result(OutboxRow& row, const Result<SendResult>& result, FlushStats& stats);
   void schedule_retry(OutboxRow& row, const Status& why, FlushStats& stats);
   Status send_one(OutboxRow& row, Sender* sender, const Status& setup, FlushStats& stats);
+  void resolve_in_doubt(OutboxRow& row, const std::string& why, FlushStats& stats);
   bool claimer_gone(const OutboxRow& row) const;
 
   Store& store_;

@@ -11,9 +11,10 @@
 // between send() calls (SMTP RSET between messages) unless configured not to.
 //
 //   auto sender = mb::make_sender(cfg.senders[0], cfg, auth);   // connectors/registry.h
-//   auto sent = (*sender)->send({.envelope = {from, {to}}, .raw = mime});
+//   auto sent = (*sender)->send({.envelope = {from, {to}}, .raw = mime, .on_handed_over = {}});
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,10 +28,18 @@ struct Envelope {
   std::vector<std::string> recipients;  // bare addr-specs (RCPT TO), To + Cc + Bcc
 };
 
+struct SendResult;
+
 struct OutgoingMail {
   std::string id;                       // the outbox id, for logs ("" outside the outbox)
   Envelope envelope;
   std::string raw;                      // RFC 5322 bytes, CRLF line endings
+  // Called once the step that hands the message over for good has been written to the
+  // server (SMTP: the "." that ends DATA) and before its answer is read; `so_far` holds the
+  // recipients' answers known then. From here the server may keep the message whatever
+  // happens to us, so the outbox records the moment (docs/reliability.md). A sender that
+  // cannot tell that moment (Graph: one HTTP request) never calls it.
+  std::function<void(const SendResult& so_far)> on_handed_over;
 };
 
 // What the server said of one recipient.
@@ -72,6 +81,13 @@ class Sender {
 // (kRejected: SMTP 5xx, Graph 400) or the message itself is unusable (kInvalidInput,
 // kConfig). Everything else — kNetwork, kThrottled (SMTP 4xx, Graph 429/503), kProtocol,
 // kTls, kAuth — is retried with backoff until the outbox's attempt limit parks it.
+// Whether a failed send() is the server's own answer (SMTP 4xx/5xx: kThrottled, kRejected),
+// as opposed to a lost connection, a time-out or a garbled reply. After on_handed_over, only
+// an answer says what became of the message; anything else leaves it in doubt.
+inline bool is_server_answer(const Status& status) {
+  return status.kind() == ErrorKind::kRejected || status.kind() == ErrorKind::kThrottled;
+}
+
 inline bool is_permanent_send_failure(const Status& status) {
   switch (status.kind()) {
     case ErrorKind::kRejected:

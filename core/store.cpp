@@ -653,7 +653,7 @@ constexpr const char* kOutboxColumns =
     "SELECT id, kind, sender, ifnull(ticket_id, 0), ifnull(note_id, 0), user, env_from, "
     "recipients, pending_recipients, to_display, subject, message_id, state, attempts, "
     "next_attempt_at, last_error, server_id, queued_only, recipient_results, claimed_by, "
-    "claimed_at, ifnull(source_key, ''), created_at, sent_at";
+    "claimed_at, ifnull(source_key, ''), created_at, sent_at, handed_over_at, unconfirmed";
 
 OutboxRow outbox_from_row(const Stmt& st, bool with_raw) {
   OutboxRow r;
@@ -681,7 +681,9 @@ OutboxRow outbox_from_row(const Stmt& st, bool with_raw) {
   r.source_key = st.col_text(21);
   r.created_at = st.col_text(22);
   r.sent_at = st.col_text(23);
-  if (with_raw) r.raw = st.col_blob(24);
+  r.handed_over_at = st.col_text(24);
+  r.unconfirmed = st.col_int(25) != 0;
+  if (with_raw) r.raw = st.col_blob(26);
   return r;
 }
 
@@ -780,7 +782,7 @@ Result<std::vector<OutboxRow>> Store::claim_outbox(const std::string& now,
                                          true, {now, std::to_string(limit)}));
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, "
-      "claimed_at = ? WHERE id = ? AND state = 'queued'"));
+      "claimed_at = ?, handed_over_at = '' WHERE id = ? AND state = 'queued'"));
   for (auto& r : rows) {
     MB_RETURN_IF_ERROR(st.reset());
     st.bind(1, owner).bind(2, now).bind(3, r.id);
@@ -789,6 +791,7 @@ Result<std::vector<OutboxRow>> Store::claim_outbox(const std::string& now,
     ++r.attempts;
     r.claimed_by = owner;
     r.claimed_at = now;
+    r.handed_over_at.clear();
   }
   MB_RETURN_IF_ERROR(fault("outbox-claim"));
   MB_RETURN_IF_ERROR(tx.commit());
@@ -800,13 +803,27 @@ Result<bool> Store::update_outbox(const OutboxRow& r, const std::string& expecte
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "UPDATE outbox SET state = ?, pending_recipients = ?, attempts = ?, next_attempt_at = ?, "
       "last_error = ?, server_id = ?, queued_only = ?, recipient_results = ?, claimed_by = ?, "
-      "claimed_at = ?, sent_at = ? WHERE id = ? AND state = ? AND (? = '' OR claimed_by = ?)"));
+      "claimed_at = ?, sent_at = ?, handed_over_at = ?, unconfirmed = ? "
+      "WHERE id = ? AND state = ? AND (? = '' OR claimed_by = ?)"));
   st.bind(1, r.state).bind(2, strings_to_json(r.pending)).bind(3, r.attempts);
   st.bind(4, r.next_attempt_at).bind(5, r.last_error).bind(6, r.server_id);
   st.bind(7, int64_t{r.queued_only ? 1 : 0}).bind(8, r.recipient_results);
-  st.bind(9, r.claimed_by).bind(10, r.claimed_at).bind(11, r.sent_at).bind(12, r.id);
-  st.bind(13, expected_state).bind(14, expected_owner).bind(15, expected_owner);
+  st.bind(9, r.claimed_by).bind(10, r.claimed_at).bind(11, r.sent_at);
+  st.bind(12, r.handed_over_at).bind(13, int64_t{r.unconfirmed ? 1 : 0}).bind(14, r.id);
+  st.bind(15, expected_state).bind(16, expected_owner).bind(17, expected_owner);
   MB_RETURN_IF_ERROR(fault("outbox-update"));
+  MB_RETURN_IF_ERROR(st.run().prefixed("outbox"));
+  return sqlite3_changes(db_) > 0;
+}
+
+Result<bool> Store::mark_outbox_handed_over(int64_t id, const std::string& owner,
+                                            const std::string& at,
+                                            const std::string& recipient_results) {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "UPDATE outbox SET handed_over_at = ?, recipient_results = ? "
+      "WHERE id = ? AND state = 'sending' AND claimed_by = ?"));
+  st.bind(1, at).bind(2, recipient_results).bind(3, id).bind(4, owner);
+  MB_RETURN_IF_ERROR(fault("outbox-handed-over"));
   MB_RETURN_IF_ERROR(st.run().prefixed("outbox"));
   return sqlite3_changes(db_) > 0;
 }

@@ -111,7 +111,7 @@ struct TokenStateRecord {
   std::string updated_at;         // set by save_token_state
 };
 
-// One message of the durable outbox (store v4; core/outbox.h drives it). Times are ISO 8601
+// One message of the durable outbox (store v4, v5; core/outbox.h drives it). Times are ISO 8601
 // UTC. raw is filled only by the calls that say so (claim_outbox, get_outbox).
 struct OutboxRow {
   int64_t id = 0;
@@ -140,6 +140,13 @@ struct OutboxRow {
   std::string source_key;         // unique when set: what queued it (idempotent forwards)
   std::string created_at;
   std::string sent_at;
+  // Store v5. When this attempt handed the message's end to the server (SMTP: the "." of
+  // DATA written): from then on the server may have it whatever becomes of us. Cleared by
+  // each claim. A `sending` row with it set is "in doubt" after a crash ([outbox] in_doubt).
+  std::string handed_over_at;
+  // Recorded as sent without the server's answer (in_doubt = "sent"): the message's end
+  // reached the server, whose "250" was never read.
+  bool unconfirmed = false;
 };
 
 // What ingest wants written for one message, all in one transaction.
@@ -256,11 +263,19 @@ class Store {
   Result<std::vector<OutboxRow>> claim_outbox(const std::string& now, const std::string& owner,
                                               size_t limit);
   // Writes the mutable fields of `row` (state, pending, attempts, next_attempt_at,
-  // last_error, server_id, queued_only, recipient_results, claim, sent_at) if the row is
+  // last_error, server_id, queued_only, recipient_results, claim, sent_at, handed_over_at,
+  // unconfirmed) if the row is
   // still in `expected_state` and, when `expected_owner` is not empty, claimed by it.
   // false: it was not (someone else moved it).
   Result<bool> update_outbox(const OutboxRow& row, const std::string& expected_state,
                              const std::string& expected_owner = "");
+  // Records, while `owner` still holds the `sending` claim, that this attempt handed the
+  // message's end to the server at `at`, with the recipients' answers known then. One
+  // UPDATE by primary key: it runs between the write of SMTP's "." and the read of the
+  // answer, the one window where a crash still makes a second copy (docs/reliability.md).
+  Result<bool> mark_outbox_handed_over(int64_t id, const std::string& owner,
+                                       const std::string& at,
+                                       const std::string& recipient_results);
   // Rows in state sending (left by a process that may have died mid-send).
   Result<std::vector<OutboxRow>> sending_outbox();
   // The tracked row whose email-out note is `note_id`.

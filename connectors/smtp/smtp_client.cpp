@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "auth/secrets.h"
+#include "core/failpoint.h"
 
 namespace mb::smtp {
 namespace {
@@ -274,21 +275,27 @@ void Client::quit() {
   close();
 }
 
-// The body, dot-stuffed in pieces so a large message is never copied whole.
+// The body, dot-stuffed in pieces so a large message is never copied whole. The end of
+// the data (CRLF "." CRLF) is written on its own, last: until it reaches the server, the
+// server discards the transaction if we vanish (RFC 5321 §4.1.1.4), so a crash before it
+// can never have delivered the message.
 Status Client::send_body(std::string_view raw) {
   DotStuffer stuffer;
   std::string out;
+  auto write = [&]() -> Status {
+    Status s = channel_->write_raw(out);
+    if (!s.ok()) return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
+    return s;
+  };
   for (size_t pos = 0; pos < raw.size(); pos += kBodyChunk) {
     out.clear();
     stuffer.feed(raw.substr(pos, kBodyChunk), out);
-    Status s = channel_->write_raw(out);
-    if (!s.ok()) return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
+    MB_RETURN_IF_ERROR(write());
   }
   out.clear();
   stuffer.finish(out);
-  Status s = channel_->write_raw(out);
-  if (!s.ok()) return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
-  return s;
+  failpoint("smtp.before-end");
+  return write();
 }
 
 // When no recipient took the message: transient if any refusal was (worth another try
@@ -304,9 +311,11 @@ Status Client::none_accepted(const SendResult& result) const {
                 who() + " refused every recipient (" + detail + ")", ErrorScope::kMessage);
 }
 
-Result<SendResult> Client::send(const Envelope& env, std::string_view raw, bool rset_first) {
+Result<SendResult> Client::send(const Envelope& env, std::string_view raw, bool rset_first,
+                                HandedOver on_handed_over) {
   stage_ = Stage::kNone;
   mail_code_ = 0;
+  on_handed_over_ = std::move(on_handed_over);
   if (!channel_) {
     return Status(ErrorKind::kNetwork, who() + ": not connected", ErrorScope::kConnection);
   }
@@ -416,17 +425,21 @@ Result<SendResult> Client::send_stepwise(const Envelope& env, std::string_view r
 }
 
 // After 354 the message goes out dot-stuffed; its fate is the reply to the final dot. A
-// connection lost here leaves it unknown whether the server kept the message (kNetwork).
+// connection lost after the end was written leaves it unknown whether the server kept the
+// message (kNetwork at Stage::kEnd; is_server_answer() is false).
 Result<SendResult> Client::finish_data(SendResult result, std::string_view raw) {
   stage_ = Stage::kBody;
   MB_RETURN_IF_ERROR(send_body(raw));
+  stage_ = Stage::kEnd;
+  failpoint("smtp.end-written");
+  if (on_handed_over_) on_handed_over_(result);
   auto r = read_reply();
   if (!r.ok()) {
     Status s = r.status();
     return Status(s.kind(), s.message() + " after the message was sent; the server may or may "
                   "not have kept it", s.scope());
   }
-  if (r->code != 250) return refused(*r, "the message", Stage::kBody);
+  if (r->code != 250) return refused(*r, "the message", Stage::kEnd);
   stage_ = Stage::kDone;
   result.server_id = queued_id(*r);
   return result;

@@ -124,7 +124,11 @@ struct ClientOptions {
 
 // How far the last send() got, so the Sender knows whether a failure is safe to repeat on a
 // new connection (nothing after RSET was answered) or what the server refused.
-enum class Stage { kNone, kRset, kMail, kRcpt, kData, kBody, kDone };
+// kEnd: the end of the data has been written; only the server's answer is awaited.
+enum class Stage { kNone, kRset, kMail, kRcpt, kData, kBody, kEnd, kDone };
+
+// Called when the end of the data has been written (OutgoingMail::on_handed_over).
+using HandedOver = std::function<void(const SendResult& so_far)>;
 
 class Client {
  public:
@@ -147,7 +151,9 @@ class Client {
   // One transaction: [RSET] MAIL, RCPT for each recipient, DATA, the dot-stuffed message —
   // in one flight when the server offers PIPELINING. OK when at least one recipient took
   // the message; the per-recipient answers are in the result.
-  Result<SendResult> send(const Envelope& envelope, std::string_view raw, bool rset_first);
+  // `on_handed_over` is called once the end of the data is written, before its answer.
+  Result<SendResult> send(const Envelope& envelope, std::string_view raw, bool rset_first,
+                          HandedOver on_handed_over = {});
   Status rset();
   Status noop();
   // QUIT (its answer is not waited for long) and close.
@@ -188,6 +194,7 @@ class Client {
   int transactions_ = 0;
   Stage stage_ = Stage::kNone;
   int mail_code_ = 0;
+  HandedOver on_handed_over_;
 };
 
 }  // namespace mb::smtp

@@ -187,11 +187,12 @@ bool SmtpSender::retry_on_new_connection(const Status& s, bool reused) {
 Result<SendResult> SmtpSender::attempt(const OutgoingMail& mail) {
   bool reused = client_ && client_->connected() && client_->transactions() > 0;
   if (!client_ || !client_->connected()) MB_RETURN_IF_ERROR(open());
-  auto sent = client_->send(mail.envelope, mail.raw, /*rset_first=*/reused);
+  auto sent = client_->send(mail.envelope, mail.raw, /*rset_first=*/reused,
+                            mail.on_handed_over);
   if (!sent.ok() && retry_on_new_connection(sent.status(), reused)) {
     close();
     MB_RETURN_IF_ERROR(open());
-    sent = client_->send(mail.envelope, mail.raw, /*rset_first=*/false);
+    sent = client_->send(mail.envelope, mail.raw, /*rset_first=*/false, mail.on_handed_over);
   }
   return sent;
 }

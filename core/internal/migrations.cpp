@@ -149,7 +149,16 @@ CREATE TABLE outbox_control (
 INSERT INTO outbox_control (id, paused) VALUES (1, 0);
 )sql";
 
-constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4};
+// v5: the moment an outbox send handed the message's end to the server (SMTP: the "." of
+// DATA), so that recovery after a crash can tell "the server never had it" (send again)
+// from "the server may have it" ([outbox] in_doubt); and whether a row was recorded as
+// sent without the server's answer.
+constexpr const char* kV5 = R"sql(
+ALTER TABLE outbox ADD COLUMN handed_over_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5};
 
 }  // namespace
 

@@ -86,7 +86,7 @@ TEST_F(GraphSenderTest, SendsOurMimeAndRecordsItAsQueued) {
   std::string raw = "From: " + from() + "\r\nTo: alice@example.com\r\nSubject: [Ticket - 12] "
                     "Printer on fire\r\nMessage-ID: <t12-1@mailbridge.test>\r\nMIME-Version: 1.0"
                     "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nWe are on it.\r\n";
-  auto sent = (*s)->send({"ob-1", {from(), {"alice@example.com", "audit@example.com"}}, raw});
+  auto sent = (*s)->send({"ob-1", {from(), {"alice@example.com", "audit@example.com"}}, raw, {}});
   ASSERT_THAT(sent, IsOk());
   EXPECT_TRUE(sent->queued_only);
   EXPECT_FALSE(sent->server_id.empty());
@@ -115,7 +115,7 @@ TEST_F(GraphSenderTest, SendsJsonWithoutSentItemsCopyAndA4MbAttachmentThroughAnU
                     "Content-Type: application/octet-stream\r\nContent-Disposition: attachment;"
                     " filename=\"trace.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
                     wrapped + "--b1--\r\n";
-  auto sent = (*s)->send({"ob-2", {from(), {"bob@example.com"}}, raw});
+  auto sent = (*s)->send({"ob-2", {from(), {"bob@example.com"}}, raw, {}});
   ASSERT_THAT(sent, IsOk());
   EXPECT_TRUE(sent->queued_only);
   auto rec = last_sent();
@@ -129,7 +129,7 @@ TEST_F(GraphSenderTest, SendsJsonWithoutSentItemsCopyAndA4MbAttachmentThroughAnU
   // Small and without a Sent Items copy: one sendMail with JSON.
   std::string small = "From: " + from() + "\r\nTo: carol@example.com\r\nSubject: quick\r\n"
                       "Message-ID: <q-1@mailbridge.test>\r\n\r\nshort\r\n";
-  ASSERT_THAT((*s)->send({"ob-3", {from(), {"carol@example.com"}}, small}), IsOk());
+  ASSERT_THAT((*s)->send({"ob-3", {from(), {"carol@example.com"}}, small, {}}), IsOk());
   rec = last_sent();
   ASSERT_THAT(rec, IsOk());
   EXPECT_EQ((*rec)["via"], "json");

@@ -57,7 +57,7 @@ class SmtpTest : public ::testing::Test {
     spec.to = to.empty() ? "nobody@example.test" : to.front();
     spec.subject = subject;
     spec.text = body;
-    return OutgoingMail{"t1", Envelope{kUser, std::move(to)}, make_message(spec)};
+    return OutgoingMail{"t1", Envelope{kUser, std::move(to)}, make_message(spec), {}};
   }
   static nlohmann::json counters() {
     auto c = sm::counters();

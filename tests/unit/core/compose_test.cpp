@@ -16,6 +16,7 @@ namespace mb {
 namespace {
 using ::mb::testing::IsOk;
 using ::mb::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
@@ -245,8 +246,9 @@ TEST(ComposeConfigTest, TrackingAndOutboxKeysAreValidated) {
   auto ok = parse_config(base + "[tracking]\nsecret = \"env:S\"\nmailbox = \"support\"\n"
                          "from = \"Support@Contoso.example\"\n"
                          "[outbox]\nretry_initial = \"30s\"\nretry_max = \"2h\"\n"
-                         "max_attempts = 5\n", "t.toml");
+                         "max_attempts = 5\nin_doubt = \"park\"\n", "t.toml");
   ASSERT_THAT(ok, IsOk());
+  EXPECT_EQ(ok->outbox.in_doubt, InDoubt::kPark);
   EXPECT_EQ(ok->tracking.from, "support@contoso.example");
   EXPECT_EQ(ok->outbox.retry_initial, std::chrono::seconds(30));
   EXPECT_EQ(ok->outbox.retry_max, std::chrono::seconds(7200));
@@ -261,6 +263,16 @@ TEST(ComposeConfigTest, TrackingAndOutboxKeysAreValidated) {
               StatusIs(ErrorKind::kConfig, HasSubstr("retry_max")));
   EXPECT_THAT(parse_config(base + "[outbox]\nretry = 3\n", "t.toml"),
               StatusIs(ErrorKind::kConfig, HasSubstr("retry")));
+  // in_doubt: "sent" by default, "resend" on request, anything else named.
+  auto plain = parse_config(base, "t.toml");
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_EQ(plain->outbox.in_doubt, InDoubt::kSent);
+  auto resend = parse_config(base + "[outbox]\nin_doubt = \"resend\"\n", "t.toml");
+  ASSERT_THAT(resend, IsOk());
+  EXPECT_EQ(resend->outbox.in_doubt, InDoubt::kResend);
+  EXPECT_THAT(parse_config(base + "[outbox]\nin_doubt = \"twice\"\n", "t.toml"),
+              StatusIs(ErrorKind::kConfig,
+                       AllOf(HasSubstr("in_doubt"), HasSubstr("sent | resend | park"))));
 }
 
 }  // namespace

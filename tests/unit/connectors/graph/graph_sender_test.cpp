@@ -59,7 +59,7 @@ class GraphSenderTest : public ::testing::Test {
   }
   OutgoingMail outgoing(std::string raw) {
     return {"ob-1", {"helpdesk@contoso.com", {"alice@example.com", "boss@example.com"}},
-            std::move(raw)};
+            std::move(raw), {}};
   }
 
   SenderConfig cfg_;

@@ -91,7 +91,7 @@ Script& opening(Script& s, const std::string& keywords = "PIPELINING\r\n250-8BIT
 }
 
 OutgoingMail mail(std::vector<std::string> to, std::string raw = "Subject: t\r\n\r\nbody\r\n") {
-  return OutgoingMail{"m1", Envelope{"alice@contoso.test", std::move(to)}, std::move(raw)};
+  return OutgoingMail{"m1", Envelope{"alice@contoso.test", std::move(to)}, std::move(raw), {}};
 }
 
 TEST(SmtpSenderTest, PipelinesMailRcptAndDataInOneFlight) {
@@ -318,6 +318,68 @@ TEST(SmtpSenderTest, ConnectionDroppedAfterDataIsNetwork) {
   EXPECT_FALSE(is_permanent_send_failure(sent.status()));
   // It is not sent again on its own: the server may have kept it.
   EXPECT_EQ(servers.next, 1u);
+}
+
+// on_handed_over marks the instant the outbox's crash safety rests on: the end of the data
+// ("." CRLF) is already written when it runs (before the answer is awaited), with the
+// recipients' answers known then. A transaction refused before the end never calls it.
+TEST(SmtpSenderTest, HandedOverRunsOnceTheEndIsWrittenBeforeTheAnswerIsRead) {
+  Script s;
+  opening(s)
+      .S("250 Ok")
+      .S("250 Ok")
+      .S("450 4.2.1 try later")
+      .S("354 go")
+      .S("250 2.0.0 Ok: queued as Q1");
+  Servers servers;
+  servers.add(s);
+  auto sender = make_smtp_sender(config(), password(), servers.factory());
+  OutgoingMail m = mail({"bob@x.test", "carol@x.test"});
+  int calls = 0;
+  m.on_handed_over = [&](const SendResult& so_far) {
+    ++calls;
+    std::string written = servers.written(0);
+    EXPECT_TRUE(written.ends_with("body\r\n.\r\n")) << written;
+    ASSERT_EQ(so_far.recipients.size(), 2u);
+    EXPECT_TRUE(so_far.recipients[0].accepted);
+    EXPECT_FALSE(so_far.recipients[1].accepted);
+  };
+  auto sent = sender->send(m);
+  ASSERT_THAT(sent.status(), IsOk());
+  EXPECT_EQ(calls, 1);
+
+  for (const std::string refusal : {"550 5.1.1 no such user", "451 4.3.0 busy"}) {
+    Script r;
+    opening(r).S("250 Ok").S(refusal).S("503 5.5.1 no valid recipients");
+    Servers refused;
+    refused.add(r);
+    auto sender2 = make_smtp_sender(config(), password(), refused.factory());
+    OutgoingMail m2 = mail({"bob@x.test"});
+    m2.on_handed_over = [&](const SendResult&) { ADD_FAILURE() << "refused before the end"; };
+    auto no = sender2->send(m2);
+    EXPECT_FALSE(no.ok());
+    EXPECT_TRUE(is_server_answer(no.status())) << no.status().to_string();
+  }
+}
+
+// After the end, a refusal is the server's answer; a dropped connection is not, and leaves
+// the message in doubt for the outbox.
+TEST(SmtpSenderTest, AfterTheEndOnlyARefusalIsAnAnswer) {
+  for (bool drop : {false, true}) {
+    Script s;
+    opening(s).S("250 Ok").S("250 Ok").S("354 go");
+    if (!drop) s.S("554 5.7.1 Message rejected as spam");
+    Servers servers;
+    servers.add(s);
+    auto sender = make_smtp_sender(config(), password(), servers.factory());
+    OutgoingMail m = mail({"bob@x.test"});
+    int calls = 0;
+    m.on_handed_over = [&](const SendResult&) { ++calls; };
+    auto sent = sender->send(m);
+    ASSERT_FALSE(sent.ok());
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(is_server_answer(sent.status()), !drop) << sent.status().to_string();
+  }
 }
 
 TEST(SmtpSenderTest, WrongPasswordIsAuthWithoutThePassword) {
