@@ -97,6 +97,13 @@ class TrackingTest : public ::testing::Test {
     return parse_json(r.out);
   }
 
+  // Copies the SMTP server holds of each Message-ID.
+  std::map<std::string, int> copies_received() {
+    std::map<std::string, int> copies;
+    for (const auto& [rec, msg] : received()) ++copies[msg.message_id];
+    return copies;
+  }
+
   // The messages the SMTP server took after `since`, parsed.
   std::vector<std::pair<sm::Received, ParsedMessage>> received(int64_t since = 0) {
     std::vector<std::pair<sm::Received, ParsedMessage>> out;
@@ -253,8 +260,7 @@ TEST_P(TrackingKillTest, OutboxKilledAtThisInstantLosesNothing) {
   RunResult again = mb({"outbox", "flush"});
   ASSERT_EQ(again.exit_code, 0) << again.describe();
 
-  std::map<std::string, int> copies;
-  for (const auto& [rec, msg] : received()) ++copies[msg.message_id];
+  auto copies = copies_received();
   auto list = outbox();
   ASSERT_EQ(list.size(), static_cast<size_t>(kMessages));
   for (const auto& row : list) {
@@ -313,8 +319,7 @@ TEST_F(TrackingTest, SigkillMidFlushLosesNothing) {
   RunResult again = mb({"outbox", "flush"});
   ASSERT_EQ(again.exit_code, 0) << again.describe();
 
-  std::map<std::string, int> seen;
-  for (const auto& [rec, msg] : received()) ++seen[msg.message_id];
+  auto seen = copies_received();
   auto list = outbox();
   ASSERT_EQ(list.size(), static_cast<size_t>(kMessages));
   int doubled = 0;
