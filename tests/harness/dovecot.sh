@@ -29,29 +29,13 @@
 # The system's own Dovecot configuration and service are never touched.
 set -euo pipefail
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PASSWORD="mb-harness-secret-7d1f"  # a test-only password, shared by every test user
 WAIT_SECONDS=20                    # bound on waiting for Dovecot to start or stop
 # /usr/sbin is not on an unprivileged user's PATH on Debian.
 DOVECOT=$(command -v dovecot || echo /usr/sbin/dovecot)
 
-die() { echo "dovecot.sh: $*" >&2; exit 1; }
-
 usage() { die "usage: $0 start DIR [OAUTH_DIR] | stop DIR"; }
-
-# Reads KEY from DIR/env (empty if absent).
-env_value() {
-  local dir=$1 key=$2
-  [ -f "$dir/env" ] || return 0
-  sed -n "s/^$key=//p" "$dir/env" | head -n1
-}
-
-# True while PID is a live (non-zombie) process.
-alive() {
-  local pid=$1 state
-  [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 1
-  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
-  [ -n "$state" ] && [ "$state" != "Z" ]
-}
 
 # True when PID is a dovecot master process (so a stale, reused PID is never signalled).
 is_dovecot() {
@@ -60,28 +44,13 @@ is_dovecot() {
 }
 
 do_stop() {
-  local dir=$1 pid runtime i
+  local dir=$1 pid runtime
   pid=$(env_value "$dir" MB_DOVECOT_PID)
   runtime=$(env_value "$dir" MB_RUNTIME_DIR)
   if [ -z "$pid" ] && [ -n "$runtime" ] && [ -f "$runtime/run/master.pid" ]; then
     pid=$(cat "$runtime/run/master.pid")
   fi
-  if [ -n "$pid" ] && is_dovecot "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < WAIT_SECONDS * 20; i++)); do
-      alive "$pid" || break
-      sleep 0.05
-    done
-    if alive "$pid"; then
-      echo "dovecot.sh: Dovecot $pid ignored SIGTERM; sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < WAIT_SECONDS * 20; i++)); do
-        alive "$pid" || break
-        sleep 0.05
-      done
-    fi
-    alive "$pid" && die "Dovecot $pid did not exit"
-  fi
+  stop_pid "$pid" Dovecot is_dovecot
   # Only ever remove a runtime directory this script created.
   if [ -n "$runtime" ] && [[ "$runtime" == /tmp/mb-dovecot.* ]] && [ -d "$runtime" ]; then
     rm -rf "$runtime"
@@ -108,30 +77,13 @@ ipv6_loopback() {
   python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null
 }
 
+# The server's certificate (DNS:localhost only) and an unrelated CA (other-ca.pem), in TLS_DIR.
 make_certs() {
   local tls=$1
-  mkdir -p "$tls"
+  make_tls "$tls" "mailbridge test CA"
   (
     cd "$tls"
-    local ca_ext="basicConstraints=critical,CA:TRUE"
-    local ca_ku="keyUsage=critical,keyCertSign,cRLSign"
-    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-      -keyout ca.key -out ca.pem -days 3650 -subj "/CN=mailbridge test CA" \
-      -addext "$ca_ext" -addext "$ca_ku" 2>/dev/null
-    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-      -keyout other-ca.key -out other-ca.pem -days 3650 -subj "/CN=unrelated test CA" \
-      -addext "$ca_ext" -addext "$ca_ku" 2>/dev/null
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-      -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
-    cat >server.ext <<'EOF'
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost
-EOF
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-      -out server.pem -days 825 -extfile server.ext 2>/dev/null
-    chmod 600 ca.key other-ca.key server.key
+    make_ca other-ca "unrelated test CA"
   )
 }
 
@@ -260,30 +212,14 @@ EOF
   chmod 644 "$d/ca.pem"
 }
 
+# True when PORT on 127.0.0.1 accepts a connection.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # Waits until PORT on 127.0.0.1 accepts a connection, bounded by WAIT_SECONDS.
-wait_port() {
-  local port=$1 i
-  for ((i = 0; i < WAIT_SECONDS * 20; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
+wait_port() { poll "" $((WAIT_SECONDS * 20)) 0.05 port_open "$1"; }
 
 # Waits until the plain IMAP port greets ("* OK"), which proves the login processes work.
-wait_greeting() {
-  local port=$1 i line
-  for ((i = 0; i < WAIT_SECONDS * 4; i++)); do
-    line=""
-    if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
-      IFS= read -r -t 2 line <&3 || true
-      exec 3<&- 3>&-
-      [[ "$line" == "* OK"* ]] && return 0
-    fi
-    sleep 0.25
-  done
-  return 1
-}
+wait_greeting() { poll "" $((WAIT_SECONDS * 4)) 0.25 greets "$1" "* OK"; }
 
 write_env() {
   local pid=$1 tmp="$dir/env.tmp"
@@ -311,17 +247,14 @@ EOF
 # One attempt at starting Dovecot on freshly picked ports; returns non-zero if it did not
 # come up (e.g. a port was taken in between).
 try_start() {
-  local pid="" i
+  local pid=""
   mapfile -t ports < <(free_ports 4)
   write_conf "$dir/dovecot.conf"
   : >"$dir/logs/dovecot.log"
   if ! "$DOVECOT" -c "$dir/dovecot.conf" 2>>"$dir/logs/dovecot.log"; then
     return 1
   fi
-  for ((i = 0; i < WAIT_SECONDS * 20; i++)); do
-    [ -s "$runtime/run/master.pid" ] && break
-    sleep 0.05
-  done
+  poll "" $((WAIT_SECONDS * 20)) 0.05 test -s "$runtime/run/master.pid" || true
   [ -s "$runtime/run/master.pid" ] && pid=$(cat "$runtime/run/master.pid")
   if [ -z "$pid" ] || ! alive "$pid"; then return 1; fi
   for p in "${ports[@]}"; do
@@ -374,7 +307,7 @@ do_start() {
       local stale
       stale=$(cat "$runtime/run/master.pid")
       if is_dovecot "$stale"; then kill -TERM "$stale" 2>/dev/null || true; fi
-      for ((i = 0; i < WAIT_SECONDS * 20; i++)); do alive "$stale" || break; sleep 0.05; done
+      wait_gone "$stale" || true
       rm -f "$runtime/run/master.pid"
     fi
   done
@@ -384,6 +317,6 @@ do_start() {
 
 case "${1:-}" in
   start) { [ $# -eq 2 ] || [ $# -eq 3 ]; } || usage; do_start "$2" "${3:-}" ;;
-  stop) [ $# -eq 2 ] || usage; do_stop "$(cd "$2" 2>/dev/null && pwd || echo "$2")" ;;
+  stop) [ $# -eq 2 ] || usage; do_stop "$(abs_dir "$2")" ;;
   *) usage ;;
 esac
