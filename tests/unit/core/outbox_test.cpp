@@ -10,6 +10,7 @@
 
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "core/ingest.h"
@@ -32,24 +33,57 @@ using std::chrono::seconds;
 
 const char* kSecret = "tracking-secret-for-tests";
 
+// Thrown by FakeSender to stand for the process dying in the middle of a send: nothing
+// after that point runs, as after a SIGKILL; a new Outbox then plays the restarted process.
+struct Crash {};
+
+// What FakeSender does around the end of the message, as an SMTP server sees it.
+enum class Fate {
+  kAnswer,          // the end reaches the server, which answers (the scripted result)
+  kCrashBeforeEnd,  // the process dies before the end is written: the server discards it
+  kCrashAfterEnd,   // the end is written (the server keeps it), then the process dies
+  kLoseAnswer,      // the end is written, then the connection drops before the answer
+  kRefuseAtEnd,     // the end is written and the server refuses it (the scripted error)
+};
+
 // Answers each send() with the next scripted result (default: every recipient accepted).
+// A successful result is handed over first (on_handed_over, `delivered` + 1), as SMTP's
+// final "." is; scripted errors are refusals before the end and deliver nothing.
 class FakeSender : public Sender {
  public:
   std::deque<Result<SendResult>> script;
+  std::deque<Fate> fates;
   std::vector<OutgoingMail> sent;
+  std::map<std::string, int> delivered;  // outbox id → copies the "server" kept
   int closed = 0;
 
   Result<SendResult> send(const OutgoingMail& mail) override {
     sent.push_back(mail);
-    if (!script.empty()) {
-      auto r = std::move(script.front());
-      script.pop_front();
-      return r;
+    Fate fate = Fate::kAnswer;
+    if (!fates.empty()) {
+      fate = fates.front();
+      fates.pop_front();
     }
     SendResult ok;
     for (const auto& a : mail.envelope.recipients) ok.recipients.push_back({a, true, false, "250 ok"});
     ok.server_id = "queued as " + std::to_string(sent.size());
-    return ok;
+    Result<SendResult> answer = ok;
+    if (!script.empty()) {
+      answer = std::move(script.front());
+      script.pop_front();
+    }
+    if (fate == Fate::kCrashBeforeEnd) throw Crash{};
+    if (fate == Fate::kAnswer && !answer.ok()) return answer;
+    if (mail.on_handed_over) mail.on_handed_over(answer.ok() ? *answer : ok);
+    if (fate == Fate::kRefuseAtEnd) return answer;
+    ++delivered[mail.id];
+    if (fate == Fate::kCrashAfterEnd) throw Crash{};
+    if (fate == Fate::kLoseAnswer) {
+      return Status(ErrorKind::kNetwork, "SMTP server relay: connection closed after the "
+                    "message was sent; the server may or may not have kept it",
+                    ErrorScope::kConnection);
+    }
+    return answer;
   }
   ConnectionReport test_connection() override { return {}; }
   void close() override { ++closed; }
@@ -398,6 +432,147 @@ TEST_F(OutboxTest, RowsOfADeadClaimerAreSentAgainOnceAndLiveOnesAreLeftAlone) {
   ASSERT_THAT(ob.flush(factory()), IsOk());
   EXPECT_EQ(row(live).state, "sent");
   EXPECT_EQ(sender_.sent.size(), 2u);
+}
+
+// A crash at every instant of a send, then a restart (another process: the crashed one no
+// longer runs). Before the end of the message reached the server, it is sent again; after
+// it, the server kept it and (in_doubt = "sent", the default) it is not sent again. Either
+// way the "server" holds exactly one copy of each message.
+TEST_F(OutboxTest, ACrashAtAnyInstantOfASendLeavesExactlyOneCopy) {
+  for (Fate fate : {Fate::kCrashBeforeEnd, Fate::kCrashAfterEnd}) {
+    SCOPED_TRACE(fate == Fate::kCrashBeforeEnd ? "crash before the end" : "crash after the end");
+    sender_ = FakeSender();
+    alive_owner_ = "test:1";
+    auto crashed = outbox("test:1");
+    auto queued = crashed.queue_tracked(mail());
+    ASSERT_THAT(queued, IsOk());
+    const std::string id = std::to_string(queued->id);
+    sender_.fates.push_back(fate);
+    EXPECT_THROW((void)crashed.flush(factory()), Crash);
+    OutboxRow left = row(queued->id);
+    EXPECT_EQ(left.state, "sending");
+    EXPECT_EQ(left.handed_over_at.empty(), fate == Fate::kCrashBeforeEnd);
+
+    alive_owner_ = "test:2";  // test:1 is dead
+    auto restarted = outbox("test:2");
+    auto stats = restarted.flush(factory());
+    ASSERT_THAT(stats, IsOk());
+    EXPECT_EQ(stats->recovered, 1);
+    EXPECT_EQ(sender_.delivered[id], 1) << "exactly one copy reached the server";
+    OutboxRow r = row(queued->id);
+    EXPECT_EQ(r.state, "sent");
+    if (fate == Fate::kCrashBeforeEnd) {
+      EXPECT_EQ(sender_.sent.size(), 2u);
+      EXPECT_FALSE(r.unconfirmed);
+      EXPECT_EQ(r.attempts, 2);
+    } else {
+      EXPECT_EQ(sender_.sent.size(), 1u);
+      EXPECT_TRUE(r.unconfirmed);
+      EXPECT_EQ(r.sent_at, left.handed_over_at);
+      EXPECT_THAT(r.last_error, HasSubstr("unconfirmed"));
+      EXPECT_THAT(r.last_error, HasSubstr("test:1 stopped"));
+    }
+    // Nothing further goes out.
+    ASSERT_THAT(restarted.flush(factory()), IsOk());
+    EXPECT_EQ(sender_.delivered[id], 1);
+  }
+}
+
+// The other two answers to "in doubt": send again (at-least-once: two copies with one
+// Message-ID) or park for an operator, whose `outbox retry` sends it again.
+TEST_F(OutboxTest, InDoubtResendAndParkAreTheOperatorsChoice) {
+  for (InDoubt policy : {InDoubt::kResend, InDoubt::kPark}) {
+    SCOPED_TRACE(policy == InDoubt::kResend ? "resend" : "park");
+    sender_ = FakeSender();
+    config_.outbox.in_doubt = policy;
+    alive_owner_ = "test:1";
+    auto crashed = outbox("test:1");
+    auto queued = crashed.queue_tracked(mail());
+    ASSERT_THAT(queued, IsOk());
+    const std::string id = std::to_string(queued->id);
+    sender_.fates.push_back(Fate::kCrashAfterEnd);
+    EXPECT_THROW((void)crashed.flush(factory()), Crash);
+    alive_owner_ = "test:2";
+    auto restarted = outbox("test:2");
+    ASSERT_THAT(restarted.flush(factory()), IsOk());
+    OutboxRow r = row(queued->id);
+    if (policy == InDoubt::kResend) {
+      EXPECT_EQ(r.state, "sent");
+      EXPECT_EQ(sender_.delivered[id], 2);
+      EXPECT_EQ(sender_.sent[0].raw, sender_.sent[1].raw);  // the same Message-ID
+    } else {
+      EXPECT_EQ(r.state, "parked");
+      EXPECT_EQ(sender_.delivered[id], 1);
+      EXPECT_THAT(r.last_error, HasSubstr("in doubt"));
+      EXPECT_THAT(r.last_error, HasSubstr("mailbridge outbox retry " + id));
+      ASSERT_THAT(restarted.retry(queued->id), IsOk());
+      ASSERT_THAT(restarted.flush(factory()), IsOk());
+      EXPECT_EQ(row(queued->id).state, "sent");
+      EXPECT_EQ(sender_.delivered[id], 2);
+    }
+  }
+}
+
+// No crash: the connection drops after the end of the message, before the server's answer.
+// That is in doubt too; a refusal after the end (a 4xx or 5xx) is an answer and is not.
+TEST_F(OutboxTest, ALostAnswerAfterTheEndIsInDoubtARefusalIsNot) {
+  auto ob = outbox();
+  auto lost = ob.queue_tracked(mail());
+  ASSERT_THAT(lost, IsOk());
+  sender_.fates.push_back(Fate::kLoseAnswer);
+  auto stats = ob.flush(factory());
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->sent, 1);
+  EXPECT_EQ(stats->unconfirmed, 1);
+  EXPECT_THAT(stats->errors, ElementsAre(HasSubstr("in doubt")));
+  OutboxRow r = row(lost->id);
+  EXPECT_EQ(r.state, "sent");
+  EXPECT_TRUE(r.unconfirmed);
+  EXPECT_THAT(r.last_error, HasSubstr("connection closed after the message was sent"));
+  // An operator who learns it never arrived sends it again; a confirmed one cannot be.
+  ASSERT_THAT(ob.retry(lost->id), IsOk());
+  r = row(lost->id);
+  EXPECT_EQ(r.state, "queued");
+  EXPECT_FALSE(r.unconfirmed);
+  ASSERT_THAT(ob.flush(factory()), IsOk());
+  EXPECT_FALSE(row(lost->id).unconfirmed);
+  EXPECT_THAT(ob.retry(lost->id), StatusIs(ErrorKind::kRejected, HasSubstr("sent")));
+
+  auto refused = ob.queue_tracked(mail());
+  ASSERT_THAT(refused, IsOk());
+  sender_.fates.push_back(Fate::kRefuseAtEnd);
+  sender_.script.push_back(Status(ErrorKind::kThrottled, "451 4.3.0 queue full"));
+  ASSERT_THAT(ob.flush(factory()), IsOk());
+  r = row(refused->id);
+  EXPECT_EQ(r.state, "queued");
+  EXPECT_FALSE(r.unconfirmed);
+  EXPECT_FALSE(r.handed_over_at.empty());
+  EXPECT_THAT(r.last_error, HasSubstr("451 4.3.0 queue full"));
+}
+
+// Recipients refused for now at RCPT stay pending when an in-doubt message counts as sent:
+// only they get it again, the accepted ones never twice.
+TEST_F(OutboxTest, InDoubtKeepsTheRecipientsRefusedBeforeTheEnd) {
+  alive_owner_ = "test:1";
+  auto crashed = outbox("test:1");
+  auto queued = crashed.queue_tracked(mail({{"", "ok@example.com"}, {"", "later@example.com"}}));
+  ASSERT_THAT(queued, IsOk());
+  SendResult partial;
+  partial.recipients = {{"ok@example.com", true, false, "250 ok"},
+                        {"later@example.com", false, false, "452 4.2.2 mailbox full"}};
+  sender_.script.push_back(partial);
+  sender_.fates.push_back(Fate::kCrashAfterEnd);
+  EXPECT_THROW((void)crashed.flush(factory()), Crash);
+  alive_owner_ = "test:2";
+  auto restarted = outbox("test:2");
+  ASSERT_THAT(restarted.recover(), IsOk());
+  OutboxRow r = row(queued->id);
+  EXPECT_EQ(r.state, "queued");
+  EXPECT_THAT(r.pending, ElementsAre("later@example.com"));
+  ASSERT_THAT(restarted.flush(factory()), IsOk());
+  ASSERT_EQ(sender_.sent.size(), 2u);
+  EXPECT_THAT(sender_.sent[1].envelope.recipients, ElementsAre("later@example.com"));
+  EXPECT_EQ(row(queued->id).state, "sent");
 }
 
 TEST_F(OutboxTest, SenderSetupFailuresAndSecretsInErrors) {
