@@ -1,5 +1,6 @@
 // File: core/ingest.cpp — decide(): the subject limit, filters (sender, subject, RFC 3834
-// auto-replies) and the router of SPEC §2; build_message_commit(): what a decision writes.
+// auto-replies, the accept-from policy) and the router of SPEC §2; build_message_commit(): what
+// a decision writes.
 #include "core/ingest.h"
 
 #include <algorithm>
@@ -245,6 +246,25 @@ const UserConfig* find_technician(const Config& config, const std::string& email
   return nullptr;
 }
 
+std::string sender_address(const ParsedMessage& msg) {
+  return !msg.from.email.empty() ? msg.from.email : msg.reply_to;
+}
+
+bool sender_accepted(const std::string& sender, const Config& config) {
+  const std::string& policy = config.filters.accept_from;
+  if (policy == "everyone") return true;
+  std::string e = lower_ascii(trim(sender));
+  if (e.empty()) return false;
+  for (const auto& u : config.users) {
+    if (lower_ascii(trim(u.email)) != e) continue;
+    if (policy == "requestors-and-technicians") return true;
+    if (policy == "requestors") return u.role == "requestor";
+    if (policy == "technicians") return u.role == "technician";
+    return false;  // an unknown policy (load_config() rejects it) accepts no one
+  }
+  return false;
+}
+
 Decision decide(const ParsedMessage& msg, const Config& config, const MailboxConfig& mailbox,
                 const RouteContext& ctx) {
   if (utf8_length(msg.subject) > config.ingest.max_subject_length) {
@@ -253,6 +273,8 @@ Decision decide(const ParsedMessage& msg, const Config& config, const MailboxCon
   if (sender_filter_match(msg, config.filters)) return skip(kSkipSenderFilter, true);
   if (subject_filter_match(msg, config.filters)) return skip(kSkipSubjectFilter, true);
   if (config.filters.auto_replies && is_auto_reply(msg)) return skip(kSkipAutoReply, true);
+  // Applies in every mailbox, the tracking mailbox included (SPEC §2 exempts none).
+  if (!sender_accepted(sender_address(msg), config)) return skip(kSkipNotAccepted, true);
   Decision d = route(msg, modules_of(config, mailbox.project), ctx);
   // The tracking mailbox takes replies to tracked mail only, when so configured.
   const bool tracked = d.matched_by == "in-reply-to" || d.matched_by == "cookie";
@@ -310,7 +332,7 @@ MessageCommit build_message_commit(ParsedMessage msg, const Decision& decision,
     return c;
   }
   c.post_action = mailbox.after.to_string();
-  std::string sender = !msg.from.email.empty() ? msg.from.email : msg.reply_to;
+  std::string sender = sender_address(msg);
   const UserConfig* tech = find_technician(config, sender);
   c.note.kind = "email-in";
   c.note.author = sender.empty() ? "unknown" : sender;

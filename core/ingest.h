@@ -32,6 +32,10 @@ inline constexpr const char* kSkipSubjectTooLong = "subject-too-long";
 inline constexpr const char* kSkipSenderFilter = "sender-filter";
 inline constexpr const char* kSkipSubjectFilter = "subject-filter";
 inline constexpr const char* kSkipAutoReply = "auto-reply";
+// [filters] accept_from: the sender (From, else Reply-To) is not in the [[user]] directory
+// with a role the policy accepts. A filter: after_filtered applies. Also in the [tracking]
+// mailbox.
+inline constexpr const char* kSkipNotAccepted = "not-accepted";
 inline constexpr const char* kSkipMalformed = "malformed";
 inline constexpr const char* kSkipTooLarge = "too-large";
 inline constexpr const char* kSkipDuplicate = "duplicate";
@@ -67,6 +71,12 @@ Decision decide(const ParsedMessage& msg, const Config& config, const MailboxCon
 std::optional<std::string> sender_filter_match(const ParsedMessage& msg, const FilterConfig& f);
 std::optional<std::string> subject_filter_match(const ParsedMessage& msg, const FilterConfig& f);
 bool is_auto_reply(const ParsedMessage& msg);
+// The sender decide() and build_message_commit() use: From's address, else Reply-To.
+std::string sender_address(const ParsedMessage& msg);
+// [filters] accept_from: everyone accepts all mail; requestors, technicians and
+// requestors-and-technicians accept a sender (compared case-insensitively) who is a [[user]]
+// with role requestor, technician, or either. An empty sender is accepted only by everyone.
+bool sender_accepted(const std::string& sender, const Config& config);
 // "[Ticket - 1042]" in subject or body with a module name of `modules`; "#1042" in subject.
 std::optional<int64_t> find_module_tag(const std::string& text,
                                        const std::vector<std::string>& modules);

@@ -65,7 +65,8 @@ void IngestSuite::TearDown() {
 
 void IngestSuite::configure(const std::string& after, int max_per_poll) {
   std::string toml = config_toml(db_path_,
-                                 server_->mailbox_toml(mailbox_name_, user_, after, max_per_poll));
+                                 server_->mailbox_toml(mailbox_name_, user_, after, max_per_poll) +
+                                     "\n" + extra_toml_);
   ASSERT_THAT(write_file(config_path_, toml), IsOk());
 }
 
@@ -320,6 +321,27 @@ TEST_P(IngestSuite, DefaultSubjectFilterAndAutoReplyCreateNoTicket) {
   ASSERT_EQ(list.size(), 1u) << list.dump(2);
   EXPECT_EQ(list[0].value("subject", ""), "Laptop will not boot");
   EXPECT_EQ(skipped_total(), 2) << mailbox_status().dump(2);
+}
+
+TEST_P(IngestSuite, AcceptFromTechniciansSkipsOthersAsNotAccepted) {
+  extra_toml_ =
+      "[filters]\naccept_from = \"technicians\"\n\n"
+      "[[user]]\nemail = \"Tom.Tech@example.com\"\nrole = \"technician\"\n\n"
+      "[[user]]\nemail = \"rita@example.com\"\nrole = \"requestor\"\n";
+  configure("mark-read");
+  deliver({.from = "Tom <tom.tech@EXAMPLE.com>", .subject = "Switch in room 4 is down",
+           .text = "Reported by phone.\n"});
+  deliver({.from = "Rita <rita@example.com>", .subject = "Printer jammed", .text = "Again.\n"});
+  deliver({.subject = "Laptop will not boot", .text = "Black screen.\n"});  // alice: unknown
+  sync_ok();
+
+  auto list = tickets();
+  ASSERT_EQ(list.size(), 1u) << list.dump(2);
+  EXPECT_EQ(list[0].value("subject", ""), "Switch in room 4 is down");
+  auto st = mailbox_status();
+  ASSERT_TRUE(st.contains("skipped")) << st.dump(2);
+  EXPECT_EQ(st["skipped"].value("not-accepted", 0), 2) << st.dump(2);
+  EXPECT_EQ(skipped_total(), 2) << st.dump(2);
 }
 
 // ---- SPEC §2: after processing ----

@@ -87,6 +87,8 @@ class IngestSuite : public ::testing::TestWithParam<MailServerParam> {
   std::string config_path_;
   std::string db_path_;
   std::string mailbox_name_ = "support";
+  // Appended to the generated configuration by configure() (e.g. [filters], [[user]]).
+  std::string extra_toml_;
 };
 
 }  // namespace mb::itest

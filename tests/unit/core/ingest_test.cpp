@@ -166,6 +166,121 @@ TEST_F(DecideTest, Rfc3834AutoRepliesAreFiltered) {
   EXPECT_EQ(run(bulk).kind, Decision::Kind::kNewTicket);
 }
 
+// [filters] accept_from, against a directory of one requestor and one technician.
+class AcceptFromTest : public DecideTest {
+ protected:
+  AcceptFromTest() {
+    config_.users.push_back({"rita@example.com", "Rita Requestor", "requestor"});
+    config_.users.push_back({"Tom.Tech@Example.com", "Tom Tech", "technician"});
+  }
+  static ParsedMessage from(const std::string& email, const std::string& reply_to = "") {
+    ParsedMessage m = message("printer on fire");
+    m.from = {"", email};
+    m.reply_to = reply_to;
+    return m;
+  }
+  // True when the message gets past the policy (a new ticket here); else checks the skip.
+  bool accepted(const ParsedMessage& m) {
+    Decision d = run(m);
+    if (d.kind == Decision::Kind::kSkip) {
+      EXPECT_EQ(d.reason, kSkipNotAccepted);
+      EXPECT_TRUE(d.filtered);
+      return false;
+    }
+    return true;
+  }
+};
+
+TEST_F(AcceptFromTest, EachPolicyAgainstEachKindOfSender) {
+  struct Case {
+    const char* policy;
+    bool requestor, technician, unknown, empty;
+  };
+  const Case cases[] = {
+      {"everyone", true, true, true, true},
+      {"requestors", true, false, false, false},
+      {"technicians", false, true, false, false},
+      {"requestors-and-technicians", true, true, false, false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.policy);
+    config_.filters.accept_from = c.policy;
+    EXPECT_EQ(accepted(from("rita@example.com")), c.requestor);
+    EXPECT_EQ(accepted(from("tom.tech@example.com")), c.technician);
+    EXPECT_EQ(accepted(from("mallory@example.com")), c.unknown);
+    EXPECT_EQ(accepted(from("")), c.empty);  // neither From nor Reply-To
+    // Case-insensitive both ways: the directory says Tom.Tech@Example.com.
+    EXPECT_EQ(accepted(from("RITA@Example.COM")), c.requestor);
+    EXPECT_EQ(accepted(from("TOM.TECH@EXAMPLE.COM")), c.technician);
+    // No From address: the Reply-To address is the sender, as for the ticket's requester.
+    EXPECT_EQ(accepted(from("", "rita@example.com")), c.requestor);
+    EXPECT_EQ(accepted(from("", "tom.tech@example.com")), c.technician);
+    EXPECT_EQ(accepted(from("", "mallory@example.com")), c.unknown);
+    // A From address wins over Reply-To, whatever Reply-To says.
+    EXPECT_EQ(accepted(from("mallory@example.com", "rita@example.com")), c.unknown);
+    EXPECT_EQ(accepted(from("rita@example.com", "mallory@example.com")), c.requestor);
+  }
+}
+
+TEST_F(AcceptFromTest, DisplayNameIsNotTheAddress) {
+  config_.filters.accept_from = "requestors";
+  ParsedMessage m = from("mallory@example.com");
+  m.from.name = "rita@example.com";
+  EXPECT_FALSE(accepted(m));
+}
+
+TEST_F(AcceptFromTest, EmptyDirectoryAcceptsOnlyUnderEveryone) {
+  config_.users.clear();
+  config_.filters.accept_from = "requestors-and-technicians";
+  EXPECT_FALSE(accepted(from("rita@example.com")));
+  config_.filters.accept_from = "everyone";
+  EXPECT_TRUE(accepted(from("rita@example.com")));
+}
+
+TEST_F(AcceptFromTest, ComesAfterTheOtherFiltersAndBeforeRouting) {
+  config_.filters.accept_from = "technicians";
+  // The earlier filters keep their own reasons.
+  EXPECT_EQ(run(message(repeat("a", 401))).reason, kSkipSubjectTooLong);
+  EXPECT_EQ(run(message("Out of Office")).reason, kSkipSubjectFilter);
+  ParsedMessage daemon = from("mailer-daemon@mx.example.com");
+  EXPECT_EQ(run(daemon).reason, kSkipSenderFilter);
+  ParsedMessage auto_reply = from("mallory@example.com");
+  auto_reply.headers.emplace_back("Auto-Submitted", "auto-replied");
+  EXPECT_EQ(run(auto_reply).reason, kSkipAutoReply);
+  // A follow-up naming an existing ticket is no exception: no note from an unknown sender.
+  ParsedMessage follow_up = from("mallory@example.com");
+  follow_up.subject = "Re: printer [Ticket - 5]";
+  EXPECT_EQ(run(follow_up).reason, kSkipNotAccepted);
+  follow_up.from.email = "tom.tech@example.com";
+  Decision d = run(follow_up);
+  EXPECT_EQ(d.kind, Decision::Kind::kNote);
+  EXPECT_EQ(d.ticket_id, 5);
+}
+
+TEST_F(AcceptFromTest, AppliesToRepliesInTheTrackingMailboxToo) {
+  config_.filters.accept_from = "requestors";
+  config_.tracking.mailbox = "support";  // this test's mailbox
+  ParsedMessage reply = from("customer@elsewhere.example");
+  reply.subject = "Re: your printer";
+  reply.in_reply_to = "sent-7@mailbridge";  // a reply to tracked mail
+  EXPECT_EQ(run(reply).reason, kSkipNotAccepted);
+  config_.tracking.delete_untracked = true;  // filtered first: not "untracked"
+  EXPECT_EQ(run(reply).reason, kSkipNotAccepted);
+  reply.from.email = "rita@example.com";
+  Decision d = run(reply);
+  EXPECT_EQ(d.kind, Decision::Kind::kNote);
+  EXPECT_EQ(d.matched_by, "in-reply-to");
+}
+
+TEST_F(AcceptFromTest, SenderAcceptedMatchesDecide) {
+  config_.filters.accept_from = "technicians";
+  EXPECT_TRUE(sender_accepted("TOM.tech@example.com", config_));
+  EXPECT_FALSE(sender_accepted("rita@example.com", config_));
+  EXPECT_FALSE(sender_accepted("", config_));
+  ParsedMessage m = from("", "Tom.Tech@example.com");
+  EXPECT_EQ(sender_address(m), "Tom.Tech@example.com");
+}
+
 TEST_F(DecideTest, RoutesByInReplyToAndReferencesToSentMail) {
   ParsedMessage m = message("Re: your request [Ticket - 5] #9");
   m.in_reply_to = "sent-7@mailbridge";
@@ -530,6 +645,34 @@ TEST_F(SyncTest, SkipsAreCountedAndGetTheirPostActions) {
   auto again = sync();
   ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->skipped.empty());
+}
+
+TEST_F(SyncTest, NotAcceptedSendersAreCountedAndGetAfterFiltered) {
+  mcfg_.after_filtered = PostAction::move("Rejected");
+  config_.filters.accept_from = "requestors";
+  config_.users.push_back({"Alice@Example.com", "Alice", "requestor"});
+  config_.users.push_back({"tom@example.com", "Tom Tech", "technician"});
+  std::string alice = server_->add(mail("printer on fire"));
+  std::string tom = server_->add(mail("from a technician", "x\r\n", "Tom <tom@example.com>"));
+  std::string stranger = server_->add(mail("buy now", "x\r\n", "Eve <eve@example.net>"));
+  std::string via_reply_to = server_->add(
+      mail("no from", "x\r\n", "undisclosed-recipients:;", "Reply-To: alice@EXAMPLE.com\r\n"));
+  auto stats = sync();
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->tickets, 2);
+  EXPECT_EQ(stats->skipped[kSkipNotAccepted], 2);
+  auto all = tickets();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].requester, "alice@example.com");
+  EXPECT_EQ(all[1].requester, "alice@example.com");
+  EXPECT_TRUE(server_->find(alice)->seen);  // `after`: mark-read
+  EXPECT_TRUE(server_->find(via_reply_to)->seen);
+  for (const auto& key : {tom, stranger}) {
+    EXPECT_EQ(server_->find(key)->folder, "Rejected") << key;  // after_filtered
+  }
+  auto state = store_->get_mailbox_state("support");
+  ASSERT_THAT(state, IsOk());
+  EXPECT_EQ(state->skipped.at(kSkipNotAccepted), 2);
 }
 
 TEST_F(SyncTest, SameBytesUnderANewKeyMakeNoSecondTicket) {
