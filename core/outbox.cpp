@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <spdlog/spdlog.h>
 
 #include "core/failpoint.h"
@@ -102,7 +103,9 @@ std::string outbox_time(SysClock::time_point t) {
 Outbox::Outbox(Store& store, const Config& config, std::string tracking_secret,
                OutboxOptions options)
     : store_(store), config_(config), secret_(std::move(tracking_secret)),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      log_(HandoverLog::path_for(store.path(),
+                                 options_.owner.empty() ? default_owner() : options_.owner)) {
   if (options_.owner.empty()) options_.owner = default_owner();
   if (!options_.owner_alive) options_.owner_alive = local_process_alive;
   if (!options_.jitter) {
@@ -343,9 +346,13 @@ Status Outbox::send_one(OutboxRow& row, Sender* sender, const Status& setup, Flu
   } else {
     OutgoingMail mail{std::to_string(row.id), {row.env_from, row.pending}, row.raw, {}};
     bool handed_over = false;
+    log_.starting(row.id);
     // Written before the server's answer is read: a crash from here on leaves a row that
-    // says "the server may have it", never one that would be sent again blindly.
+    // says "the server may have it", never one that would be sent again blindly. The log
+    // first (one pwrite), then the store (one commit).
     mail.on_handed_over = [&](const SendResult& so_far) {
+      log_.handed_over(row.id);
+      failpoint("outbox.handover-logged");
       handed_over = true;
       row.handed_over_at = outbox_time(now());
       row.recipient_results = merge_results(row.recipient_results, so_far.recipients);
@@ -412,6 +419,7 @@ Result<FlushStats> Outbox::flush(const SenderFactory& senders) {
     if (s.first) s.first->close();
   }
   if (!failure.ok()) return failure;
+  log_.remove();  // every outcome is in the store
   return stats;
 }
 
@@ -426,22 +434,28 @@ Result<int64_t> Outbox::recover() {
   auto rows = store_.sending_outbox();
   if (!rows.ok()) return rows.status();
   int64_t n = 0;
+  std::set<std::string> logs;  // the dead owners' hand-over logs, deleted once read
   for (auto& row : *rows) {
     if (!claimer_gone(row)) continue;
     const std::string owner = row.claimed_by;
-    if (!row.handed_over_at.empty()) {
-      // The end of the message was written at handed_over_at, and then the process died:
-      // the server may well have it.
+    const std::string log = HandoverLog::path_for(store_.path(), owner);
+    logs.insert(log);
+    // The store's record, or the log's when the process died before the store's commit.
+    const bool in_log = HandoverLog::last_handed_over(log) == row.id;
+    if (!row.handed_over_at.empty() || in_log) {
+      // The end of the message was written, and then the process died: the server may
+      // well have it.
       FlushStats ignored;
-      resolve_in_doubt(row, "interrupted after the message reached the server at " +
-                                row.handed_over_at + " (" + owner + " stopped)", ignored);
+      std::string when = row.handed_over_at.empty() ? "" : " at " + row.handed_over_at;
+      resolve_in_doubt(row, "interrupted after the message reached the server" + when + " (" +
+                                owner + " stopped)", ignored);
       if (row.state == "queued") row.next_attempt_at = outbox_time(now());
     } else {
       // SMTP: its end never reached the server, which discards an unfinished transaction,
       // so sending it again cannot make a second copy. Graph's one request has no such
       // moment on record: it may have gone (docs/reliability.md).
       const SenderConfig* via = config_.find_sender(row.sender);
-      const bool marks = via == nullptr || via->type == "smtp";
+      const bool marks = via == nullptr || (via->type != "graph" && via->type != "ews");
       row.state = "queued";
       row.next_attempt_at = outbox_time(now());
       row.last_error = marks ? "interrupted before the message reached the server (" + owner +
@@ -457,6 +471,8 @@ Result<int64_t> Outbox::recover() {
     if (!written.ok()) return written.status();
     if (*written) ++n;
   }
+  // Every row they spoke of is written back: nothing in them is needed any more.
+  for (const auto& log : logs) HandoverLog::remove_file(log);
   return n;
 }
 

@@ -5,14 +5,15 @@
 //
 // Crash safety (docs/reliability.md): flush() claims rows as `sending` in one write
 // transaction before it talks to a server; the moment the message's end is written to the
-// server (SMTP's final ".") is committed as handed_over_at before the server's answer is
-// read; and each outcome is committed in its own transaction right after that answer. A
-// `sending` row whose claimer is gone (its process no longer runs, or the claim is older
-// than the lease) was interrupted: without handed_over_at the server never had the whole
-// message and recover() queues it again (same bytes, same Message-ID); with it the message
-// is in doubt and [outbox] in_doubt decides (by default: sent, marked unconfirmed). So a
-// crash loses nothing, and sends a message twice only if it lands between the write of the
-// "." and the commit of handed_over_at (one local SQLite commit).
+// server (SMTP's final ".") is written to this process's hand-over log (core/handover_log.h,
+// one pwrite) and then committed as handed_over_at, before the server's answer is read; and
+// each outcome is committed in its own transaction right after that answer. A `sending` row
+// whose claimer is gone (its process no longer runs, or the claim is older than the lease)
+// was interrupted: when neither handed_over_at nor the dead process's log names it, the
+// server never had the whole message and recover() queues it again (same bytes, same
+// Message-ID); otherwise the message is in doubt and [outbox] in_doubt decides (by default:
+// sent, marked unconfirmed). So a crash loses nothing, and sends a message twice only if it
+// lands between the write of the "." and the pwrite of the log.
 //
 //   mb::Outbox outbox(*store, config, secret);
 //   auto row = outbox.queue_tracked({.ticket_id = 12, .user = "ann@corp.example",
@@ -31,6 +32,7 @@
 
 #include "core/compose.h"
 #include "core/config.h"
+#include "core/handover_log.h"
 #include "core/message.h"
 #include "core/sender.h"
 #include "core/status.h"
@@ -120,6 +122,7 @@ class Outbox {
   const Config& config_;
   std::string secret_;
   OutboxOptions options_;
+  HandoverLog log_;  // this process's hand-over log (core/handover_log.h)
 };
 
 // The forward of a tracked reply (SPEC §4) to `original.user`, through the [tracking]

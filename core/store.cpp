@@ -134,6 +134,11 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   return store;
 }
 
+std::string Store::path() const {
+  const char* f = sqlite3_db_filename(db_, "main");
+  return f != nullptr ? f : "";
+}
+
 int Store::schema_version() const {
   auto st = Stmt::prepare(db_, "PRAGMA user_version");
   if (!st.ok()) return -1;

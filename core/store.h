@@ -190,6 +190,8 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   int schema_version() const;
+  // The database file's absolute path ("" for an in-memory store).
+  std::string path() const;
 
   // Ledger
   Result<std::optional<LedgerEntry>> find_ledger(const std::string& mailbox,
@@ -271,8 +273,8 @@ class Store {
                              const std::string& expected_owner = "");
   // Records, while `owner` still holds the `sending` claim, that this attempt handed the
   // message's end to the server at `at`, with the recipients' answers known then. One
-  // UPDATE by primary key: it runs between the write of SMTP's "." and the read of the
-  // answer, the one window where a crash still makes a second copy (docs/reliability.md).
+  // UPDATE by primary key, run between the write of SMTP's "." (and the hand-over log's
+  // pwrite, core/handover_log.h) and the read of the answer (docs/reliability.md).
   Result<bool> mark_outbox_handed_over(int64_t id, const std::string& owner,
                                        const std::string& at,
                                        const std::string& recipient_results);

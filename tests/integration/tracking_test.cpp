@@ -278,14 +278,16 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // The body is written, not its end: the server drops the unfinished transaction.
         KillPoint{"smtp.before-end", "before the end of DATA", 1, false},
+        // The end is written and logged beside the store; the store's record not yet.
+        KillPoint{"outbox.handover-logged", "after the hand-over is logged", 1, true},
         // The end is written and its moment committed; the answer is not read yet.
         KillPoint{"outbox.handed-over", "after the hand-over is recorded", 1, true},
         // The server said 250; "sent" is not committed yet (before v5: sent twice).
         KillPoint{"outbox.before-record", "between the 250 and its commit", 1, true},
         KillPoint{"outbox.recorded", "after the commit of sent", 1, false},
         // The one window left (docs/reliability.md): the "." is written and the process
-        // dies before the hand-over is committed, one local SQLite commit later. The
-        // message goes again, with its Message-ID: at-least-once, never lost.
+        // dies before the next system call logs it. The message goes again, with its
+        // Message-ID: at-least-once, never lost.
         KillPoint{"smtp.end-written", "between the end and its record", 2, false}),
     [](const ::testing::TestParamInfo<KillPoint>& info) {
       std::string name = info.param.point;
