@@ -15,7 +15,6 @@
 #include <functional>
 #include <cstdlib>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,23 +35,6 @@ namespace {
 using ::mb::testing::IsOk;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string auth_oauth_dir() {
-  if (const char* d = std::getenv("MB_OAUTH_HARNESS_DIR"); d && *d) return d;
-  return MB_OAUTH_HARNESS_DIR;
-}
-
-std::map<std::string, std::string> auth_oauth_env() {
-  std::map<std::string, std::string> out;
-  auto text = read_file(auth_oauth_dir() + "/env");
-  if (!text.ok()) return out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
 
 // `mailbridge ARGS` running with its stdout on a pipe we read while it waits for approval.
 class PipedChild {
@@ -135,9 +117,9 @@ class PipedChild {
 class AuthCliIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    env_ = auth_oauth_env();
+    if (auto env = read_server_env(oauth_harness_dir()); env.ok()) env_ = *env;
     ASSERT_FALSE(env_["MB_OAUTH_TOKEN_URL"].empty())
-        << "no OAuth harness in " << auth_oauth_dir() << " (tests/harness/oauth.sh start)";
+        << "no OAuth harness in " << oauth_harness_dir() << " (tests/harness/oauth.sh start)";
     scope_ = env_["MB_OAUTH_MAIL_SCOPE"] + " offline_access";
     ASSERT_THAT(write_file(tmp_.file("token.key"), base64_encode(std::string(32, 'z')) + "\n"),
                 IsOk());
@@ -204,7 +186,7 @@ TEST_F(AuthCliIntegrationTest, DeviceLoginStoresTheGrantAndStatusShowsIt) {
     opts.timeout = std::chrono::seconds(30);
     auto p = Process::start("/bin/bash",
                             {std::string(MB_SOURCE_DIR) + "/tests/harness/oauth.sh", "approve",
-                             auth_oauth_dir(), code, account},
+                             oauth_harness_dir(), code, account},
                             opts);
     ASSERT_THAT(p, IsOk());
     RunResult r = (*p)->wait(opts.timeout);

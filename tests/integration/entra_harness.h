@@ -7,126 +7,46 @@
 //   mb::AppConfig cfg = mb::itest::entra::app_config("contoso", (*app)["client_id"], secret);
 #pragma once
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <sstream>
+#include <chrono>
 #include <string>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
-#include "core/http.h"
 #include "core/status.h"
 #include "tests/integration/harness.h"
 
 namespace mb::itest::entra {
 
-using Env = std::map<std::string, std::string>;
+using Env = ServerEnv;
 
-inline std::string dir() {
-  if (const char* d = std::getenv("MB_ENTRA_HARNESS_DIR"); d && *d) return d;
-  return MB_ENTRA_HARNESS_DIR;
+// The stand-in; outside ctest's fixture the first test that needs it starts it, and it is
+// stopped when the test program ends.
+inline HarnessServer& server() {
+  static HarnessServer s({
+      .what = "the Entra stand-in",
+      .script = "entra.sh",
+      .dir_env = "MB_ENTRA_HARNESS_DIR",
+      .default_dir = MB_ENTRA_HARNESS_DIR,
+      .pid_key = "MB_ENTRA_PID",
+      .admin_url_key = "MB_ENTRA_ADMIN_URL",
+      .admin_what = "admin",
+      .admin_timeout = std::chrono::seconds(10),
+  });
+  return s;
 }
 
-inline Result<Env> read_env() {
-  auto text = read_file(dir() + "/env");
-  if (!text.ok()) return text.status();
-  Env out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-inline bool running(const Env& env) {
-  auto it = env.find("MB_ENTRA_PID");
-  return it != env.end() && ::access(("/proc/" + it->second).c_str(), F_OK) == 0;
-}
-
-inline bool run_script(const std::string& action) {
-  RunOptions opts;
-  opts.timeout = std::chrono::seconds(60);
-  auto p = Process::start("/bin/bash",
-                          {std::string(MB_SOURCE_DIR) + "/tests/harness/entra.sh", action, dir()},
-                          opts);
-  if (!p.ok()) return false;
-  RunResult r = (*p)->wait(opts.timeout);
-  if (r.exit_code != 0) {
-    std::fprintf(stderr, "entra.sh %s: %s\n", action.c_str(), r.describe().c_str());
-  }
-  return r.exit_code == 0;
-}
-
-// Outside ctest's fixture, the first test that needs the stand-in starts it; it is stopped
-// when the test program ends.
-class StandInEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (started) run_script("stop");
-  }
-  static inline bool started = false;
-};
-inline ::testing::Environment* const kStandInEnvironment =
-    ::testing::AddGlobalTestEnvironment(new StandInEnvironment);
+inline std::string dir() { return server().dir(); }
 
 // The stand-in's DIR/env; empty (with a test failure) when it cannot be started.
-inline const Env& env() {
-  static std::mutex mu;
-  static Env cached;
-  std::lock_guard lock(mu);
-  if (!cached.empty() && running(cached)) return cached;
-  auto e = read_env();
-  if (!e.ok() || !running(*e)) {
-    StandInEnvironment::started = run_script("start");
-    e = read_env();
-  }
-  if (!e.ok()) {
-    ADD_FAILURE() << "the Entra stand-in is not running: " << e.status().message();
-    cached.clear();
-    return cached;
-  }
-  cached = *e;
-  return cached;
-}
+inline const Env& env() { return server().env(); }
 
-inline std::string at(const std::string& key) {
-  const Env& e = env();
-  auto it = e.find(key);
-  return it == e.end() ? "" : it->second;
-}
+inline std::string at(const std::string& key) { return server().at(key); }
 
 // A request to the admin port (plain HTTP on loopback, JSON both ways).
 inline Result<nlohmann::json> admin(const std::string& method, const std::string& path,
                                     const nlohmann::json& body = nlohmann::json::object()) {
-  static std::unique_ptr<HttpClient> http = [] {
-    HttpOptions o;
-    o.allow_plain_http = true;
-    o.timeouts = Timeouts{std::chrono::seconds(10), std::chrono::seconds(10)};
-    return make_http_client(o);
-  }();
-  HttpRequest req;
-  req.method = method;
-  req.url = at("MB_ENTRA_ADMIN_URL") + path;
-  if (method == "POST") {
-    req.headers = {{"Content-Type", "application/json"}};
-    req.body = body.dump();
-  }
-  auto r = http->send(req);
-  if (!r.ok()) return r.status();
-  auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (r->status != 200 || j.is_discarded()) {
-    return Status(ErrorKind::kInternal, "admin " + path + ": HTTP " + std::to_string(r->status) +
-                                            " " + r->body);
-  }
-  return j;
+  return server().admin(method, path, body);
 }
 
 // Registers an app in the stand-in's tenant (see tests/harness/README.md for the fields);

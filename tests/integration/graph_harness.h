@@ -9,108 +9,50 @@
 //   std::string toml = mb::itest::graph::mailbox_toml({.name = "support", .user = user});
 #pragma once
 
-#include <unistd.h>
-
 #include <cctype>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <sstream>
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "core/http.h"
 #include "core/status.h"
 #include "tests/integration/entra_harness.h"
 #include "tests/integration/harness.h"
 
 namespace mb::itest::graph {
 
-using Env = std::map<std::string, std::string>;
+using Env = ServerEnv;
 
 // The environment variable the generated configuration names for the app's secret.
 inline constexpr const char* kSecretVar = "MB_TEST_GRAPH_SECRET";
 
-inline std::string dir() {
-  if (const char* d = std::getenv("MB_GRAPH_HARNESS_DIR"); d && *d) return d;
-  return MB_GRAPH_HARNESS_DIR;
+// The stand-in; outside ctest's fixture the first test that needs it starts it (after the
+// Entra stand-in, whose tokens it checks), and it is stopped when the test program ends.
+inline HarnessServer& server() {
+  static HarnessServer s({
+      .what = "the Graph stand-in",
+      .script = "graph.sh",
+      .dir_env = "MB_GRAPH_HARNESS_DIR",
+      .default_dir = MB_GRAPH_HARNESS_DIR,
+      .pid_key = "MB_GRAPH_PID",
+      .admin_url_key = "MB_GRAPH_ADMIN_URL",
+      .admin_what = "graph admin",
+      .admin_timeout = std::chrono::seconds(60),
+      .needs = [] { return !entra::env().empty(); },
+      .start_args = [] { return std::vector<std::string>{entra::dir()}; },
+  });
+  return s;
 }
 
-inline Result<Env> read_env() {
-  auto text = read_file(dir() + "/env");
-  if (!text.ok()) return text.status();
-  Env out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-inline bool running(const Env& env) {
-  auto it = env.find("MB_GRAPH_PID");
-  return it != env.end() && ::access(("/proc/" + it->second).c_str(), F_OK) == 0;
-}
-
-inline bool run_script(const std::string& action) {
-  RunOptions opts;
-  opts.timeout = std::chrono::seconds(60);
-  std::vector<std::string> args = {std::string(MB_SOURCE_DIR) + "/tests/harness/graph.sh",
-                                   action, dir()};
-  if (action == "start") args.push_back(entra::dir());
-  auto p = Process::start("/bin/bash", args, opts);
-  if (!p.ok()) return false;
-  RunResult r = (*p)->wait(opts.timeout);
-  if (r.exit_code != 0) std::fprintf(stderr, "graph.sh %s: %s\n", action.c_str(), r.describe().c_str());
-  return r.exit_code == 0;
-}
-
-// Outside ctest's fixture the first test that needs the stand-in starts it (after the Entra
-// stand-in, whose tokens it checks); it is stopped when the test program ends.
-class StandInEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (started) run_script("stop");
-  }
-  static inline bool started = false;
-};
-inline ::testing::Environment* const kStandInEnvironment =
-    ::testing::AddGlobalTestEnvironment(new StandInEnvironment);
+inline std::string dir() { return server().dir(); }
 
 // The stand-in's DIR/env; empty (with a test failure) when it cannot be started.
-inline const Env& env() {
-  static std::mutex mu;
-  static Env cached;
-  if (entra::env().empty()) return cached;
-  std::lock_guard lock(mu);
-  if (!cached.empty() && running(cached)) return cached;
-  auto e = read_env();
-  if (!e.ok() || !running(*e)) {
-    StandInEnvironment::started = run_script("start");
-    e = read_env();
-  }
-  if (!e.ok()) {
-    ADD_FAILURE() << "the Graph stand-in is not running: " << e.status().message();
-    cached.clear();
-    return cached;
-  }
-  cached = *e;
-  return cached;
-}
+inline const Env& env() { return server().env(); }
 
-inline std::string at(const std::string& key) {
-  const Env& e = env();
-  auto it = e.find(key);
-  return it == e.end() ? "" : it->second;
-}
+inline std::string at(const std::string& key) { return server().at(key); }
 
 // A test's user name (unique_user()) as a UPN of the stand-in's tenant.
 inline std::string upn(const std::string& user) {
@@ -132,27 +74,7 @@ inline std::string url_encode(const std::string& s) {
 // A request to the admin port (plain HTTP on loopback, JSON both ways).
 inline Result<nlohmann::json> admin(const std::string& method, const std::string& path,
                                     const nlohmann::json& body = nlohmann::json::object()) {
-  static std::unique_ptr<HttpClient> http = [] {
-    HttpOptions o;
-    o.allow_plain_http = true;
-    o.timeouts = Timeouts{std::chrono::seconds(10), std::chrono::seconds(60)};
-    return make_http_client(o);
-  }();
-  HttpRequest req;
-  req.method = method;
-  req.url = at("MB_GRAPH_ADMIN_URL") + path;
-  if (method == "POST") {
-    req.headers = {{"Content-Type", "application/json"}};
-    req.body = body.dump();
-  }
-  auto r = http->send(req);
-  if (!r.ok()) return r.status();
-  auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (r->status != 200 || j.is_discarded()) {
-    return Status(ErrorKind::kInternal,
-                  "graph admin " + path + ": HTTP " + std::to_string(r->status) + " " + r->body);
-  }
-  return j;
+  return server().admin(method, path, body);
 }
 
 // New (unread) mail in user's folder ("inbox" unless named).

@@ -28,6 +28,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "core/config.h"
+#include "core/http.h"
+
 extern char** environ;
 
 namespace mb::itest {
@@ -35,22 +38,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string harness_dir() {
-  if (const char* d = std::getenv("MB_HARNESS_DIR"); d && *d) return d;
-  return MB_HARNESS_DIR;
-}
-
-std::map<std::string, std::string> parse_env_lines(const std::string& text) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto eq = line.find('=');
-    if (eq == std::string::npos || line.empty() || line[0] == '#') continue;
-    out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
+std::string dovecot_dir() { return harness_dir("MB_HARNESS_DIR", MB_HARNESS_DIR); }
 
 bool process_alive(pid_t pid) {
   if (pid <= 0) return false;
@@ -60,29 +48,33 @@ bool process_alive(pid_t pid) {
   return state != "Z";
 }
 
-// Runs tests/harness/dovecot.sh ACTION DIR; true on exit 0.
-bool run_dovecot_script(const std::string& action, const std::string& dir) {
-  RunOptions opts;
-  opts.timeout = std::chrono::seconds(60);
-  std::string script = std::string(MB_SOURCE_DIR) + "/tests/harness/dovecot.sh";
-  auto p = Process::start("/bin/bash", {script, action, dir}, opts);
-  if (!p.ok()) return false;
-  RunResult r = (*p)->wait(opts.timeout);
-  if (r.exit_code != 0) std::fprintf(stderr, "dovecot.sh %s failed:\n%s\n", action.c_str(),
-                                     r.describe().c_str());
-  return r.exit_code == 0;
-}
-
-// Stops the Dovecot this process started itself (outside ctest's fixture).
-class SelfStartedDovecot : public ::testing::Environment {
+// Stops, when the test program ends, the servers this process started itself (outside
+// ctest's fixtures): each stop registered with stop_at_exit(), the last registered first.
+class StopAtExit : public ::testing::Environment {
  public:
   void TearDown() override {
-    if (started) run_dovecot_script("stop", harness_dir());
+    std::vector<std::function<void()>> stops;
+    {
+      std::lock_guard lock(mu());
+      stops = list();
+    }
+    for (auto it = stops.rbegin(); it != stops.rend(); ++it) (*it)();
   }
-  static inline bool started = false;
+  static std::mutex& mu() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::function<void()>>& list() {
+    static std::vector<std::function<void()>> l;
+    return l;
+  }
 };
-::testing::Environment* const kSelfStarted =
-    ::testing::AddGlobalTestEnvironment(new SelfStartedDovecot);
+::testing::Environment* const kStopAtExit = ::testing::AddGlobalTestEnvironment(new StopAtExit);
+
+void stop_at_exit(std::function<void()> stop) {
+  std::lock_guard lock(StopAtExit::mu());
+  StopAtExit::list().push_back(std::move(stop));
+}
 
 // Maildir++ directory of a folder: INBOX is the Maildir itself, "A/B" is ".A.B".
 std::string folder_dir(const HarnessEnv& env, const std::string& user,
@@ -163,9 +155,9 @@ std::string crlf(const std::string& text) {
 // ---- harness env ----
 
 Result<HarnessEnv> read_harness_env(const std::string& dir) {
-  auto text = read_file(dir + "/env");
-  if (!text.ok()) return text.status();
-  auto kv = parse_env_lines(*text);
+  auto lines = read_server_env(dir);
+  if (!lines.ok()) return lines.status();
+  const ServerEnv& kv = *lines;
   auto need = [&](const char* k) -> std::string {
     auto it = kv.find(k);
     return it == kv.end() ? "" : it->second;
@@ -199,21 +191,157 @@ Result<HarnessEnv> read_harness_env(const std::string& dir) {
 Result<HarnessEnv> load_harness() {
   static std::mutex mu;
   static std::optional<HarnessEnv> cached;
+  static bool self_started = false;
   std::lock_guard lock(mu);
   if (cached && process_alive(cached->dovecot_pid)) return *cached;
-  std::string dir = harness_dir();
+  std::string dir = dovecot_dir();
   auto env = read_harness_env(dir);
   if (!env.ok() || !process_alive(env->dovecot_pid)) {
     // Not under ctest's fixture (or it died): start our own for this process.
-    if (!run_dovecot_script("start", dir)) {
+    if (!run_harness_script("dovecot.sh", {"start", dir})) {
       return Status(ErrorKind::kInternal, "could not start Dovecot in " + dir);
     }
-    SelfStartedDovecot::started = true;
+    if (!self_started) {
+      self_started = true;
+      stop_at_exit([] { run_harness_script("dovecot.sh", {"stop", dovecot_dir()}); });
+    }
     env = read_harness_env(dir);
     if (!env.ok()) return env.status();
   }
   cached = *env;
   return *cached;
+}
+
+// ---- the servers of tests/harness/*.sh ----
+
+std::string harness_dir(const char* env_name, const char* compiled_default) {
+  if (const char* d = std::getenv(env_name); d && *d) return d;
+  return compiled_default;
+}
+
+std::string oauth_harness_dir() {
+  return harness_dir("MB_OAUTH_HARNESS_DIR", MB_OAUTH_HARNESS_DIR);
+}
+
+Result<ServerEnv> read_server_env(const std::string& dir) {
+  auto text = read_file(dir + "/env");
+  if (!text.ok()) return text.status();
+  ServerEnv out;
+  std::istringstream in(*text);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq == std::string::npos || line[0] == '#') continue;
+    out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+bool server_running(const ServerEnv& env, const std::string& pid_key) {
+  auto it = env.find(pid_key);
+  return it != env.end() && ::access(("/proc/" + it->second).c_str(), F_OK) == 0;
+}
+
+bool run_harness_script(const std::string& script, const std::vector<std::string>& args) {
+  RunOptions opts;
+  opts.timeout = std::chrono::seconds(60);
+  std::vector<std::string> argv = {std::string(MB_SOURCE_DIR) + "/tests/harness/" + script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto p = Process::start("/bin/bash", argv, opts);
+  if (!p.ok()) return false;
+  RunResult r = (*p)->wait(opts.timeout);
+  if (r.exit_code != 0) {
+    std::fprintf(stderr, "%s %s: %s\n", script.c_str(), args.empty() ? "" : args[0].c_str(),
+                 r.describe().c_str());
+  }
+  return r.exit_code == 0;
+}
+
+Result<nlohmann::json> curl_json(const std::vector<std::string>& args) {
+  RunOptions o;
+  o.timeout = std::chrono::seconds(30);
+  std::vector<std::string> full = {"-sS", "--max-time", "20"};
+  full.insert(full.end(), args.begin(), args.end());
+  auto p = Process::start("/usr/bin/curl", full, o);
+  if (!p.ok()) return p.status();
+  RunResult r = (*p)->wait(o.timeout);
+  if (r.exit_code != 0) return Status(ErrorKind::kNetwork, "curl failed: " + r.err);
+  nlohmann::json j = parse_json(r.out);
+  if (j.is_discarded()) return Status(ErrorKind::kProtocol, "not JSON from curl");
+  return j;
+}
+
+HarnessServer::HarnessServer(HarnessServerSpec spec) : spec_(std::move(spec)) {}
+HarnessServer::~HarnessServer() = default;
+
+std::string HarnessServer::dir() const { return harness_dir(spec_.dir_env, spec_.default_dir); }
+
+Result<ServerEnv> HarnessServer::read_env() const { return read_server_env(dir()); }
+
+bool HarnessServer::running(const ServerEnv& env) const {
+  return server_running(env, spec_.pid_key);
+}
+
+bool HarnessServer::run_script(const std::string& action) const {
+  std::vector<std::string> args = {action, dir()};
+  if (action == "start" && spec_.start_args) {
+    for (auto& a : spec_.start_args()) args.push_back(std::move(a));
+  }
+  return run_harness_script(spec_.script, args);
+}
+
+const ServerEnv& HarnessServer::env() {
+  if (spec_.needs && !spec_.needs()) return cached_;
+  std::lock_guard lock(mu_);
+  if (!cached_.empty() && running(cached_)) return cached_;
+  auto e = read_env();
+  if (!e.ok() || !running(*e)) {
+    started_ = run_script("start");
+    if (started_ && !stop_registered_) {
+      stop_registered_ = true;
+      stop_at_exit([this] {
+        if (started_) run_script("stop");
+      });
+    }
+    e = read_env();
+  }
+  if (!e.ok()) {
+    ADD_FAILURE() << spec_.what << " is not running: " << e.status().message();
+    cached_.clear();
+    return cached_;
+  }
+  cached_ = *e;
+  return cached_;
+}
+
+std::string HarnessServer::at(const std::string& key) {
+  const ServerEnv& e = env();
+  auto it = e.find(key);
+  return it == e.end() ? "" : it->second;
+}
+
+Result<nlohmann::json> HarnessServer::admin(const std::string& method, const std::string& path,
+                                            const nlohmann::json& body) {
+  std::call_once(http_once_, [this] {
+    HttpOptions o;
+    o.allow_plain_http = true;
+    o.timeouts = Timeouts{std::chrono::seconds(10), spec_.admin_timeout};
+    http_ = make_http_client(o);
+  });
+  HttpRequest req;
+  req.method = method;
+  req.url = at(spec_.admin_url_key) + path;
+  if (method == "POST") {
+    req.headers = {{"Content-Type", "application/json"}};
+    req.body = body.dump();
+  }
+  auto r = http_->send(req);
+  if (!r.ok()) return r.status();
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (r->status != 200 || j.is_discarded()) {
+    return Status(ErrorKind::kInternal, spec_.admin_what + " " + path + ": HTTP " +
+                                            std::to_string(r->status) + " " + r->body);
+  }
+  return j;
 }
 
 std::string unique_user() {

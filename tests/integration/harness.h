@@ -14,7 +14,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +25,10 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+
+namespace mb {
+class HttpClient;
+}  // namespace mb
 
 namespace mb::itest {
 
@@ -47,6 +54,79 @@ Result<HarnessEnv> read_harness_env(const std::string& dir);
 // The env of MB_HARNESS_DIR, loaded once. Starts Dovecot itself (and stops it at exit) when
 // the test binary runs outside ctest's fixture and no instance is running.
 Result<HarnessEnv> load_harness();
+
+// ---- the servers of tests/harness/*.sh: their DIR, DIR/env, start-once, admin port ----
+
+// DIR/env as KEY -> value.
+using ServerEnv = std::map<std::string, std::string>;
+
+// A server's DIR: the environment variable env_name when it is set and not empty, else
+// compiled_default (the build's MB_*_HARNESS_DIR, where CTest's fixtures start the server).
+std::string harness_dir(const char* env_name, const char* compiled_default);
+// The OAuth server's DIR (tests/harness/oauth.sh): $MB_OAUTH_HARNESS_DIR, else the build's.
+std::string oauth_harness_dir();
+// DIR/env's KEY=value lines (lines without '=' and # comments are passed over); the read
+// error when DIR/env does not exist.
+Result<ServerEnv> read_server_env(const std::string& dir);
+// Whether the process that env names under pid_key (e.g. "MB_SMTP_PID") still exists.
+bool server_running(const ServerEnv& env, const std::string& pid_key);
+// Runs `bash tests/harness/SCRIPT ARGS...` (60 s at most); true on exit 0, else false with
+// the run on stderr ("SCRIPT ACTION: ...", ACTION being args[0]).
+bool run_harness_script(const std::string& script, const std::vector<std::string>& args);
+// Runs `curl -sS --max-time 20 ARGS...` (30 s at most) and parses what it printed as JSON.
+Result<nlohmann::json> curl_json(const std::vector<std::string>& args);
+
+// What tells one server of tests/harness/ from another (see HarnessServer).
+struct HarnessServerSpec {
+  std::string what;                  // "the test SMTP server" (in "... is not running: ...")
+  std::string script;                // "smtp.sh"
+  const char* dir_env = "";          // "MB_SMTP_HARNESS_DIR": the variable that overrides DIR
+  const char* default_dir = "";      // MB_SMTP_HARNESS_DIR as compiled in
+  std::string pid_key;               // "MB_SMTP_PID"
+  std::string admin_url_key;         // "MB_SMTP_ADMIN_URL"
+  std::string admin_what;            // "smtp admin" (in "smtp admin PATH: HTTP 500 ...")
+  std::chrono::seconds admin_timeout{30};  // the admin port's response time-out (connect: 10 s)
+  // A server that must run first (the Graph stand-in's Entra); false: env() gives up, empty.
+  std::function<bool()> needs;
+  // More arguments after DIR for `SCRIPT start DIR` (e.g. the DIR of a server it talks to).
+  std::function<std::vector<std::string>()> start_args;
+};
+
+// One server that tests/harness/SCRIPT starts in DIR: its DIR/env and its admin port. Under
+// CTest the fixture has started it; outside CTest the first env() starts it (once, for the
+// whole process) and the test program stops it at its end. Keep one instance per server, a
+// function-local static: `inline HarnessServer& server() { static HarnessServer s(...); ...`.
+class HarnessServer {
+ public:
+  explicit HarnessServer(HarnessServerSpec spec);
+  ~HarnessServer();
+  HarnessServer(const HarnessServer&) = delete;
+  HarnessServer& operator=(const HarnessServer&) = delete;
+
+  std::string dir() const;
+  Result<ServerEnv> read_env() const;
+  bool running(const ServerEnv& env) const;
+  // SCRIPT ACTION DIR (and spec.start_args() for "start"); true on exit 0.
+  bool run_script(const std::string& action) const;
+  // DIR/env, starting the server first when it does not run; empty (with a test failure)
+  // when it cannot be started.
+  const ServerEnv& env();
+  // A key of env(); "" when absent.
+  std::string at(const std::string& key);
+  // A request to the admin port (plain HTTP on loopback, JSON both ways: a POST sends body);
+  // an error unless the answer is HTTP 200 with JSON.
+  Result<nlohmann::json> admin(const std::string& method, const std::string& path,
+                               const nlohmann::json& body = nlohmann::json::object());
+
+ private:
+  const HarnessServerSpec spec_;
+  std::mutex mu_;
+  ServerEnv cached_;
+  bool started_ = false;          // by this process, the last time it had to start it
+  bool stop_registered_ = false;
+  std::once_flag http_once_;
+  std::unique_ptr<HttpClient> http_;
+};
 
 // A user name no other test (or earlier run against the same Dovecot) has used, derived from
 // the running test's name.

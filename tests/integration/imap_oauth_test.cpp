@@ -43,33 +43,6 @@ using Env = std::map<std::string, std::string>;
 
 constexpr const char* kApp = "harness";
 
-Result<Env> read_env_file(const std::string& path) {
-  auto text = read_file(path);
-  if (!text.ok()) return text.status();
-  Env out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-// Runs curl against the OAuth server (loopback only) and parses its JSON answer.
-Result<nlohmann::json> curl_json(const std::vector<std::string>& args) {
-  RunOptions o;
-  o.timeout = std::chrono::seconds(30);
-  std::vector<std::string> full = {"-sS", "--max-time", "20"};
-  full.insert(full.end(), args.begin(), args.end());
-  auto p = Process::start("/usr/bin/curl", full, o);
-  if (!p.ok()) return p.status();
-  RunResult r = (*p)->wait(o.timeout);
-  if (r.exit_code != 0) return Status(ErrorKind::kNetwork, "curl failed: " + r.err);
-  nlohmann::json j = parse_json(r.out);
-  if (j.is_discarded()) return Status(ErrorKind::kProtocol, "not JSON from curl");
-  return j;
-}
-
 // Polls `done` every 50 ms for at most `limit`.
 template <typename Fn>
 bool wait_until(Fn&& done, std::chrono::seconds limit = std::chrono::seconds(20)) {
@@ -162,12 +135,12 @@ class ImapOAuthEndToEndTest : public ::testing::Test {
     auto env = load_harness();
     ASSERT_THAT(env, IsOk());
     env_ = *env;
-    auto dovecot = read_env_file(env_.dir + "/env");
+    auto dovecot = read_server_env(env_.dir);
     ASSERT_THAT(dovecot, IsOk());
     ASSERT_EQ((*dovecot)["MB_OAUTH2"], "1")
         << "the Dovecot of " << env_.dir << " runs without its oauth2 passdb: run through "
         << "ctest (fixture servers), or start tests/harness/dovecot.sh with the OAuth DIR";
-    auto oauth = read_env_file((*dovecot)["MB_OAUTH_DIR"] + "/env");
+    auto oauth = read_server_env((*dovecot)["MB_OAUTH_DIR"]);
     ASSERT_THAT(oauth, IsOk());
     oauth_ = *oauth;
     user_ = unique_user();

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -39,23 +38,10 @@ using std::chrono::seconds;
 constexpr char kKeyHex[] = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 constexpr char kDelegatedScope[] = "mail.access offline_access";
 
-std::map<std::string, std::string> oauth_env() {
-  const char* d = std::getenv("MB_OAUTH_HARNESS_DIR");
-  auto text = read_file(std::string(d && *d ? d : MB_OAUTH_HARNESS_DIR) + "/env");
-  std::map<std::string, std::string> out;
-  if (!text.ok()) return out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 class OAuthClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    env_ = oauth_env();
+    if (auto env = read_server_env(oauth_harness_dir()); env.ok()) env_ = *env;
     ASSERT_FALSE(env_["MB_OAUTH_TOKEN_URL"].empty()) << "the OAuth harness is not running";
     http_ = make_http_client({.tls = tls(), .timeouts = {seconds(10), seconds(20)}});
     admin_ = make_http_client({.tls = {}, .timeouts = {seconds(10), seconds(20)},

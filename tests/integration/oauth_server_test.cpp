@@ -42,48 +42,21 @@ using ::testing::Not;
 
 // ---- the harness's DIR/env ----
 
-std::string oauth_dir() {
-  if (const char* d = std::getenv("MB_OAUTH_HARNESS_DIR"); d && *d) return d;
-  return MB_OAUTH_HARNESS_DIR;
-}
+using OAuthEnv = ServerEnv;
 
-using OAuthEnv = std::map<std::string, std::string>;
-
-Result<OAuthEnv> read_oauth_env() {
-  auto text = read_file(oauth_dir() + "/env");
-  if (!text.ok()) return text.status();
-  OAuthEnv out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-bool running(const OAuthEnv& env) {
-  auto it = env.find("MB_OAUTH_PID");
-  return it != env.end() && ::access(("/proc/" + it->second).c_str(), F_OK) == 0;
-}
+Result<OAuthEnv> read_oauth_env() { return read_server_env(oauth_harness_dir()); }
 
 bool run_oauth_script(const std::string& action) {
-  RunOptions opts;
-  opts.timeout = std::chrono::seconds(60);
-  auto p = Process::start("/bin/bash", {std::string(MB_SOURCE_DIR) + "/tests/harness/oauth.sh",
-                                        action, oauth_dir()}, opts);
-  if (!p.ok()) return false;
-  RunResult r = (*p)->wait(opts.timeout);
-  if (r.exit_code != 0) std::fprintf(stderr, "oauth.sh %s: %s\n", action.c_str(),
-                                     r.describe().c_str());
-  return r.exit_code == 0;
+  return run_harness_script("oauth.sh", {action, oauth_harness_dir()});
 }
 
-// Outside ctest's fixture, starts the server for this process and stops it at the end.
+// Outside ctest's fixture, starts the server for this process (before any test: the tests of
+// the other files that need it find it running) and stops it at the end.
 class OAuthServerEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     auto env = read_oauth_env();
-    if (env.ok() && running(*env)) return;
+    if (env.ok() && server_running(*env, "MB_OAUTH_PID")) return;
     started_ = run_oauth_script("start");
   }
   void TearDown() override {
@@ -255,7 +228,7 @@ class OAuthServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto env = read_oauth_env();
-    ASSERT_THAT(env.status(), IsOk()) << "is the OAuth harness running? (" << oauth_dir() << ")";
+    ASSERT_THAT(env.status(), IsOk()) << "is the OAuth harness running? (" << oauth_harness_dir() << ")";
     env_ = *env;
   }
 

@@ -10,7 +10,6 @@
 #include <cctype>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -359,42 +358,17 @@ TEST_F(Pop3Test, ConfigRefusesMarkReadAndMoveSayingWhy) {
 
 // ---- XOAUTH2 with a token of the test OAuth server (Dovecot's oauth2 passdb) ----
 
-std::map<std::string, std::string> read_env_map(const std::string& path) {
-  std::map<std::string, std::string> out;
-  auto text = read_file(path);
-  if (!text.ok()) return out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-Result<nlohmann::json> curl_json(const std::vector<std::string>& args) {
-  RunOptions o;
-  o.timeout = std::chrono::seconds(30);
-  std::vector<std::string> full = {"-sS", "--max-time", "20"};
-  full.insert(full.end(), args.begin(), args.end());
-  auto p = Process::start("/usr/bin/curl", full, o);
-  if (!p.ok()) return p.status();
-  RunResult r = (*p)->wait(o.timeout);
-  if (r.exit_code != 0) return Status(ErrorKind::kNetwork, "curl failed: " + r.err);
-  nlohmann::json j = parse_json(r.out);
-  if (j.is_discarded()) return Status(ErrorKind::kProtocol, "not JSON from curl");
-  return j;
-}
-
 class Pop3OAuthTest : public Pop3Test {
  protected:
   void SetUp() override {
     Pop3Test::SetUp();
-    auto dovecot = read_env_map(env_.dir + "/env");
-    if (dovecot["MB_OAUTH2"] != "1") {
+    auto dovecot = read_server_env(env_.dir);
+    if (!dovecot.ok() || (*dovecot)["MB_OAUTH2"] != "1") {
       GTEST_SKIP() << "Dovecot runs without its oauth2 passdb: run through ctest (fixture "
                       "servers)";
     }
-    oauth_ = read_env_map(dovecot["MB_OAUTH_DIR"] + "/env");
+    auto oauth = read_server_env((*dovecot)["MB_OAUTH_DIR"]);
+    if (oauth.ok()) oauth_ = *oauth;
     ASSERT_FALSE(oauth_["MB_OAUTH_DEVICE_URL"].empty());
   }
   // An access token for user_ from the device-code grant, approved through the admin URL.

@@ -16,132 +16,57 @@
 
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
-#include "core/http.h"
 #include "core/status.h"
 #include "tests/integration/harness.h"
 
 namespace mb::itest::smtp {
 
-using Env = std::map<std::string, std::string>;
+using Env = ServerEnv;
 
-inline std::string dir() {
-  if (const char* d = std::getenv("MB_SMTP_HARNESS_DIR"); d && *d) return d;
-  return MB_SMTP_HARNESS_DIR;
+// The server; outside ctest's fixture the first test that needs it starts it (with XOAUTH2
+// when the OAuth server's DIR, oauth_harness_dir(), has an env), and it is stopped when the
+// test program ends.
+inline HarnessServer& server() {
+  static HarnessServer s({
+      .what = "the test SMTP server",
+      .script = "smtp.sh",
+      .dir_env = "MB_SMTP_HARNESS_DIR",
+      .default_dir = MB_SMTP_HARNESS_DIR,
+      .pid_key = "MB_SMTP_PID",
+      .admin_url_key = "MB_SMTP_ADMIN_URL",
+      .admin_what = "smtp admin",
+      .admin_timeout = std::chrono::seconds(30),
+      // XOAUTH2 needs a running OAuth server; without one the server is password-only.
+      .start_args =
+          [] {
+            std::string oauth_dir = oauth_harness_dir();
+            return ::access((oauth_dir + "/env").c_str(), F_OK) == 0
+                       ? std::vector<std::string>{oauth_dir}
+                       : std::vector<std::string>{};
+          },
+  });
+  return s;
 }
 
-inline Result<Env> read_env() {
-  auto text = read_file(dir() + "/env");
-  if (!text.ok()) return text.status();
-  Env out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-inline bool running(const Env& env) {
-  auto it = env.find("MB_SMTP_PID");
-  return it != env.end() && ::access(("/proc/" + it->second).c_str(), F_OK) == 0;
-}
-
-inline bool run_script(const std::string& action) {
-  RunOptions opts;
-  opts.timeout = std::chrono::seconds(60);
-  std::vector<std::string> args = {std::string(MB_SOURCE_DIR) + "/tests/harness/smtp.sh",
-                                   action, dir()};
-  // XOAUTH2 needs a running OAuth server; without one the server is password-only.
-  std::string oauth_dir = MB_OAUTH_HARNESS_DIR;
-  if (action == "start" && ::access((oauth_dir + "/env").c_str(), F_OK) == 0) {
-    args.push_back(oauth_dir);
-  }
-  auto p = Process::start("/bin/bash", args, opts);
-  if (!p.ok()) return false;
-  RunResult r = (*p)->wait(opts.timeout);
-  if (r.exit_code != 0) {
-    std::fprintf(stderr, "smtp.sh %s: %s\n", action.c_str(), r.describe().c_str());
-  }
-  return r.exit_code == 0;
-}
-
-// Outside ctest's fixture, the first test that needs the server starts it; it is stopped
-// when the test program ends.
-class ServerEnvironment : public ::testing::Environment {
- public:
-  void TearDown() override {
-    if (started) run_script("stop");
-  }
-  static inline bool started = false;
-};
-inline ::testing::Environment* const kServerEnvironment =
-    ::testing::AddGlobalTestEnvironment(new ServerEnvironment);
+inline std::string dir() { return server().dir(); }
 
 // The server's DIR/env; empty (with a test failure) when it cannot be started.
-inline const Env& env() {
-  static std::mutex mu;
-  static Env cached;
-  std::lock_guard lock(mu);
-  if (!cached.empty() && running(cached)) return cached;
-  auto e = read_env();
-  if (!e.ok() || !running(*e)) {
-    ServerEnvironment::started = run_script("start");
-    e = read_env();
-  }
-  if (!e.ok()) {
-    ADD_FAILURE() << "the test SMTP server is not running: " << e.status().message();
-    cached.clear();
-    return cached;
-  }
-  cached = *e;
-  return cached;
-}
+inline const Env& env() { return server().env(); }
 
-inline std::string at(const std::string& key) {
-  const Env& e = env();
-  auto it = e.find(key);
-  return it == e.end() ? "" : it->second;
-}
+inline std::string at(const std::string& key) { return server().at(key); }
 
 inline bool has_oauth() { return at("MB_SMTP_OAUTH") == "1"; }
 
 // A request to the admin port (plain HTTP on loopback, JSON both ways).
 inline Result<nlohmann::json> admin(const std::string& method, const std::string& path,
                                     const nlohmann::json& body = nlohmann::json::object()) {
-  static std::unique_ptr<HttpClient> http = [] {
-    HttpOptions o;
-    o.allow_plain_http = true;
-    o.timeouts = Timeouts{std::chrono::seconds(10), std::chrono::seconds(30)};
-    return make_http_client(o);
-  }();
-  HttpRequest req;
-  req.method = method;
-  req.url = at("MB_SMTP_ADMIN_URL") + path;
-  if (method == "POST") {
-    req.headers = {{"Content-Type", "application/json"}};
-    req.body = body.dump();
-  }
-  auto r = http->send(req);
-  if (!r.ok()) return r.status();
-  auto j = nlohmann::json::parse(r->body, nullptr, false);
-  if (r->status != 200 || j.is_discarded()) {
-    return Status(ErrorKind::kInternal, "smtp admin " + path + ": HTTP " +
-                                            std::to_string(r->status) + " " + r->body);
-  }
-  return j;
+  return server().admin(method, path, body);
 }
 
 // Empties the spool and zeroes counters, sessions and fault switches (sequence numbers go

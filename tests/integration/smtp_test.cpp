@@ -5,8 +5,6 @@
 // a second MAIL, 421, tempfail, dropped connection), one message per connection against a
 // kept connection as the server counts sessions, and `mailbridge send-test`.
 #include <cstdlib>
-#include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -272,36 +270,11 @@ TEST_F(SmtpTest, LargerThanSizeIsRefusedBeforeMailAndEightBitIsDeclared) {
 
 // ---- XOAUTH2 with a token of the OAuth harness ----
 
-using Env = std::map<std::string, std::string>;
-
-Result<Env> oauth_env() {
-  auto text = read_file(std::string(MB_OAUTH_HARNESS_DIR) + "/env");
-  if (!text.ok()) return text.status();
-  Env out;
-  std::istringstream in(*text);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-Result<nlohmann::json> curl_json(const std::vector<std::string>& args) {
-  RunOptions o;
-  o.timeout = std::chrono::seconds(30);
-  std::vector<std::string> full = {"-sS", "--max-time", "20"};
-  full.insert(full.end(), args.begin(), args.end());
-  auto p = Process::start("/usr/bin/curl", full, o);
-  if (!p.ok()) return p.status();
-  RunResult r = (*p)->wait(o.timeout);
-  if (r.exit_code != 0) return Status(ErrorKind::kNetwork, "curl failed: " + r.err);
-  nlohmann::json j = parse_json(r.out);
-  if (j.is_discarded()) return Status(ErrorKind::kProtocol, "not JSON from curl");
-  return j;
-}
+// The OAuth server's DIR/env ($MB_OAUTH_HARNESS_DIR, else the build's).
+Result<ServerEnv> oauth_env() { return read_server_env(oauth_harness_dir()); }
 
 // An access token for `account` from the device-code grant, approved through the admin port.
-Result<std::string> user_token(const Env& oauth, const std::string& account) {
+Result<std::string> user_token(const ServerEnv& oauth, const std::string& account) {
   const std::string ca = oauth.at("MB_OAUTH_CA_FILE");
   const std::string client = "client_id=" + oauth.at("MB_OAUTH_PUBLIC_CLIENT_ID");
   auto started = curl_json({"--cacert", ca, "-d", client, "--data-urlencode",
