@@ -11,8 +11,8 @@
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
-#include <set>
 #include <spdlog/spdlog.h>
 
 #include "core/failpoint.h"
@@ -89,6 +89,29 @@ std::string merge_results(const std::string& previous, const std::vector<Recipie
   return all.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The recipients' answers stored in recipient_results (merge_results' JSON).
+std::vector<RecipientResult> stored_results(const std::string& json) {
+  std::vector<RecipientResult> out;
+  auto all = nlohmann::json::parse(json, nullptr, false);
+  for (const auto& j : all.is_array() ? all : nlohmann::json::array()) {
+    if (!j.is_object()) continue;
+    out.push_back({j.value("address", ""), j.value("accepted", false),
+                   j.value("permanent", false), j.value("reply", "")});
+  }
+  return out;
+}
+
+// The options with every empty hook and the owner filled in.
+OutboxOptions with_defaults(OutboxOptions o) {
+  if (o.owner.empty()) o.owner = default_owner();
+  if (!o.owner_alive) o.owner_alive = local_process_alive;
+  if (!o.jitter) {
+    auto gen = std::make_shared<std::mt19937_64>(std::random_device{}());
+    o.jitter = [gen] { return std::uniform_real_distribution<double>(0, 1)(*gen); };
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string outbox_time(SysClock::time_point t) {
@@ -103,16 +126,8 @@ std::string outbox_time(SysClock::time_point t) {
 Outbox::Outbox(Store& store, const Config& config, std::string tracking_secret,
                OutboxOptions options)
     : store_(store), config_(config), secret_(std::move(tracking_secret)),
-      options_(std::move(options)),
-      log_(HandoverLog::path_for(store.path(),
-                                 options_.owner.empty() ? default_owner() : options_.owner)) {
-  if (options_.owner.empty()) options_.owner = default_owner();
-  if (!options_.owner_alive) options_.owner_alive = local_process_alive;
-  if (!options_.jitter) {
-    auto gen = std::make_shared<std::mt19937_64>(std::random_device{}());
-    options_.jitter = [gen] { return std::uniform_real_distribution<double>(0, 1)(*gen); };
-  }
-}
+      options_(with_defaults(std::move(options))),
+      log_(HandoverLog::path_for(store.path(), options_.owner)) {}
 
 SysClock::time_point Outbox::now() const { return options_.now ? options_.now() : SysClock::now(); }
 
@@ -267,11 +282,9 @@ void Outbox::record_result(OutboxRow& row, const Result<SendResult>& result,
   row.pending = std::move(still);
   // Recipients refused for good by earlier attempts stay named until the end.
   refused.clear();
-  auto all = nlohmann::json::parse(row.recipient_results, nullptr, false);
-  for (const auto& j : all.is_array() ? all : nlohmann::json::array()) {
-    if (!j.is_object() || j.value("accepted", false) || !j.value("permanent", false)) continue;
-    refused += (refused.empty() ? "" : "; ") + j.value("address", "") + ": " +
-               j.value("reply", "");
+  for (const auto& r : stored_results(row.recipient_results)) {
+    if (r.accepted || !r.permanent) continue;
+    refused += (refused.empty() ? "" : "; ") + r.address + ": " + r.reply;
   }
   if (row.pending.empty()) {
     row.state = "sent";
@@ -298,15 +311,11 @@ void Outbox::resolve_in_doubt(OutboxRow& row, const std::string& why, FlushStats
       // The recipients' answers known when the end was written (recorded with
       // handed_over_at) stand as the final ones: those accepted got the message.
       SendResult known;
-      auto all = nlohmann::json::parse(row.recipient_results, nullptr, false);
-      for (const auto& j : all.is_array() ? all : nlohmann::json::array()) {
-        if (!j.is_object()) continue;
-        std::string address = j.value("address", "");
-        if (std::find(row.pending.begin(), row.pending.end(), lower(address)) == row.pending.end()) {
-          continue;
+      for (auto& r : stored_results(row.recipient_results)) {
+        if (std::find(row.pending.begin(), row.pending.end(), lower(r.address)) !=
+            row.pending.end()) {
+          known.recipients.push_back(std::move(r));
         }
-        known.recipients.push_back({address, j.value("accepted", false),
-                                    j.value("permanent", false), j.value("reply", "")});
       }
       record_result(row, known, stats);
       if (row.state == "sent") {
@@ -434,14 +443,18 @@ Result<int64_t> Outbox::recover() {
   auto rows = store_.sending_outbox();
   if (!rows.ok()) return rows.status();
   int64_t n = 0;
-  std::set<std::string> logs;  // the dead owners' hand-over logs, deleted once read
+  const std::string store_path = store_.path();
+  // The dead owners' hand-over logs (path → the id each last handed over), read once each
+  // and deleted at the end.
+  std::map<std::string, std::optional<int64_t>> logs;
   for (auto& row : *rows) {
     if (!claimer_gone(row)) continue;
     const std::string owner = row.claimed_by;
-    const std::string log = HandoverLog::path_for(store_.path(), owner);
-    logs.insert(log);
+    const std::string log = HandoverLog::path_for(store_path, owner);
+    auto last = logs.find(log);
+    if (last == logs.end()) last = logs.emplace(log, HandoverLog::last_handed_over(log)).first;
     // The store's record, or the log's when the process died before the store's commit.
-    const bool in_log = HandoverLog::last_handed_over(log) == row.id;
+    const bool in_log = last->second == row.id;
     if (!row.handed_over_at.empty() || in_log) {
       // The end of the message was written, and then the process died: the server may
       // well have it.
@@ -472,7 +485,7 @@ Result<int64_t> Outbox::recover() {
     if (*written) ++n;
   }
   // Every row they spoke of is written back: nothing in them is needed any more.
-  for (const auto& log : logs) HandoverLog::remove_file(log);
+  for (const auto& [log, last] : logs) HandoverLog::remove_file(log);
   return n;
 }
 
