@@ -134,6 +134,14 @@ Result<OAuthEndpoints> resolve_endpoints(const AppConfig& app) {
   return out;
 }
 
+std::string admin_consent_url(const AppConfig& app) {
+  std::string authority = app.authority;
+  while (!authority.empty() && authority.back() == '/') authority.pop_back();
+  const std::string tenant = app.tenant.empty() ? "organizations" : app.tenant;
+  return authority + "/" + url_encode(tenant) + "/adminconsent?client_id=" +
+         url_encode(app.client_id);
+}
+
 std::string default_scope(const AppConfig& app, Resource resource, std::string_view protocol) {
   if (!app.scopes.empty()) {
     std::string joined;

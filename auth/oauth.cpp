@@ -171,7 +171,10 @@ Result<HttpResponse> OAuthClient::Impl::post(const std::string& url, const Field
                                 {"Accept", "application/json"}},
                     .body = form_encode(form),
                     .body_sink = nullptr,
-                    .sensitive_body = true};
+                    .sensitive_body = true,
+                    // A token request changes nothing a repeat could double (this loop
+                    // repeats it on a lost answer anyway): it may ride kept-alive connections.
+                    .repeatable = true};
     Result<HttpResponse> r = http.send(req);
     if (r.ok() && r->status / 100 != 2) r->body = without_credentials(r->body, form);
     Status failure;
@@ -199,7 +202,7 @@ Result<HttpResponse> OAuthClient::Impl::post(const std::string& url, const Field
 Status OAuthClient::Impl::error_status(const HttpResponse& r) const {
   Status st;
   if (auto err = parse_oauth_error(r.status, r.body)) {
-    st = oauth_error_status(*err, app.name);
+    st = oauth_error_status(*err, app);
   } else if (r.status >= 500) {
     st = Status(ErrorKind::kNetwork,
                 label() + ": the token endpoint answered HTTP " + std::to_string(r.status));

@@ -67,6 +67,11 @@ enum class Resource { kExchange, kGraph };
 std::string default_scope(const AppConfig& app, Resource resource,
                           std::string_view protocol = "");
 
+// The page where a tenant administrator grants admin consent to the app:
+// "<authority>/<tenant>/adminconsent?client_id=<client_id>" on the app's own authority (its
+// national cloud), "organizations" standing for a tenant not configured.
+std::string admin_consent_url(const AppConfig& app);
+
 // ---- Errors -------------------------------------------------------------------------------
 
 // The error body of a token endpoint (RFC 6749 §5.2, RFC 8628 §3.5, Entra's extensions).
@@ -87,6 +92,9 @@ struct AadstsAdvice {
   long code;
   std::string_view cause;  // "the client secret is wrong"
   std::string_view fix;    // "copy the secret's Value (not its ID) from Certificates & secrets"
+  // For an app-only app when `fix` is a delegated app's (`mailbridge auth login` signs a user
+  // in); "{consent_url}" stands for admin_consent_url(). Empty: `fix` serves both.
+  std::string_view app_only_fix = {};
 };
 std::span<const AadstsAdvice> aadsts_table();
 const AadstsAdvice* find_aadsts(long code);
@@ -100,6 +108,10 @@ const AadstsAdvice* find_aadsts(long code);
 // The message names the app, the error, the AADSTS code with its cause and fix when known,
 // and Entra's trace id; never the request's secret or assertion.
 Status oauth_error_status(const OAuthError& error, std::string_view app_name);
+// The same with the app's advice for its flow: an app-only app is never told to run
+// `mailbridge auth login` (a delegated app's sign-in) but, e.g. for AADSTS65001, to grant
+// admin consent at admin_consent_url(app).
+Status oauth_error_status(const OAuthError& error, const AppConfig& app);
 
 // ---- Client -------------------------------------------------------------------------------
 

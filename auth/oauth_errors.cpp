@@ -8,10 +8,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auth/internal/oauth_util.h"
 #include "auth/oauth.h"
 
 namespace mb {
 namespace {
+
+// The app-only fix of an error that only a user's sign-in (a delegated app) can meet.
+constexpr std::string_view kUserSignInOnly =
+    "this error belongs to a user's sign-in, which an app-only app does not make: check that "
+    "client_id names the app registration meant for app-only access";
 
 constexpr std::array<AadstsAdvice, 27> kAadsts{{
     {7000215, "the client secret is wrong",
@@ -34,15 +40,18 @@ constexpr std::array<AadstsAdvice, 27> kAadsts{{
      "check client_id, scope and the grant settings of this app"},
     {65001, "the app has no consent for the requested permissions",
      "under API permissions add the permissions and click \"Grant admin consent\" (or let the "
-     "user consent at `mailbridge auth login`)"},
+     "user consent at `mailbridge auth login`)",
+     "a tenant administrator must grant admin consent: under API permissions add the "
+     "permissions and click \"Grant admin consent\", or open {consent_url} and accept"},
     {50173, "the user's sign-in grant was revoked (password change or sessions revoked)",
-     "sign the user in again with `mailbridge auth login APP`"},
+     "sign the user in again with `mailbridge auth login APP`", kUserSignInOnly},
     {700082, "the refresh token expired after being unused too long",
-     "sign the user in again with `mailbridge auth login APP`"},
+     "sign the user in again with `mailbridge auth login APP`", kUserSignInOnly},
     {70043, "the refresh token expired or was revoked by a Conditional Access sign-in "
             "frequency policy",
      "sign the user in again with `mailbridge auth login APP`, or exclude this service from "
-     "the sign-in frequency policy"},
+     "the sign-in frequency policy",
+     kUserSignInOnly},
     {53003, "Conditional Access blocked the sign-in",
      "check the tenant's sign-in logs for the policy (by its trace id) and exclude this app "
      "or workload identity, or allow this server's location"},
@@ -64,9 +73,10 @@ constexpr std::array<AadstsAdvice, 27> kAadsts{{
     {50126, "the user name or password is wrong",
      "check the user's credentials, or use a flow without a password"},
     {50076, "multi-factor authentication is required",
-     "sign the user in interactively with `mailbridge auth login APP`"},
+     "sign the user in interactively with `mailbridge auth login APP`", kUserSignInOnly},
     {50079, "the user must register for multi-factor authentication",
-     "have the user complete MFA registration, then run `mailbridge auth login APP`"},
+     "have the user complete MFA registration, then run `mailbridge auth login APP`",
+     kUserSignInOnly},
     {50057, "the user account is disabled", "enable the account in Entra ID"},
     {500011, "the resource (API) of the requested scope is not found in the tenant",
      "check the scope's resource URL and that its service (e.g. Exchange Online) is "
@@ -82,7 +92,7 @@ constexpr std::array<AadstsAdvice, 27> kAadsts{{
      "enable the grant for this app under Authentication"},
     {70000, "the grant is invalid or malformed (an expired device code or a used "
             "authorization code)",
-     "start the sign-in again with `mailbridge auth login APP`"},
+     "start the sign-in again with `mailbridge auth login APP`", kUserSignInOnly},
     {7000114, "the application is not allowed to make application-on-behalf-of calls",
      "use a delegated app for this mailbox"},
 }};
@@ -149,7 +159,26 @@ const AadstsAdvice* find_aadsts(long code) {
   return nullptr;
 }
 
-Status oauth_error_status(const OAuthError& error, std::string_view app_name) {
+namespace {
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// The fix of `advice` for `app` (both flows when app is null).
+std::string fix_for(const AadstsAdvice& advice, const AppConfig* app) {
+  if (app == nullptr) return std::string(advice.fix);
+  if (oauth_internal::is_app_only(*app) && !advice.app_only_fix.empty()) {
+    return replace_all(std::string(advice.app_only_fix), "{consent_url}", admin_consent_url(*app));
+  }
+  return replace_all(std::string(advice.fix), "auth login APP", "auth login " + app->name);
+}
+
+Status error_status_for(const OAuthError& error, std::string_view app_name,
+                        const AppConfig* app) {
   std::string what = "app \"" + std::string(app_name) + "\": " + headline(error.error) + " (" +
                      (error.error.empty() ? "HTTP " + std::to_string(error.http_status)
                                           : error.error);
@@ -162,7 +191,7 @@ Status oauth_error_status(const OAuthError& error, std::string_view app_name) {
   }
   what += ")";
   if (advice != nullptr) {
-    what += ": " + std::string(advice->cause) + " — " + std::string(advice->fix) + ".";
+    what += ": " + std::string(advice->cause) + " — " + fix_for(*advice, app) + ".";
   } else if (!error.description.empty()) {
     what += ": " + first_line(error.description);
   }
@@ -170,6 +199,16 @@ Status oauth_error_status(const OAuthError& error, std::string_view app_name) {
   if (!error.correlation_id.empty()) what += " Correlation ID " + error.correlation_id + ".";
   if (error.error == "invalid_grant") return invalid_grant_status(what);
   return Status(kind_of(error), what);
+}
+
+}  // namespace
+
+Status oauth_error_status(const OAuthError& error, std::string_view app_name) {
+  return error_status_for(error, app_name, nullptr);
+}
+
+Status oauth_error_status(const OAuthError& error, const AppConfig& app) {
+  return error_status_for(error, app.name, &app);
 }
 
 }  // namespace mb

@@ -2,6 +2,8 @@
 // factory and the choice of mechanism.
 #include "auth/sasl.h"
 
+#include "auth/redact.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -59,13 +61,11 @@ Status refusal(std::string message) { return Status(ErrorKind::kConfig, std::mov
 }  // namespace
 
 std::string without_secret(std::string_view text, std::string_view secret) {
-  std::string clean(text);
-  if (secret.empty()) return clean;
-  for (size_t p = clean.find(secret); p != std::string::npos; p = clean.find(secret, p)) {
-    clean.replace(p, secret.size(), "<redacted>");
-    p += 10;  // past the mark, which may itself contain the secret
-  }
-  return clean;
+  if (secret.empty()) return std::string(text);
+  // Also its base64 at any alignment, and any credential message (auth/redact.h).
+  redact::Patterns patterns;
+  patterns.add_secret(secret, /*literal=*/true);
+  return redact::scrub(text, {&patterns});
 }
 
 std::string excerpt(std::string_view text, std::string_view secret) {

@@ -57,7 +57,8 @@ std::string describe(const BearerError& e);
 // a note that it was not JSON.
 // `token` is replaced by <redacted> should the server echo it.
 Status bearer_failure(std::string_view challenge, std::string_view token = {});
-// `text` with every `secret` replaced by <redacted> (unchanged when `secret` is empty).
+// `text` with every `secret` replaced by <redacted>, and every base64 run holding a piece of
+// it or a SASL credential message (auth/redact.h); unchanged when `secret` is empty.
 std::string without_secret(std::string_view text, std::string_view secret);
 // Server text fit for a message: `secret` (when given) replaced by <redacted>, non-printable
 // bytes turned into '?', cut at 200 characters.

@@ -2,6 +2,7 @@
 // the framing IMAP AUTHENTICATE, POP3 AUTH and SMTP AUTH share.
 #include "auth/base64.h"
 #include "auth/sasl.h"
+#include "auth/secrets.h"
 
 namespace mb::sasl {
 
@@ -10,7 +11,10 @@ std::optional<std::string> Exchange::initial_response() {
   auto first = mech_.initial_response();
   if (!first) return std::nullopt;
   started_ = true;
-  return first->empty() ? std::string("=") : base64_encode(*first);
+  if (first->empty()) return std::string("=");
+  std::string line = base64_encode(*first);
+  Redactor::instance().add_blob(line);  // a server may echo it whole
+  return line;
 }
 
 Reply Exchange::answer(std::string_view text) {
@@ -20,7 +24,9 @@ Reply Exchange::answer(std::string_view text) {
     // ("+ go ahead") carries nothing for a client-first mechanism.
     started_ = true;
     auto first = mech_.initial_response();
-    return Reply{base64_encode(first.value_or("")), true};
+    std::string line = base64_encode(first.value_or(""));
+    Redactor::instance().add_blob(line);
+    return Reply{line, true};
   }
   started_ = true;
   auto challenge = base64_decode(text);
@@ -41,7 +47,9 @@ Reply Exchange::answer(std::string_view text) {
   }
   // The answers to an error challenge (empty, ^A) hold nothing secret; the rest may.
   bool secret = mech_.server_error().ok() && !response->empty();
-  return Reply{base64_encode(*response), secret};
+  std::string line = base64_encode(*response);
+  if (secret) Redactor::instance().add_blob(line);
+  return Reply{line, secret};
 }
 
 Status Exchange::failure() const {

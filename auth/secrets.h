@@ -1,4 +1,5 @@
-// File: auth/secrets.h — secret references ("env:NAME", "file:PATH", literal) and redaction.
+// File: auth/secrets.h — secret references ("env:NAME", "file:PATH", literal) and the
+// process-wide Redactor.
 //
 // Configuration never holds a secret itself, only a reference; resolve_secret() reads it
 // when a connection needs it. Redactor remembers every secret resolved in this process so
@@ -24,13 +25,22 @@ Result<std::string> resolve_secret(const SecretRef& ref, const std::string& what
 // True for "env:…" and "file:…" references.
 bool is_secret_reference(const std::string& ref);
 
+// The process-wide memory of secrets, for text bound for a log, an error or a report
+// (auth/redact.h says what is found: the secret, its base64 at any alignment or cut short,
+// SASL credential messages, bearer tokens). Thread-safe.
 class Redactor {
  public:
   static Redactor& instance();
-  // Remembers `secret` (ignored when shorter than 4 bytes) and its base64 forms.
+  // Remembers a configured secret: its bytes are replaced when 4 bytes or longer, pieces of
+  // it in base64 whenever it has 2 bytes or more.
   void add(std::string_view secret);
-  // Replaces every remembered secret in `text` with "<redacted>".
-  std::string scrub(std::string_view text) const;
+  // An access or refresh token: like add(), but only the newest few are kept.
+  void add_token(std::string_view token);
+  // A base64 line a SASL exchange sent with credentials in it.
+  void add_blob(std::string_view blob);
+  // `text` with every remembered secret, and `also` (a password or token the caller holds,
+  // remembered or not), replaced by "<redacted>".
+  std::string scrub(std::string_view text, std::string_view also = {}) const;
 };
 
 }  // namespace mb

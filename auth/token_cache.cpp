@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/secrets.h"
+
 namespace mb {
 
 using SysTime = std::chrono::system_clock::time_point;
@@ -106,6 +108,7 @@ Result<std::string> TokenCache::refresh(const TokenKey& key, Entry& e,
     r = loaded.status();
   } else {
     if (load) refresh_token = *loaded;
+    if (refresh_token) Redactor::instance().add_token(*refresh_token);
     r = fetch_and_persist(key, refresh_token);
   }
 
@@ -133,6 +136,9 @@ Result<std::string> TokenCache::publish_locked(const TokenKey& key, Entry& e,
   e.cv.notify_all();
   if (r.ok()) {
     const TokenResponse& t = *r;
+    // A server or a log line that repeats a token must not show it (auth/secrets.h).
+    Redactor::instance().add_token(t.access_token);
+    if (t.refresh_token) Redactor::instance().add_token(*t.refresh_token);
     if (t.refresh_token) e.refresh_token = t.refresh_token;
     auto margin = std::min(options_.refresh_margin, t.expires_in / 2);
     e.access_token = t.access_token;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "auth/secrets.h"
+#include "core/files.h"
 #include "core/store.h"  // sha256_hex
 
 namespace mb {
@@ -76,24 +77,14 @@ Status fsync_dir(const std::string& dir) {
 
 Result<std::string> read_whole(const std::string& path, bool& missing) {
   missing = false;
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) {
-    if (errno == ENOENT) {
-      missing = true;
-      return std::string();
-    }
-    return errno_status("open", path);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    missing = true;
+    return std::string();
   }
-  std::string data;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_status("read", path);
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  return data;
+  // token_dir comes from the configuration: a FIFO or a device there must not hang or fill
+  // memory. A stored token is a few KiB.
+  return read_regular_file(path, kMaxSecretFileBytes, "token store");
 }
 
 // A name no other writer uses: pid, a process-wide counter and random bytes, so a temporary

@@ -14,6 +14,7 @@
 #include "auth/secrets.h"
 #include "cli/auth_support.h"
 #include "cli/cli.h"
+#include "cli/terminal.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -45,15 +46,14 @@ struct LoginOptions {
 
 void print_instructions(Context& ctx, const LoginOptions& o, const DeviceAuthorization& da) {
   if (o.json) {
-    ctx.out << json{{"event", "device_code"},
-                    {"app", o.app},
-                    {"verification_uri", da.verification_uri},
-                    {"verification_uri_complete", null_if_empty(da.verification_uri_complete)},
-                    {"user_code", da.user_code},
-                    {"expires_in", da.expires_in.count()},
-                    {"message", null_if_empty(da.message)}}
-                   .dump()
-            << "\n";
+    json event = {{"event", "device_code"},
+                  {"app", o.app},
+                  {"verification_uri", da.verification_uri},
+                  {"verification_uri_complete", null_if_empty(da.verification_uri_complete)},
+                  {"user_code", da.user_code},
+                  {"expires_in", da.expires_in.count()},
+                  {"message", null_if_empty(da.message)}};
+    ctx.out << safe_dump(event) << "\n";
   } else if (!da.message.empty()) {
     ctx.out << da.message << "\n";
   } else {
@@ -99,13 +99,12 @@ int save_grant(Context& ctx, AuthContext& auth, Store& store, const LoginOptions
   Status recorded = record_token_success(store, key, tr);
   if (!recorded.ok()) spdlog::warn("cannot record the token state: {}", recorded.message());
   if (o.json) {
-    ctx.out << json{{"event", "signed_in"},
-                    {"app", o.app},
-                    {"user", key.user},
-                    {"scope", key.scope},
-                    {"token_dir", tokens->dir()}}
-                   .dump()
-            << "\n";
+    json event = {{"event", "signed_in"},
+                  {"app", o.app},
+                  {"user", key.user},
+                  {"scope", key.scope},
+                  {"token_dir", tokens->dir()}};
+    ctx.out << safe_dump(event) << "\n";
   } else {
     ctx.out << fmt::format("Signed in as {}; the grant is stored in {}\n", key.user,
                            tokens->dir());
@@ -285,7 +284,7 @@ int run_status(Context& ctx, bool as_json) {
   for (const auto& app : cfg->apps) {
     apps.push_back(app_status(ctx, grants, *cfg, app, *states, as_json));
   }
-  if (as_json) ctx.out << apps.dump(2) << "\n";
+  if (as_json) ctx.out << safe_dump(apps, 2) << "\n";
   else if (cfg->apps.empty()) ctx.out << "no [[app]] is configured\n";
   return 0;
 }

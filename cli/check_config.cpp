@@ -1,6 +1,9 @@
-// File: cli/check_config.cpp — `mailbridge check-config`: validates the file and summarises it.
+// File: cli/check_config.cpp — `mailbridge check-config`: validates the file and what it
+// names (paths, environment), reports every error, and summarises it.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <sstream>
 
 #include "cli/cli.h"
 
@@ -12,9 +15,12 @@ std::string count(size_t n, const char* one, const char* many) {
 }
 
 int run_check_config(Context& ctx) {
-  auto cfg = load_config(ctx.config_path);
+  // Deep: also the paths and environment the file names, which would fail only later.
+  auto cfg = load_config(ctx.config_path, ConfigCheck::kDeep);
   if (!cfg.ok()) {
-    print_error(ctx, cfg.status().message());
+    // Every error, one per line.
+    std::istringstream errors(cfg.status().message());
+    for (std::string line; std::getline(errors, line);) print_error(ctx, line);
     return exit_code_for(cfg.status().kind());
   }
   size_t enabled = 0;

@@ -14,6 +14,7 @@
 
 #include "auth/secrets.h"
 #include "cli/outbox.h"
+#include "cli/terminal.h"
 
 namespace mb {
 namespace cli {
@@ -118,7 +119,10 @@ int parse_and_run(CLI::App& app, std::vector<std::string> args, cli::Context& ct
 }  // namespace
 
 int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
-  cli::Context ctx{.out = out, .err = err, .err_is_terminal = false, .action = {}};
+  cli::TerminalSafeStream safe_out(out);
+  cli::TerminalSafeStream safe_err(err);
+  cli::Context ctx{.out = safe_out, .err = safe_err, .raw_out = out, .raw_err = err,
+                   .err_is_terminal = false, .action = {}};
   ctx.err_is_terminal = &err == &std::cerr && ::isatty(STDERR_FILENO);
   CLI::App app("mailbridge — turns email into help-desk tickets", "mailbridge");
   app.fallthrough();

@@ -27,12 +27,17 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
 namespace cli {
 
 // What every sub-command gets: the global options, the streams, and a slot for the action
-// the parsed sub-command wants run once parsing has succeeded.
+// the parsed sub-command wants run once parsing has succeeded. `out` and `err` escape
+// every control character but newlines and tabs (cli/terminal.h), so that text from mail
+// or a server cannot drive the terminal; `raw_out` and `raw_err` are the streams under
+// them, for the CLI's own terminal control (the progress line) and for binary output.
 struct Context {
   std::string config_path = "mailbridge.toml";
   std::string log_level = "warn";
   std::ostream& out;
   std::ostream& err;
+  std::ostream& raw_out;
+  std::ostream& raw_err;
   bool err_is_terminal = false;
   std::function<int()> action;
 };

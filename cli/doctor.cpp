@@ -18,6 +18,7 @@
 #include "auth/secrets.h"
 #include "cli/auth_support.h"
 #include "cli/cli.h"
+#include "cli/terminal.h"
 #include "connectors/registry.h"
 #include "core/monitor.h"
 #include "core/store.h"
@@ -115,13 +116,14 @@ Needs needs_for(const Target& target, const std::string& audience) {
   } else if (ty == "ews") {
     n.roles = {"full_access_as_app"};
     n.scopes = {"EWS.AccessAsUser.All"};
+  } else if (ty == "graph" && target.sender) {
+    // Sending (sendMail, a draft and its /send) needs Mail.Send alone (Microsoft Graph's
+    // permissions reference for user: sendMail and message: send).
+    n.roles = {"Mail.Send"};
+    n.scopes = {"Mail.Send"};
   } else if (ty == "graph") {
     n.roles = {"Mail.ReadWrite"};
     n.scopes = {"Mail.ReadWrite"};
-    if (target.sender) {
-      n.roles.push_back("Mail.Send");
-      n.scopes.push_back("Mail.Send");
-    }
   }
   return n;
 }
@@ -172,14 +174,23 @@ void check_claims(Report& report, const TokenClaims& claims, const std::string& 
 }
 
 std::string sign_in_fix(const Target& target, const TokenClaims* claims,
-                        const std::string& object_id) {
+                        const std::string& object_id, bool permission_missing) {
   const std::string appid = claims && !claims->appid.empty() ? claims->appid : "<application id>";
   const std::string oid = object_id.empty() ? "<service principal object id>" : object_id;
   const std::string mailbox = target.address.empty() ? "<mailbox>" : target.address;
+  if (target.type == "graph" && permission_missing) {
+    // The 403 is the missing permission's (see the permission step), not a policy's.
+    return fmt::format("Graph refused app {} for lack of the permission named above: add it "
+                       "and grant admin consent, then run doctor again",
+                       appid);
+  }
   if (target.type == "graph") {
-    return fmt::format("Graph refused the token: when an application access policy limits app {} "
-                       "to chosen mailboxes, add {} to its group (Test-ApplicationAccessPolicy "
-                       "-Identity {} -AppId {} shows the verdict)",
+    // A 403 ErrorAccessDenied although the token carries the role: an application access
+    // policy (or RBAC for Applications) keeps the app out of this mailbox.
+    return fmt::format("Graph refused the token although it carries the permission: when an "
+                       "application access policy limits app {} to chosen mailboxes, add {} to "
+                       "its group (Test-ApplicationAccessPolicy -Identity {} -AppId {} shows "
+                       "the verdict)",
                        appid, mailbox, mailbox, appid);
   }
   if (target.delegated) {
@@ -284,24 +295,53 @@ std::string expiry_text(const TokenClaims* claims) {
   return fmt::format(", expires {} (in {} s)", format_utc(*claims->exp), left.count());
 }
 
-// Tries the mailbox's connection and sign-in with the token machinery doctor already used.
-void try_sign_in(Report& report, const Config& cfg, const MailboxConfig& m, AuthContext& auth,
+// The connection test of the mailbox (m) or sender (s), with the token machinery doctor
+// already used.
+Result<ConnectionReport> connection_test(const Config& cfg, const MailboxConfig* m,
+                                         const SenderConfig* s, AuthContext& auth) {
+  if (m != nullptr) {
+    auto mbx = make_mailbox(*m, cfg, &auth);
+    if (!mbx.ok()) return mbx.status();
+    ConnectionReport cr = (*mbx)->test_connection();
+    (*mbx)->close();
+    return cr;
+  }
+  if (s == nullptr) return Status(ErrorKind::kInternal, "no mailbox or sender to test");
+  auto snd = make_sender(*s, cfg, &auth);
+  if (!snd.ok()) return snd.status();
+  ConnectionReport cr = (*snd)->test_connection();
+  (*snd)->close();
+  return cr;
+}
+
+bool step_failed(const Report& report, const std::string& name) {
+  return std::any_of(report.steps.begin(), report.steps.end(),
+                     [&](const Step& s) { return s.name == name && !s.ok; });
+}
+
+// Tries the connection and sign-in of the mailbox (m) or sender (s).
+void try_sign_in(Report& report, const Config& cfg, const MailboxConfig* m,
+                 const SenderConfig* snd, AuthContext& auth,
                  const std::optional<TokenClaims>& claims, const std::string& oid) {
-  auto mbx = make_mailbox(m, cfg, &auth);
-  if (!mbx.ok()) {
-    report.add({"sign-in", false, mbx.status().message(), ""},
-               exit_code_for(mbx.status().kind()));
+  auto tested = connection_test(cfg, m, snd, auth);
+  if (!tested.ok()) {
+    report.add({"sign-in", false, tested.status().message(), ""},
+               exit_code_for(tested.status().kind()));
     return;
   }
-  ConnectionReport cr = (*mbx)->test_connection();
-  (*mbx)->close();
+  const ConnectionReport& cr = *tested;
+  const bool permission_missing = step_failed(report, "permission");
   bool failed_step = false;
   for (const auto& s : cr.steps) {
     // The connection test's own steps (resolve, connect, tls, sign-in, ...); its "token"
-    // step would read as a second token check here.
-    Step step{s.name == "token" ? "sign-in token" : s.name, s.ok, s.detail, ""};
+    // and "permission" steps would read as doctor's own checks here.
+    std::string name = s.name == "token"        ? "sign-in token"
+                       : s.name == "permission" ? "send permission"
+                                                : s.name;
+    Step step{name, s.ok, s.detail, ""};
     if (!s.ok && cr.status.kind() == ErrorKind::kAuth) {
-      step.fix = doctor::sign_in_fix(report.target, claims ? &*claims : nullptr, oid);
+      step.fix = doctor::sign_in_fix(report.target, claims ? &*claims : nullptr, oid,
+                                     permission_missing);
     }
     failed_step = failed_step || !s.ok;
     report.add(std::move(step), exit_code_for(cr.status.kind()));
@@ -309,7 +349,8 @@ void try_sign_in(Report& report, const Config& cfg, const MailboxConfig& m, Auth
   if (!cr.status.ok() && !failed_step) {
     Step step{"sign-in", false, cr.status.message(), ""};
     if (cr.status.kind() == ErrorKind::kAuth) {
-      step.fix = doctor::sign_in_fix(report.target, claims ? &*claims : nullptr, oid);
+      step.fix = doctor::sign_in_fix(report.target, claims ? &*claims : nullptr, oid,
+                                     permission_missing);
     }
     report.add(std::move(step), exit_code_for(cr.status.kind()));
   }
@@ -350,11 +391,7 @@ Report diagnose(const Config& cfg, AuthContext& auth, const Target& target,
   } else {
     report.add({"claims", true, "an opaque token (not a JWT): audience and permissions not checked", ""}, 0);
   }
-  if (m) {
-    try_sign_in(report, cfg, *m, auth, claims, oid);
-  } else {
-    report.add({"sign-in", true, "not tried: senders have no connection test yet", ""}, 0);
-  }
+  try_sign_in(report, cfg, m, m ? nullptr : cfg.find_sender(target.name), auth, claims, oid);
   return report;
 }
 
@@ -421,7 +458,7 @@ int run_doctor(Context& ctx, const std::string& name, bool as_json) {
   }
   if (as_json) {
     nlohmann::ordered_json doc = {{"ok", code == 0}, {"exit_code", code}, {"results", results}};
-    ctx.out << doc.dump(2) << "\n";
+    ctx.out << safe_dump(doc, 2) << "\n";
   }
   return code;
 }

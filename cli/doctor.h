@@ -67,9 +67,11 @@ void check_claims(Report& report, const TokenClaims& claims, const std::string& 
 // The fix for a sign-in the server refused although the token was issued (and, when
 // `claims` is set, carried the right audience and permissions): for Exchange app-only, the
 // service principal and mailbox permission that Exchange Online needs besides Entra's
-// consent, with appid, object id and mailbox filled in.
+// consent, with appid, object id and mailbox filled in. For Graph, the application access
+// policy only when the token carries the permission (`permission_missing` false); else
+// the missing permission is the cause.
 std::string sign_in_fix(const Target& target, const TokenClaims* claims,
-                        const std::string& object_id);
+                        const std::string& object_id, bool permission_missing = false);
 
 // The "oid" claim of a JWT access token, or "" (decode_token_claims does not carry it).
 std::string token_object_id(std::string_view access_token);

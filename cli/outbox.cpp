@@ -10,13 +10,24 @@
 
 #include "auth/secrets.h"
 #include "cli/auth_support.h"
+#include "cli/terminal.h"
 #include "connectors/registry.h"
 
 namespace mb::cli {
 
 Result<std::string> tracking_secret(const Config& config) {
-  if (config.tracking.secret.empty()) return std::string();
-  return resolve_secret(config.tracking.secret, "[tracking] secret");
+  const SecretRef& ref = config.tracking.secret;
+  if (ref.empty()) return std::string();
+  // A reference (env:NAME, file:PATH) is named; a literal is the secret itself.
+  const std::string what = is_secret_reference(ref.ref)
+                               ? "[tracking] secret (" + ref.ref + ")"
+                               : std::string("[tracking] secret");
+  auto value = resolve_secret(ref, what);
+  if (!value.ok()) {
+    return Status(ErrorKind::kConfig, value.status().message() +
+                                          "; tracking cookies are signed and checked with it");
+  }
+  return value;
 }
 
 OutboxOptions cli_outbox_options() {
@@ -43,7 +54,11 @@ SenderFactory sender_factory(const Config& config, Store& store,
 
 int outbox_pass(Context& ctx, const Config& config, Store& store, bool quiet) {
   auto secret = tracking_secret(config);
-  Outbox outbox(store, config, secret.ok() ? *secret : "", cli_outbox_options());
+  if (!secret.ok()) {
+    print_error(ctx, "outbox: " + secret.status().message());
+    return 2;
+  }
+  Outbox outbox(store, config, *secret, cli_outbox_options());
   std::unique_ptr<AuthContext> auth;
   auto stats = outbox.flush(sender_factory(config, store, auth));
   if (!stats.ok()) {
@@ -133,7 +148,7 @@ int run_list(Context& ctx, bool json) {
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : *rows) out.push_back(row_json(r));
-    ctx.out << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    ctx.out << safe_dump(out, 2) << "\n";
     return 0;
   }
   if (*paused) ctx.out << "sending is paused (mailbridge outbox resume)\n";
@@ -143,8 +158,8 @@ int run_list(Context& ctx, bool json) {
                                                r.sent_at
                        : r.state == "queued" ? "next " + r.next_attempt_at : "";
     ctx.out << fmt::format("#{} {} ticket {} to {} \"{}\" attempts {} {}\n", r.id, r.state,
-                           r.ticket_id, r.to, r.subject, r.attempts, when);
-    if (!r.last_error.empty()) ctx.out << "    " << r.last_error << "\n";
+                           r.ticket_id, printable(r.to), printable(r.subject), r.attempts, when);
+    if (!r.last_error.empty()) ctx.out << "    " << printable(r.last_error) << "\n";
   }
   return 0;
 }

@@ -17,7 +17,9 @@ namespace mb::cli {
 void add_send(CLI::App& app, Context& ctx);
 void add_outbox(CLI::App& app, Context& ctx);
 
-// The [tracking] secret, resolved; "" when none is configured.
+// The [tracking] secret, resolved; "" when none is configured. A reference that cannot be
+// read (env:UNSET, file:/missing) is a kConfig error naming it: every command that uses the
+// secret (send, sync, outbox flush) exits 2 rather than go on without cookies.
 Result<std::string> tracking_secret(const Config& config);
 
 // Outbox options for the CLI: errors scrubbed of every known secret.
@@ -30,7 +32,8 @@ SenderFactory sender_factory(const Config& config, Store& store,
 
 // One outbox pass (recover, then send what is due) with a one-line report on ctx.out and a
 // line per failed attempt on ctx.err. `quiet`: say nothing when there was nothing to do.
-// Returns the exit code: 1 for a store error or, unless `quiet`, a failed attempt.
+// Returns the exit code: 2 when the tracking secret cannot be read, 1 for a store error or,
+// unless `quiet`, a failed attempt.
 int outbox_pass(Context& ctx, const Config& config, Store& store, bool quiet);
 
 }  // namespace mb::cli

@@ -86,7 +86,7 @@ int run_send(Context& ctx, const SendArgs& args) {
   auto store = Store::open(cfg->store.path);
   if (!store.ok()) {
     print_error(ctx, store.status().message());
-    return 1;
+    return exit_code_for(store.status().kind());
   }
   Outbox outbox(**store, *cfg, *secret, cli_outbox_options());
   auto row = outbox.queue_tracked(*mail);

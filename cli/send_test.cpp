@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "connectors/registry.h"
 #include "core/compose.h"
+#include "core/net.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -69,9 +70,9 @@ Result<ComposedMail> compose_test(const SenderConfig& snd, const std::string& fr
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   spec.text = fmt::format(
       "This is a test email sent by `mailbridge send-test {}`.\r\n\r\n"
-      "Sender: {} ({} {}:{})\r\nSent at: {} (Unix time)\r\n\r\n"
+      "Sender: {} ({} {})\r\nSent at: {} (Unix time)\r\n\r\n"
       "If you received it, outgoing mail through this sender works. No reply is needed.\r\n",
-      snd.name, snd.name, snd.type, snd.host.empty() ? snd.endpoint : snd.host, snd.port,
+      snd.name, snd.name, snd.type, server_address(snd.host, snd.port, snd.endpoint),
       static_cast<long long>(now));
   return compose_message(spec);
 }
@@ -122,8 +123,8 @@ int run_send_test(Context& ctx, const SendTestOptions& o) {
     print_error(ctx, fmt::format("no sender \"{}\" in {}", o.sender, ctx.config_path));
     return 2;
   }
-  ctx.out << fmt::format("{} ({} {}:{}, user {}{})\n", snd->name, snd->type,
-                         snd->host.empty() ? snd->endpoint : snd->host, snd->port,
+  ctx.out << fmt::format("{} ({} {}, user {}{})\n", snd->name, snd->type,
+                         server_address(snd->host, snd->port, snd->endpoint),
                          snd->user.empty() ? "none" : snd->user,
                          snd->auth == "oauth2" ? ", OAuth app " + snd->app : "");
   auto from = pick_from(*cfg, *snd, o.from);

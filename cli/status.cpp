@@ -4,8 +4,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <string>
+
 #include "auth/secrets.h"
 #include "cli/cli.h"
+#include "cli/terminal.h"
 #include "core/monitor.h"
 #include "core/store.h"
 
@@ -43,6 +47,16 @@ json state_json(const MailboxState& st) {
           {"throttled_until", throttled(st) ? json(st.throttled_until) : json(nullptr)}};
 }
 
+// "too-large 1, unreadable 2": the last run's skips by reason (SPEC §2 skip reasons).
+std::string by_reason(const std::map<std::string, int64_t>& skipped) {
+  std::string out;
+  for (const auto& [reason, n] : skipped) {
+    if (n == 0) continue;
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", reason, n);
+  }
+  return out;
+}
+
 void print_table(Context& ctx, const std::vector<MailboxState>& states) {
   ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", "MAILBOX", "STATE",
                          "LAST RUN", "IMPORTED", "SKIPPED", "LAST ERROR");
@@ -57,7 +71,8 @@ void print_table(Context& ctx, const std::vector<MailboxState>& states) {
     if (throttled(st)) error = fmt::format("throttled until {}; {}", st.throttled_until, error);
     ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", st.name, st.state,
                            st.last_run.empty() ? "never" : st.last_run, st.imported, skipped,
-                           error);
+                           printable(error));
+    if (skipped > 0) ctx.out << "  skipped: " << printable(by_reason(st.skipped)) << "\n";
   }
 }
 
@@ -84,7 +99,7 @@ int run_status(Context& ctx, bool as_json) {
   if (as_json) {
     json arr = json::array();
     for (const auto& st : states) arr.push_back(state_json(st));
-    ctx.out << arr.dump(2) << "\n";
+    ctx.out << safe_dump(arr, 2) << "\n";
   } else {
     print_table(ctx, states);
   }

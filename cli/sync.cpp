@@ -17,6 +17,7 @@
 #include "cli/auth_support.h"
 #include "cli/cli.h"
 #include "cli/outbox.h"
+#include "cli/terminal.h"
 #include "connectors/registry.h"
 #include "core/ingest.h"
 #include "core/monitor.h"
@@ -47,7 +48,7 @@ class ProgressLine {
     progress_[name] = {done, total};
     std::string line;
     for (const auto& [n, p] : progress_) {
-      line += fmt::format("{}{} {}/{}", line.empty() ? "" : ", ", n, p.first, p.second);
+      line += fmt::format("{}{} {}/{}", line.empty() ? "" : ", ", printable(n), p.first, p.second);
     }
     err_ << "\r\x1b[K" << "sync: " << line << std::flush;
   }
@@ -113,7 +114,8 @@ SharedAuth open_shared_auth(const Config& cfg, const std::vector<MailboxRun>& ru
   return shared;
 }
 
-void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth) {
+void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth,
+             const std::string& tracking_secret) {
   const MailboxConfig& m = *run.config;
   auto store = Store::open(cfg.store.path);
   if (!store.ok()) {
@@ -151,7 +153,7 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedA
   SyncOptions opts;
   opts.progress = [&](size_t done, size_t total) { progress.update(m.name, done, total); };
   opts.monitor.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
-  if (auto secret = tracking_secret(cfg); secret.ok()) opts.tracking_secret = *secret;
+  opts.tracking_secret = tracking_secret;
   opts.ignore_throttle = run.named;
   auto result = sync_mailbox(**mbx, m, cfg, **store, opts);
   (*mbx)->close();
@@ -161,9 +163,10 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedA
   if (after.ok()) run.monitor = monitor_change(*before, *after);
 }
 
-void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth) {
+void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth,
+                 const std::string& tracking_secret) {
   try {
-    run_one(cfg, run, progress, auth);
+    run_one(cfg, run, progress, auth, tracking_secret);
   } catch (const std::exception& e) {
     run.status = Status(ErrorKind::kInternal, std::string("unexpected exception: ") + e.what());
   }
@@ -218,17 +221,25 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     print_error(ctx, runs.status().message());
     return 2;
   }
+  // Without it cookie routing and forwards would silently stop: a configuration error.
+  auto secret = tracking_secret(*cfg);
+  if (!secret.ok()) {
+    print_error(ctx, secret.status().message());
+    return 2;
+  }
   // Opened once here so that migrations run before the workers open their own connections.
   auto store = Store::open(cfg->store.path);
   if (!store.ok()) {
     print_error(ctx, store.status().message());
     return exit_code_for(store.status().kind());
   }
-  ProgressLine progress(ctx.err, ctx.err_is_terminal);
+  ProgressLine progress(ctx.raw_err, ctx.err_is_terminal);  // its own escapes; names from config
   SharedAuth auth = open_shared_auth(*cfg, *runs, store->get());
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i; (i = next++) < runs->size();) run_guarded(*cfg, (*runs)[i], progress, auth);
+    for (size_t i; (i = next++) < runs->size();) {
+      run_guarded(*cfg, (*runs)[i], progress, auth, *secret);
+    }
   };
   std::vector<std::thread> threads;
   for (size_t i = 0; i < std::min(kMaxParallel, runs->size()); ++i) threads.emplace_back(worker);
@@ -246,6 +257,9 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     }
     if (run.status.ok()) {
       ctx.out << summary(run) << "\n";
+      // A message left on the server for a retry fails the run (exit 1); a skip for good,
+      // counted by its reason, does not.
+      if (run.stats.errors > 0) code = worse_exit_code(code, 1);
     } else {
       print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.config->name,
                                    to_string(run.status.kind()), run.status.message()));

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "connectors/registry.h"
 #include "core/monitor.h"
+#include "core/net.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -89,8 +90,8 @@ Result<std::unique_ptr<Mailbox>> build(const Config& cfg, const MailboxConfig& m
 
 // Returns the exit code for this mailbox.
 int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m, LazyAuth& auth) {
-  ctx.out << fmt::format("{} ({} {}:{}, user {}{})\n", m.name, m.type,
-                         m.host.empty() ? m.endpoint : m.host, m.port, m.user,
+  ctx.out << fmt::format("{} ({} {}, user {}{})\n", m.name, m.type,
+                         server_address(m.host, m.port, m.endpoint), m.user,
                          m.auth == "oauth2" ? ", OAuth app " + m.app : "");
   auto mbx = build(cfg, m, auth);
   if (!mbx.ok()) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/terminal.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -13,9 +14,15 @@ namespace {
 // Ordered, so that the JSON reads in the order of SPEC §5 (id first).
 using json = nlohmann::ordered_json;
 
+json null_if_empty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+// `content_id` (without angle brackets, null when none) and `inline` let a consumer put
+// inline images back where the HTML refers to them (cid:).
 json attachment_json(const StoredAttachment& a) {
   return {{"filename", a.filename},
           {"content_type", a.content_type},
+          {"content_id", null_if_empty(a.content_id)},
+          {"inline", a.inline_part},
           {"size", a.size},
           {"sha256", a.sha256}};
 }
@@ -26,6 +33,7 @@ json note_json(const Note& n) {
   return {{"id", n.id},
           {"kind", n.kind},
           {"author", n.author},
+          {"author_name", null_if_empty(n.author_name)},
           {"text", n.text},
           {"html", n.html},
           {"message_id", n.message_id},
@@ -43,6 +51,7 @@ json ticket_json(const Ticket& t, bool with_notes) {
             {"status", t.status},
             {"source", t.source},
             {"requester", t.requester},
+            {"requester_name", null_if_empty(t.requester_name)},
             {"created_at", t.created_at},
             {"notes", t.note_count}};
   if (with_notes) {
@@ -80,7 +89,7 @@ int run_list(Context& ctx, bool as_json) {
   if (as_json) {
     json arr = json::array();
     for (const auto& t : *tickets) arr.push_back(ticket_json(t, false));
-    ctx.out << arr.dump(2) << "\n";
+    ctx.out << safe_dump(arr, 2) << "\n";
     return 0;
   }
   if (tickets->empty()) {
@@ -91,29 +100,38 @@ int run_list(Context& ctx, bool as_json) {
                          "STATUS", "CREATED", "NOTES", "REQUESTER", "SUBJECT");
   for (const auto& t : *tickets) {
     ctx.out << fmt::format("{:>6}  {:<10} {:<8} {:<20} {:>5}  {:<28} {}\n", t.id,
-                           clip(t.project, 10), t.status, t.created_at, t.note_count,
-                           clip(t.requester, 28), clip(t.subject, 70));
+                           clip(printable(t.project), 10), t.status, t.created_at, t.note_count,
+                           clip(printable(t.requester), 28), clip(printable(t.subject), 70));
   }
   return 0;
 }
 
+// Who, as "Name <address>" or the address alone, on one line.
+std::string who(const std::string& name, const std::string& address) {
+  return printable(name.empty() ? address : name + " <" + address + ">");
+}
+
+// The body keeps its lines; ctx.out escapes the control characters in them.
 void print_note(Context& ctx, const Note& n) {
-  std::string author = n.author_name.empty() ? n.author : n.author_name + " <" + n.author + ">";
+  std::string author = who(n.author_name, n.author);
   ctx.out << fmt::format("\n--- note {} · {} · {} · {}", n.id, n.kind, author, n.created_at);
   if (n.in_reply_to) ctx.out << fmt::format(" · reply to note {}", *n.in_reply_to);
   ctx.out << " ---\n";
-  if (!n.message_id.empty()) ctx.out << "Message-ID: " << n.message_id << "\n";
+  if (!n.message_id.empty()) ctx.out << "Message-ID: " << printable(n.message_id) << "\n";
   if (!n.text.empty()) {
     ctx.out << n.text << (n.text.back() == '\n' ? "" : "\n");
   } else if (!n.html.empty()) {
     ctx.out << fmt::format("(HTML only, {} bytes)\n", n.html.size());
   }
   for (const auto& a : n.attachments) {
-    ctx.out << fmt::format("  attachment: {} ({}, {} bytes, sha256 {})\n", a.filename,
-                           a.content_type, a.size, a.sha256);
+    std::string where = a.inline_part ? ", inline" : "";
+    if (!a.content_id.empty()) where += ", cid " + printable(a.content_id);
+    ctx.out << fmt::format("  attachment: {} ({}, {} bytes{}, sha256 {})\n",
+                           printable(a.filename), printable(a.content_type), a.size, where,
+                           a.sha256);
   }
   for (const auto& d : n.dropped_attachments) {
-    ctx.out << fmt::format("  dropped (restricted type): {}\n", d);
+    ctx.out << fmt::format("  dropped (restricted type): {}\n", printable(d));
   }
 }
 
@@ -131,16 +149,14 @@ int run_show(Context& ctx, int64_t id, bool as_json) {
   }
   const Ticket& t = **ticket;
   if (as_json) {
-    ctx.out << ticket_json(t, true).dump(2) << "\n";
+    ctx.out << safe_dump(ticket_json(t, true), 2) << "\n";
     return 0;
   }
-  ctx.out << fmt::format("Ticket {} [{}] {}\n", t.id, t.project, t.subject);
+  ctx.out << fmt::format("Ticket {} [{}] {}\n", t.id, printable(t.project), printable(t.subject));
   ctx.out << fmt::format("Status: {}   Source: {}   Created: {}\n", t.status, t.source,
                          t.created_at);
-  std::string requester =
-      t.requester_name.empty() ? t.requester : t.requester_name + " <" + t.requester + ">";
-  ctx.out << "Requester: " << requester << "\n";
-  if (!t.mailbox.empty()) ctx.out << "Mailbox: " << t.mailbox << "\n";
+  ctx.out << "Requester: " << who(t.requester_name, t.requester) << "\n";
+  if (!t.mailbox.empty()) ctx.out << "Mailbox: " << printable(t.mailbox) << "\n";
   for (const auto& n : t.notes) print_note(ctx, n);
   return 0;
 }

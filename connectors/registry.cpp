@@ -97,8 +97,10 @@ std::string graph_service_url(const std::string& endpoint, const AppConfig* app)
   return url;
 }
 
-Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& mailbox, const Config& config,
-                                              AuthContext* auth) {
+Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& configured,
+                                              const Config& config, AuthContext* auth) {
+  MailboxConfig mailbox = configured;
+  mailbox.max_message_bytes = config.ingest.max_message_bytes;
   const std::string who = "mailbox " + mailbox.name;
   if (mailbox.type != "imap" && mailbox.type != "pop3" && mailbox.type != "graph") {
     return Status(ErrorKind::kConfig, who + ": type " + mailbox.type + " is not supported yet");

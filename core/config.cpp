@@ -1,5 +1,5 @@
 // File: core/config.cpp — reads the TOML configuration into the structs of core/config.h and
-// validates every value, naming file, line and key in the first problem found.
+// validates every value, naming file, line and key in every problem found.
 #include "core/config.h"
 
 #include <toml++/toml.h>
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,8 @@
 #include <sstream>
 
 #include <fmt/format.h>
+
+#include "core/files.h"
 
 namespace mb {
 namespace {
@@ -28,12 +31,15 @@ struct Problem {
   std::string message;
 };
 
-// Collects errors and warnings; the error reported is the one nearest the top of the file, so
-// that the user fixes problems in reading order.
+// Collects errors and warnings; all errors are reported, in the order of the file, so that
+// one run of check-config shows everything to fix.
 class Checker {
  public:
-  Checker(std::string origin, std::string base_dir)
-      : origin_(std::move(origin)), base_dir_(std::move(base_dir)) {}
+  Checker(std::string origin, std::string base_dir, ConfigCheck check)
+      : origin_(std::move(origin)), base_dir_(std::move(base_dir)), check_(check) {}
+
+  // check-config: also what the file names (paths, environment), not only the file.
+  bool deep() const { return check_ == ConfigCheck::kDeep; }
 
   void error(int line, const std::string& context, const std::string& msg) {
     errors_.push_back({line, format(line, context, msg)});
@@ -42,10 +48,14 @@ class Checker {
     warnings_.push_back(format(line, context, msg));
   }
   bool has_errors() const { return !errors_.empty(); }
-  const std::string& first_error() const {
-    auto it = std::min_element(errors_.begin(), errors_.end(),
-                               [](const Problem& a, const Problem& b) { return a.line < b.line; });
-    return it->message;
+  // Every error, one per line, in the order of the file.
+  std::string all_errors() const {
+    std::vector<Problem> sorted = errors_;
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    std::string out;
+    for (const auto& p : sorted) out += (out.empty() ? "" : "\n") + p.message;
+    return out;
   }
   std::vector<std::string> take_warnings() { return std::move(warnings_); }
 
@@ -63,11 +73,43 @@ class Checker {
 
   std::string origin_;
   std::string base_dir_;
+  ConfigCheck check_;
   std::vector<Problem> errors_;
   std::vector<std::string> warnings_;
 };
 
 int line_of(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
+
+std::string lower(std::string s);
+
+// Edit distance with adjacent transpositions ("hots" is 1 from "host").
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// The key of `known` that `typo` most likely means, or "" when none is close.
+std::string closest_key(const std::string& typo, const std::set<std::string>& known) {
+  size_t limit = typo.size() >= 6 ? 2 : 1;
+  std::string best;
+  size_t best_distance = limit + 1;
+  for (const auto& k : known) {
+    size_t d = edit_distance(lower(typo), k);
+    if (d < best_distance) best = k, best_distance = d;
+  }
+  return best;
+}
 
 const char* type_name(const toml::node& n) {
   switch (n.type()) {
@@ -143,12 +185,15 @@ class Section {
   const toml::node* node(std::string_view key) { return get(key); }
   std::string full_key(std::string_view key) const { return prefix_ + std::string(key); }
 
-  // Reports every key that no reader asked for.
+  // Reports every key that no reader asked for, with the known key it most likely means.
   void finish() {
     for (const auto& [k, v] : t_) {
       std::string key(k.str());
       if (!known_.count(key)) {
-        c_.error(line_of(v), ctx_, fmt::format("unknown key \"{}{}\"", prefix_, key));
+        std::string likely = closest_key(key, known_);
+        std::string hint = likely.empty() ? "" : fmt::format(" (did you mean \"{}{}\"?)",
+                                                             prefix_, likely);
+        c_.error(line_of(v), ctx_, fmt::format("unknown key \"{}{}\"{}", prefix_, key, hint));
       }
     }
   }
@@ -249,6 +294,30 @@ bool valid_env_name(std::string_view name) {
   });
 }
 
+// check-config: a file: secret that cannot be read fails every connection that needs it.
+void check_secret_file(Section& s, std::string_view key, const std::string& path) {
+  auto data = read_regular_file(path, kMaxSecretFileBytes, s.full_key(key));
+  if (!data.ok()) {
+    s.error_at(key, data.status().message());
+    return;
+  }
+  std::string v = *data;
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+  if (v.empty()) s.error(key, fmt::format("file {} is empty", path));
+}
+
+// check-config: an unset variable is only a warning, as the service may run with another
+// environment than the shell that checks its configuration.
+void check_secret_env(Section& s, std::string_view key, const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) {
+    s.warn(key, fmt::format("names the environment variable {}, which is not set here (the "
+                            "service needs it in its environment)", name));
+  } else if (*v == '\0') {
+    s.warn(key, fmt::format("names the environment variable {}, which is empty here", name));
+  }
+}
+
 // Reads a secret reference. file: paths are made absolute against the config's directory;
 // a literal is accepted with a warning that names the key and never the value.
 void read_secret(Section& s, std::string_view key, SecretRef& out) {
@@ -260,12 +329,14 @@ void read_secret(Section& s, std::string_view key, SecretRef& out) {
       return;
     }
     out.ref = *v;
+    if (s.checker().deep()) check_secret_env(s, key, v->substr(4));
   } else if (v->rfind("file:", 0) == 0) {
     if (v->size() == 5) {
       s.error(key, "must name a file after file:");
       return;
     }
     out.ref = "file:" + s.checker().resolve_path(v->substr(5));
+    if (s.checker().deep()) check_secret_file(s, key, out.ref.substr(5));
   } else if (v->empty()) {
     s.error(key, "must not be empty (write \"env:NAME\" or \"file:PATH\")");
   } else {
@@ -291,6 +362,19 @@ bool valid_pin(const std::string& pin) {
          });
 }
 
+// check-config: tls.ca_file must be a readable file of PEM certificates, or every
+// connection fails at the handshake.
+void check_ca_file(Section& s, const std::string& path) {
+  auto data = read_regular_file(path, kMaxCaFileBytes, s.full_key("ca_file"));
+  if (!data.ok()) {
+    s.error_at("ca_file", data.status().message());
+  } else if (data->find("-----BEGIN CERTIFICATE-----") == std::string::npos &&
+             data->find("-----BEGIN TRUSTED CERTIFICATE-----") == std::string::npos) {
+    s.error("ca_file", fmt::format("file {} holds no PEM certificate (-----BEGIN "
+                                   "CERTIFICATE-----)", path));
+  }
+}
+
 void read_tls(Section& parent, TlsOptions& tls) {
   const toml::table* t = parent.table("tls");
   if (!t) return;
@@ -301,7 +385,10 @@ void read_tls(Section& parent, TlsOptions& tls) {
       s.warn("verify", "= false: server certificates and host names are NOT checked");
     }
   }
-  if (auto v = s.str("ca_file")) tls.ca_file = s.checker().resolve_path(*v);
+  if (auto v = s.str("ca_file")) {
+    tls.ca_file = s.checker().resolve_path(*v);
+    if (s.checker().deep() && tls.verify) check_ca_file(s, tls.ca_file);
+  }
   if (auto v = s.str("min_version")) {
     if (*v == "1.2") tls.min_version = TlsVersion::k1_2;
     else if (*v == "1.3") tls.min_version = TlsVersion::k1_3;
@@ -529,6 +616,16 @@ void read_mailbox_processing(Section& s, const Config& cfg, MailboxConfig& m) {
   if (m.address.empty()) m.address = m.user;
 }
 
+// check-config: a type the configuration accepts but no connector implements yet would fail
+// at every poll or send.
+void check_supported(Section& s, const std::string& type, const char* what) {
+  if (!s.checker().deep() || type != "ews") return;
+  s.error("type", fmt::format("= \"ews\": EWS is not supported yet by this version of "
+                              "mailbridge, so this {} would fail every time (use type = "
+                              "\"graph\" for Exchange Online{})",
+                              what, std::string(what) == "mailbox" ? ", or enabled = false" : ""));
+}
+
 void read_mailbox(const toml::table& t, size_t index, NameRegistry& names, Config& cfg,
                   Checker& c) {
   Section s(t, fmt::format("mailbox #{}", index + 1), c);
@@ -540,6 +637,7 @@ void read_mailbox(const toml::table& t, size_t index, NameRegistry& names, Confi
                   {m.type, m.host, m.port, m.security, m.endpoint, m.tls, m.timeouts});
   read_auth(s, cfg, m.type, false, {m.auth, m.app, m.user, m.password});
   read_mailbox_processing(s, cfg, m);
+  if (m.enabled) check_supported(s, m.type, "mailbox");
   s.finish();
   cfg.mailboxes.push_back(std::move(m));
 }
@@ -554,6 +652,7 @@ void read_sender(const toml::table& t, size_t index, NameRegistry& names, Config
                   {snd.type, snd.host, snd.port, snd.security, snd.endpoint, snd.tls,
                    snd.timeouts});
   read_auth(s, cfg, snd.type, snd.type == "smtp", {snd.auth, snd.app, snd.user, snd.password});
+  check_supported(s, snd.type, "sender");
   if (auto v = s.boolean("one_message_per_connection")) snd.one_message_per_connection = *v;
   if (auto v = s.str("helo_name")) {
     bool ok = !v->empty() && v->size() <= 255;
@@ -694,12 +793,29 @@ void read_user(const toml::table& t, size_t index, std::map<std::string, int>& s
 }  // namespace
 namespace {
 
+// check-config: the store is created on first use, but its directory must exist.
+void check_store_path(Section& s, const std::string& path) {
+  std::error_code ec;
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (fs::is_directory(path, ec)) {
+    s.error_at("path", fmt::format("path {} is a directory; name the database file in it, e.g. "
+                                   "{}/mailbridge.db", path, path));
+  } else if (!fs::exists(dir, ec)) {
+    s.error_at("path", fmt::format("path {}: the directory {} does not exist", path,
+                                   dir.string()));
+  } else if (!fs::is_directory(dir, ec)) {
+    s.error_at("path", fmt::format("path {}: {} is not a directory", path, dir.string()));
+  }
+}
+
 void read_store(Section& s, Config& cfg) {
   if (auto v = s.str("path")) {
     if (v->empty()) s.error("path", "must not be empty");
     else cfg.store.path = *v;
   }
   cfg.store.path = s.checker().resolve_path(cfg.store.path);
+  if (s.checker().deep()) check_store_path(s, cfg.store.path);
 }
 
 // [tracking] from and from_name: From must be a configured mailbox address (SPEC §4).
@@ -965,8 +1081,11 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
                                                "sender",  "project",  "user",
                                                "outbox"};
   for (const auto& [k, v] : root) {
-    if (!kKnown.count(std::string(k.str()))) {
-      c.error(line_of(v), "", fmt::format("unknown key \"{}\"", k.str()));
+    std::string key(k.str());
+    if (!kKnown.count(key)) {
+      std::string likely = closest_key(key, kKnown);
+      std::string hint = likely.empty() ? "" : fmt::format(" (did you mean [{}]?)", likely);
+      c.error(line_of(v), "", fmt::format("unknown key \"{}\"{}", key, hint));
     }
   }
   read_table(root, "store", read_store, cfg, c);
@@ -1017,8 +1136,8 @@ const SenderConfig* Config::find_sender(const std::string& name) const {
 }
 
 Result<Config> parse_config(const std::string& text, const std::string& origin,
-                            const std::string& base_dir) {
-  Checker checker(origin, base_dir);
+                            const std::string& base_dir, ConfigCheck check) {
+  Checker checker(origin, base_dir, check);
   Config cfg;
   cfg.path = origin;
   try {
@@ -1030,24 +1149,18 @@ Result<Config> parse_config(const std::string& text, const std::string& origin,
   } catch (const std::exception& e) {
     return Status(ErrorKind::kConfig, fmt::format("{}: {}", origin, e.what()));
   }
-  if (checker.has_errors()) return Status(ErrorKind::kConfig, checker.first_error());
+  if (checker.has_errors()) return Status(ErrorKind::kConfig, checker.all_errors());
   cfg.warnings = checker.take_warnings();
   return cfg;
 }
 
-Result<Config> load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Status(ErrorKind::kConfig,
-                  fmt::format("cannot read configuration file {}: {}", path,
-                              std::strerror(errno)));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
+Result<Config> load_config(const std::string& path, ConfigCheck check) {
+  auto text = read_regular_file(path, kMaxConfigFileBytes, "configuration");
+  if (!text.ok()) return text.status();
   std::error_code ec;
   fs::path dir = fs::absolute(fs::path(path), ec).parent_path();
   if (ec) dir = fs::path(path).parent_path();
-  auto cfg = parse_config(text.str(), path, dir.lexically_normal().string());
+  auto cfg = parse_config(*text, path, dir.lexically_normal().string(), check);
   if (cfg.ok()) cfg->path = path;
   return cfg;
 }

@@ -1,7 +1,7 @@
 // File: core/config.h — the configuration file, parsed once into plain validated structs.
 //
-// The rest of the code never sees TOML. load_config() checks every value and reports the
-// first problem with the key and line (kConfig). Secrets stay as references ("env:NAME",
+// The rest of the code never sees TOML. load_config() checks every value and reports every
+// problem with the key and line (kConfig). Secrets stay as references ("env:NAME",
 // "file:PATH", or a literal that is warned about); auth/secrets.h resolves them when needed.
 //
 //   auto cfg = mb::load_config("mailbridge.toml");
@@ -66,6 +66,9 @@ struct MailboxConfig {
   Timeouts timeouts;
   bool enabled = true;
   int line_no = 0;                     // where the table starts, for messages
+  // Not read from [[mailbox]]: make_mailbox() copies [ingest] max_message_bytes here, so
+  // that the connector neither downloads nor keeps a larger message.
+  uint64_t max_message_bytes = 50 * 1024 * 1024;
 };
 
 struct AppConfig {
@@ -220,12 +223,20 @@ struct Config {
   const SenderConfig* find_sender(const std::string& name) const;
 };
 
+// How far load_config looks. kFile: the file itself (what every command needs). kDeep
+// (`check-config`): also what the file names and would fail later — the store's directory,
+// tls.ca_file (a readable file of PEM certificates), file: secrets (readable, bounded, not
+// empty), types not implemented yet (ews); an env: secret unset here is a warning.
+enum class ConfigCheck { kFile, kDeep };
+
 // Reads and validates `path`. Relative paths inside (store.path, tls.ca_file, file:
-// secrets) are resolved against the file's directory.
-Result<Config> load_config(const std::string& path);
+// secrets) are resolved against the file's directory. On errors, the message holds every
+// one, a line each ("FILE:LINE: context: key problem"), in the order of the file.
+Result<Config> load_config(const std::string& path, ConfigCheck check = ConfigCheck::kFile);
 // Same, from text (for tests); `origin` names it in messages.
 Result<Config> parse_config(const std::string& text, const std::string& origin,
-                            const std::string& base_dir = ".");
+                            const std::string& base_dir = ".",
+                            ConfigCheck check = ConfigCheck::kFile);
 
 // "2m", "90s", "1h", "30" (seconds) → seconds.
 Result<std::chrono::seconds> parse_duration(const std::string& text);

@@ -68,17 +68,29 @@ void HandoverLog::remove() {
   remove_file(path_);
 }
 
-std::optional<int64_t> HandoverLog::last_handed_over(const std::string& path) {
-  if (path.empty()) return std::nullopt;
+Result<std::optional<int64_t>> HandoverLog::last_handed_over(const std::string& path) {
+  using Last = std::optional<int64_t>;
+  if (path.empty()) return Last();
+  auto unreadable = [&path](int err) {
+    return Status(ErrorKind::kInternal, "cannot read the outbox's hand-over log " + path + ": " +
+                                            std::strerror(err) +
+                                            "; the interrupted send it speaks for is left as "
+                                            "it is until the log can be read");
+  };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0) {
+    if (errno == ENOENT) return Last();
+    return unreadable(errno);
+  }
   unsigned char buf[8];
   ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  const int err = errno;
   ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof buf)) return std::nullopt;
+  if (n < 0) return unreadable(err);
+  if (n != static_cast<ssize_t>(sizeof buf)) return Last();
   int64_t v = get_le(buf);
-  if (v <= 0) return std::nullopt;
-  return v;
+  if (v <= 0) return Last();
+  return Last(v);
 }
 
 void HandoverLog::remove_file(const std::string& path) {

@@ -21,6 +21,8 @@
 #include <optional>
 #include <string>
 
+#include "core/status.h"
+
 namespace mb {
 
 class HandoverLog {
@@ -44,8 +46,9 @@ class HandoverLog {
   void remove();
 
   // The id a (dead) process last wrote as handed over, or nullopt (no file, a send that
-  // had only started, an unreadable file).
-  static std::optional<int64_t> last_handed_over(const std::string& path);
+  // had only started, a file cut short). A log that exists but cannot be read is an error
+  // (kInternal), never "nothing was handed over", which would send the message again.
+  static Result<std::optional<int64_t>> last_handed_over(const std::string& path);
   static void remove_file(const std::string& path);
 
  private:

@@ -9,15 +9,21 @@
 // up when its exception arrives.
 //
 // Timeouts: cpprestsdk has a single timer per request, restarted at every step (resolve,
-// connect, handshake, sending, each read of the response). It is set to the larger of
-// Timeouts::connect and Timeouts::response, so no step is cut short of its own limit; it is
-// a limit on silence, not on the whole transfer.
+// connect, handshake, sending, each piece of up to 64 KiB of the response). It is set to
+// the larger of Timeouts::connect and Timeouts::response, so no step is cut short of its own
+// limit; it is a limit on silence, not on the whole transfer. On top of it every exchange
+// has a deadline (ExchangeClock): Timeouts::connect + Timeouts::response, plus the time the
+// bytes received take at kMinRate, as for the mail protocols (core/line.h). A server that
+// sends a body without end, steadily enough to keep the timer going, is cut off there: the
+// request is cancelled, which closes its connection.
 #include "core/http.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -30,6 +36,7 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "core/files.h"
 #include "core/internal/tls.h"
 
 // cpprestsdk's U() macro collides with fmt: the build defines _TURN_OFF_PLATFORM_STRING.
@@ -43,6 +50,14 @@ namespace whttp = web::http;
 namespace wclient = web::http::client;
 
 constexpr size_t kPiece = 64 * 1024;
+// The floor on throughput within an exchange: each byte received extends its deadline by
+// 1/kMinRate s.
+constexpr uint64_t kMinRate = 64 * 1024;
+// A response body kept in memory (no body_sink) is at most this large; JSON pages and token
+// answers are far smaller.
+constexpr size_t kMaxKeptBody = 64u << 20;
+
+using Clock = std::chrono::steady_clock;
 
 Status net_error(std::string message) {
   return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
@@ -207,9 +222,24 @@ std::string loggable_url(const UrlParts& u) {
   return u.scheme + "://" + host_port(u.host, u.port) + path;
 }
 
+// Calls request.on_written once, when the engine reports the last byte of the body written
+// (its upload progress reaches the body's size; for an empty body, 0 after the headers).
+// `written` is set then too.
+void watch_written(whttp::http_request& msg, const HttpRequest& request,
+                   const std::shared_ptr<std::atomic<bool>>& written) {
+  const uint64_t size = request.body.size();
+  msg.set_progress_handler([size, written, cb = request.on_written](
+                               whttp::message_direction::direction d, utility::size64_t n) {
+    if (d != whttp::message_direction::upload || n < size || written->exchange(true)) return;
+    if (cb) cb();
+  });
+}
+
 whttp::http_request build_request(const HttpRequest& request, const UrlParts& url,
-                                  const std::string& user_agent) {
+                                  const std::string& user_agent,
+                                  const std::shared_ptr<std::atomic<bool>>& written) {
   whttp::http_request msg(request.method);
+  watch_written(msg, request, written);
   msg.set_request_uri(web::uri(url.path_and_query));
   for (const auto& [name, value] : request.headers) msg.headers().add(name, value);
   if (find_header(request.headers, "User-Agent").empty()) {
@@ -223,15 +253,67 @@ whttp::http_request build_request(const HttpRequest& request, const UrlParts& ur
   return msg;
 }
 
+// The deadline of one exchange and the means to enforce it: tasks are waited for until the
+// deadline, and past it the request is cancelled (cpprestsdk closes the connection, and the
+// task then ends with an exception).
+class ExchangeClock {
+ public:
+  explicit ExchangeClock(std::chrono::milliseconds budget) : budget_(budget) {}
+  pplx::cancellation_token token() const { return cancel_.get_token(); }
+  void cancel() { cancel_.cancel(); }
+  void received(size_t n) { bytes_ += n; }
+  bool late() const { return late_; }
+  std::chrono::milliseconds budget() const { return budget_; }
+
+  // The task's result; waits for the task to end in any case (it may write into the
+  // caller's buffers), cancelling it first once the deadline has passed.
+  template <typename T>
+  T await(pplx::task<T> task) {
+    struct Done {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto d = std::make_shared<Done>();
+    task.then([d](pplx::task<T>) {
+      std::lock_guard<std::mutex> lock(d->mu);
+      d->done = true;
+      d->cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(d->mu);
+    if (!d->cv.wait_until(lock, deadline(), [&] { return d->done; })) {
+      late_ = true;
+      cancel_.cancel();
+      d->cv.wait(lock, [&] { return d->done; });
+    }
+    lock.unlock();
+    return task.get();
+  }
+
+ private:
+  Clock::time_point deadline() const {
+    return start_ + budget_ +
+           std::chrono::duration_cast<Clock::duration>(
+               std::chrono::duration<double>(static_cast<double>(bytes_) / kMinRate));
+  }
+
+  Clock::time_point start_ = Clock::now();
+  std::chrono::milliseconds budget_;
+  uint64_t bytes_ = 0;
+  bool late_ = false;
+  pplx::cancellation_token_source cancel_;
+};
+
 // Reads the body as it arrives, at most kPiece bytes at a time. Throws what cpprestsdk
 // throws when the transfer breaks.
-Status read_body(whttp::http_response& response,
+Status read_body(whttp::http_response& response, ExchangeClock& clock,
                  const std::function<Status(std::string_view)>& sink) {
   auto buffer = response.body().streambuf();
   std::vector<uint8_t> piece(kPiece);
   for (;;) {
-    size_t n = buffer.getn(piece.data(), piece.size()).get();
+    size_t n = clock.await(buffer.getn(piece.data(), piece.size()));
     if (n == 0) return Status::Ok();
+    clock.received(n);
     MB_RETURN_IF_ERROR(sink(std::string_view(reinterpret_cast<const char*>(piece.data()), n)));
   }
 }
@@ -255,8 +337,19 @@ class CppRestHttpClient final : public HttpClient {
 
   Status load_policy();
   Result<Origin*> origin_for(const UrlParts& url);
+  std::unique_ptr<wclient::http_client> new_client(const std::string& origin_key,
+                                                   const PolicyRef& policy) const;
+  // `written` is set once the whole request is on the connection.
   Result<HttpResponse> exchange(const HttpRequest& request, const UrlParts& url,
-                                Origin& origin);
+                                wclient::http_client& client,
+                                const std::shared_ptr<std::atomic<bool>>& written);
+  Result<HttpResponse> exchange_within(const HttpRequest& request, const UrlParts& url,
+                                       wclient::http_client& client,
+                                       const std::shared_ptr<std::atomic<bool>>& written,
+                                       ExchangeClock& clock);
+  Result<HttpResponse> send_repeatable(const HttpRequest& request, const UrlParts& url,
+                                       Origin& origin,
+                                       const std::shared_ptr<std::atomic<bool>>& written);
   std::chrono::seconds timeout() const {
     return std::max(options_.timeouts.connect, options_.timeouts.response);
   }
@@ -276,6 +369,10 @@ Status CppRestHttpClient::load_policy() {
     pins_.push_back(*digest);
   }
   if (!options_.tls.verify || options_.tls.ca_file.empty()) return Status::Ok();
+  // OpenSSL would read a FIFO or /dev/zero without end: only a bounded regular file.
+  Status file =
+      check_regular_file(options_.tls.ca_file, kMaxCaFileBytes, "cannot load tls.ca_file");
+  if (!file.ok()) return file;
   // Loaded once, to fail early and in our words; every connection shares the store.
   ERR_clear_error();
   ca_store_ = X509_STORE_new();
@@ -296,10 +393,6 @@ Result<CppRestHttpClient::Origin*> CppRestHttpClient::origin_for(const UrlParts&
   if (it != origins_.end()) return it->second.get();
 
   auto origin = std::make_unique<Origin>();
-  wclient::http_client_config config;
-  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout()));
-  config.set_chunksize(kPiece);
-  config.set_max_redirects(0);  // a 3xx is the caller's: never resend credentials elsewhere
   if (url.scheme == "https") {
     auto policy = std::make_shared<TlsPolicy>();
     policy->host = url.host;
@@ -307,36 +400,76 @@ Result<CppRestHttpClient::Origin*> CppRestHttpClient::origin_for(const UrlParts&
     policy->options = options_.tls;
     policy->pins = pins_;
     if (ca_store_ != nullptr && X509_STORE_up_ref(ca_store_) == 1) policy->ca_store = ca_store_;
-    // Our verify callback decides, also with verify = false (pins still apply).
-    config.set_validate_certificates(true);
-    config.set_tlsext_sni_enabled(!internal::is_ip_literal(url.host));
-    config.set_ssl_context_callback(
-        [policy](boost::asio::ssl::context& ctx) { configure_context(ctx.native_handle(), policy); });
     origin->policy = std::move(policy);
   }
-  origin->client = std::make_unique<wclient::http_client>(web::uri(key), config);
+  origin->client = new_client(key, origin->policy);
   Origin* raw = origin.get();
   origins_.emplace(std::move(key), std::move(origin));
   return raw;
 }
 
-Result<HttpResponse> CppRestHttpClient::exchange(const HttpRequest& request,
-                                                 const UrlParts& url, Origin& origin) {
-  pplx::cancellation_token_source cancel;
-  whttp::http_response response =
-      origin.client->request(build_request(request, url, options_.user_agent), cancel.get_token())
-          .get();
+// A client (with its own pool of kept-alive connections) for one origin; `policy` is null
+// for http://.
+std::unique_ptr<wclient::http_client> CppRestHttpClient::new_client(
+    const std::string& origin_key, const PolicyRef& policy) const {
+  wclient::http_client_config config;
+  config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout()));
+  config.set_chunksize(kPiece);
+  config.set_max_redirects(0);  // a 3xx is the caller's: never resend credentials elsewhere
+  if (policy) {
+    // Our verify callback decides, also with verify = false (pins still apply).
+    config.set_validate_certificates(true);
+    config.set_tlsext_sni_enabled(!internal::is_ip_literal(policy->host));
+    config.set_ssl_context_callback(
+        [policy](boost::asio::ssl::context& ctx) { configure_context(ctx.native_handle(), policy); });
+  }
+  return std::make_unique<wclient::http_client>(web::uri(origin_key), config);
+}
+
+// One exchange under its deadline (ExchangeClock); past it the request is cancelled and the
+// answer reported as timed out.
+Result<HttpResponse> CppRestHttpClient::exchange(
+    const HttpRequest& request, const UrlParts& url, wclient::http_client& client,
+    const std::shared_ptr<std::atomic<bool>>& written) {
+  ExchangeClock clock(std::chrono::duration_cast<std::chrono::milliseconds>(
+      options_.timeouts.connect + options_.timeouts.response));
+  try {
+    return exchange_within(request, url, client, written, clock);
+  } catch (...) {
+    if (!clock.late()) throw;
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(clock.budget()).count();
+    std::string why = "timed out waiting for the answer to " + request.method + " " +
+                      loggable_url(url) + " after " + std::to_string(secs) + " s";
+    if (*written && !is_repeatable(request)) {
+      why += "; the whole request had been sent, so the server may have acted on it";
+    }
+    return net_error(why);
+  }
+}
+
+Result<HttpResponse> CppRestHttpClient::exchange_within(
+    const HttpRequest& request, const UrlParts& url, wclient::http_client& client,
+    const std::shared_ptr<std::atomic<bool>>& written, ExchangeClock& clock) {
+  whttp::http_response response = clock.await(client.request(
+      build_request(request, url, options_.user_agent, written), clock.token()));
   HttpResponse out;
   out.status = response.status_code();
   for (const auto& [name, value] : response.headers()) out.headers.emplace_back(name, value);
   Status read = request.body_sink
-                    ? read_body(response, request.body_sink)
-                    : read_body(response, [&out](std::string_view piece) {
+                    ? read_body(response, clock, request.body_sink)
+                    : read_body(response, clock, [&](std::string_view piece) {
+                        if (out.body.size() + piece.size() > kMaxKeptBody) {
+                          return Status(ErrorKind::kProtocol,
+                                        "HTTP response body from " + loggable_url(url) +
+                                            " is larger than " +
+                                            std::to_string(kMaxKeptBody >> 20) + " MiB",
+                                        ErrorScope::kConnection);
+                        }
                         out.body.append(piece);
                         return Status::Ok();
                       });
   if (!read.ok()) {
-    cancel.cancel();  // closes the connection: the rest of the body is not wanted
+    clock.cancel();  // closes the connection: the rest of the body is not wanted
     return read;
   }
   return out;
@@ -358,22 +491,20 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
                                           "cannot use: give a host name for it instead");
   }
   auto started = std::chrono::steady_clock::now();
+  auto written = std::make_shared<std::atomic<bool>>(false);
   try {
     auto origin = origin_for(*url);
     if (!origin.ok()) return origin.status();
     Result<HttpResponse> result = Status(ErrorKind::kInternal, "no exchange");
-    try {
-      result = exchange(request, *url, **origin);
-    } catch (const whttp::http_exception& e) {
-      // A kept-alive connection the server closed while idle fails at the first write,
-      // before the server has seen the request: send it again, once, on a new connection
-      // (curl does the same for reused connections). Any other failure is reported below.
-      if (std::string_view(e.what()).find("Failed to write request") == std::string_view::npos) {
-        throw;
-      }
-      spdlog::debug("HTTP {} {}: kept-alive connection was closed; sending again",
-                    request.method, loggable_url(*url));
-      result = exchange(request, *url, **origin);
+    if (is_repeatable(request)) {
+      result = send_repeatable(request, *url, **origin, written);
+    } else {
+      // A connection of its own, dropped after this exchange: the engine re-sends a request
+      // whose kept-alive connection the server closed before answering, even when the
+      // server had read it (cpprestsdk 2.10, handle_failed_read_status_line). A fresh
+      // connection is never "reused", so what was written is sent once.
+      auto once = new_client(url->scheme + "://" + peer, (*origin)->policy);
+      result = exchange(request, *url, *once, written);
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
@@ -392,12 +523,26 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
       auto it = origins_.find(url->scheme + "://" + peer);
       if (it != origins_.end()) policy = it->second->policy.get();
     }
-    return request_failure(e, policy, peer, timeout());
+    Status failed = request_failure(e, policy, peer, timeout());
+    if (*written && !is_repeatable(request)) {
+      failed = Status(failed.kind(),
+                      failed.message() + "; the whole request had been sent, so the server "
+                                         "may have acted on it",
+                      failed.scope());
+    }
+    return failed;
   } catch (const pplx::task_canceled&) {
     return net_error("HTTP request to " + peer + " was cancelled");
   } catch (const std::exception& e) {
     return Status(ErrorKind::kInternal, "HTTP request to " + peer + " failed: " + e.what());
   }
+}
+
+bool is_idempotent_method(std::string_view method) {
+  for (const char* m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}) {
+    if (iequals(method, m)) return true;
+  }
+  return false;
 }
 
 bool is_unreserved(unsigned char c) {
@@ -482,6 +627,30 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
     if (iequals(n, name)) return v;
   }
   return std::nullopt;
+}
+
+bool is_repeatable(std::string_view method, std::optional<bool> declared) {
+  return declared.value_or(is_idempotent_method(method));
+}
+
+// A repeatable request on the origin's kept-alive connections.
+Result<HttpResponse> CppRestHttpClient::send_repeatable(
+    const HttpRequest& request, const UrlParts& url, Origin& origin,
+    const std::shared_ptr<std::atomic<bool>>& written) {
+  try {
+    return exchange(request, url, *origin.client, written);
+  } catch (const whttp::http_exception& e) {
+    // A kept-alive connection the server closed while idle fails at the first write: send
+    // it again, once, on a new connection (curl does the same for reused connections). Any
+    // other failure is the caller's.
+    if (std::string_view(e.what()).find("Failed to write request") == std::string_view::npos) {
+      throw;
+    }
+    spdlog::debug("HTTP {} {}: kept-alive connection was closed; sending again", request.method,
+                  loggable_url(url));
+    written->store(false);
+    return exchange(request, url, *origin.client, written);
+  }
 }
 
 std::unique_ptr<HttpClient> make_http_client(const HttpOptions& options) {

@@ -50,7 +50,21 @@ struct HttpRequest {
   // Never log this request's body (it holds a secret, an assertion or a token). Headers
   // named Authorization are never logged in any case.
   bool sensitive_body = true;
+  // Whether sending the request twice does no harm. Unset: by its method (RFC 9110 §9.2.2:
+  // GET, HEAD, PUT, DELETE, OPTIONS are idempotent; POST and PATCH are not). A request that
+  // may not be repeated goes on a new connection of its own, never a kept-alive one (which
+  // the engine would silently send again on if the server closed it after reading), and
+  // this layer never sends it twice: when its answer is lost the caller gets kNetwork.
+  std::optional<bool> repeatable{};
+  // Called once the whole request has been written to the connection, before its answer
+  // is read (on the client's I/O thread, while send() waits): from then on the server may
+  // have acted on it, whatever becomes of the answer. Must not throw.
+  std::function<void()> on_written{};
 };
+
+// True when a request may be sent again after its answer was lost (see `repeatable`).
+bool is_repeatable(std::string_view method, std::optional<bool> declared);
+inline bool is_repeatable(const HttpRequest& r) { return is_repeatable(r.method, r.repeatable); }
 
 struct HttpResponse {
   int status = 0;

@@ -91,9 +91,15 @@ Decision skip(const char* reason, bool filtered) {
 }
 
 // A rule matched ticket `id`: a note when it exists, else a new ticket (no fall-through).
-Decision note_or_new(int64_t id, const char* by, const RouteContext& ctx) {
+Result<Decision> note_or_new(int64_t id, const char* by, const RouteContext& ctx) {
   Decision d;
-  if (ctx.ticket_exists && ctx.ticket_exists(id)) {
+  if (!ctx.ticket_exists) return d;
+  auto exists = ctx.ticket_exists(id);
+  if (!exists.ok()) {
+    return exists.status().prefixed("routing (" + std::string(by) + "): looking up ticket " +
+                                    std::to_string(id));
+  }
+  if (*exists) {
     d.kind = Decision::Kind::kNote;
     d.ticket_id = id;
     d.matched_by = by;
@@ -108,27 +114,37 @@ std::vector<std::string> modules_of(const Config& config, const std::string& pro
   return ProjectConfig{}.modules;
 }
 
-std::optional<Decision> route_by_sent_message(const ParsedMessage& msg, const RouteContext& ctx) {
-  if (!ctx.ticket_for_message_id) return std::nullopt;
+// Rule 1; nullopt when no referenced Message-ID is one mailbridge sent.
+Result<std::optional<Decision>> route_by_sent_message(const ParsedMessage& msg,
+                                                      const RouteContext& ctx) {
+  if (!ctx.ticket_for_message_id) return std::optional<Decision>();
   std::vector<std::string> ids;
   if (!msg.in_reply_to.empty()) ids.push_back(msg.in_reply_to);
   // The nearest ancestor is the last reference.
   ids.insert(ids.end(), msg.references.rbegin(), msg.references.rend());
   for (const auto& id : ids) {
-    if (auto ticket = ctx.ticket_for_message_id(id)) {
-      Decision d = note_or_new(*ticket, "in-reply-to", ctx);
-      if (d.kind == Decision::Kind::kNote) d.matched_message_id = id;
-      return d;
+    auto ticket = ctx.ticket_for_message_id(id);
+    if (!ticket.ok()) {
+      return ticket.status().prefixed("routing (in-reply-to): looking up Message-ID " + id);
     }
+    if (!*ticket) continue;
+    auto d = note_or_new(**ticket, "in-reply-to", ctx);
+    if (!d.ok()) return d.status();
+    if (d->kind == Decision::Kind::kNote) d->matched_message_id = id;
+    return std::optional<Decision>(*d);
   }
-  return std::nullopt;
+  return std::optional<Decision>();
 }
 
-Decision route(const ParsedMessage& msg, const std::vector<std::string>& modules,
-               const RouteContext& ctx) {
-  if (auto d = route_by_sent_message(msg, ctx)) return *d;
+Result<Decision> route(const ParsedMessage& msg, const std::vector<std::string>& modules,
+                       const RouteContext& ctx) {
+  auto by_sent = route_by_sent_message(msg, ctx);
+  if (!by_sent.ok()) return by_sent.status();
+  if (*by_sent) return **by_sent;
   if (ctx.ticket_for_tracking_cookie) {
-    if (auto id = ctx.ticket_for_tracking_cookie(msg)) return note_or_new(*id, "cookie", ctx);
+    auto id = ctx.ticket_for_tracking_cookie(msg);
+    if (!id.ok()) return id.status().prefixed("routing (cookie)");
+    if (*id) return note_or_new(**id, "cookie", ctx);
   }
   for (const std::string* text : {&msg.subject, &msg.text, &msg.html}) {
     if (auto id = find_module_tag(*text, modules)) return note_or_new(*id, "module-tag", ctx);
@@ -265,8 +281,8 @@ bool sender_accepted(const std::string& sender, const Config& config) {
   return false;
 }
 
-Decision decide(const ParsedMessage& msg, const Config& config, const MailboxConfig& mailbox,
-                const RouteContext& ctx) {
+Result<Decision> decide(const ParsedMessage& msg, const Config& config,
+                        const MailboxConfig& mailbox, const RouteContext& ctx) {
   if (utf8_length(msg.subject) > config.ingest.max_subject_length) {
     return skip(kSkipSubjectTooLong, /*filtered=*/false);
   }
@@ -275,9 +291,10 @@ Decision decide(const ParsedMessage& msg, const Config& config, const MailboxCon
   if (config.filters.auto_replies && is_auto_reply(msg)) return skip(kSkipAutoReply, true);
   // Applies in every mailbox, the tracking mailbox included (SPEC §2 exempts none).
   if (!sender_accepted(sender_address(msg), config)) return skip(kSkipNotAccepted, true);
-  Decision d = route(msg, modules_of(config, mailbox.project), ctx);
+  auto d = route(msg, modules_of(config, mailbox.project), ctx);
+  if (!d.ok()) return d.status();
   // The tracking mailbox takes replies to tracked mail only, when so configured.
-  const bool tracked = d.matched_by == "in-reply-to" || d.matched_by == "cookie";
+  const bool tracked = d->matched_by == "in-reply-to" || d->matched_by == "cookie";
   if (config.tracking.delete_untracked && !config.tracking.mailbox.empty() &&
       mailbox.name == config.tracking.mailbox && !tracked) {
     return skip(kSkipUntracked, /*filtered=*/false);

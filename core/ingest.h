@@ -36,8 +36,15 @@ inline constexpr const char* kSkipAutoReply = "auto-reply";
 // with a role the policy accepts. A filter: after_filtered applies. Also in the [tracking]
 // mailbox.
 inline constexpr const char* kSkipNotAccepted = "not-accepted";
+// The parser could not make sense of the bytes (no header block, unparsable headers).
 inline constexpr const char* kSkipMalformed = "malformed";
+// Over [ingest] max_message_bytes: reported by the connector (kTooLarge, from the server's
+// size or during the download) or seen by the ingest. Left on the server, never fetched
+// again.
 inline constexpr const char* kSkipTooLarge = "too-large";
+// The connector could not read the message's bytes (kInvalidInput, scope kMessage: broken
+// framing, a line over every bound). Left on the server, never fetched again.
+inline constexpr const char* kSkipUnreadable = "unreadable";
 inline constexpr const char* kSkipDuplicate = "duplicate";
 // In the [tracking] mailbox with delete_untracked: neither a reply to tracked mail (rule 1)
 // nor a valid cookie (rule 2); deleted after the ledger commit.
@@ -53,19 +60,24 @@ struct Decision {
   std::string matched_message_id;  // for "in-reply-to": the Message-ID mailbridge sent
 };
 
-// Looks things up in the store for decide(); a seam so decide() stays pure.
+// Looks things up in the store for decide(); a seam so decide() stays pure. A lookup that
+// fails (a busy or broken store) returns its error, which decide() returns in turn: an
+// error is never taken for "no such ticket", which would file a reply as a new ticket.
 struct RouteContext {
-  std::function<bool(int64_t ticket_id)> ticket_exists;
+  std::function<Result<bool>(int64_t ticket_id)> ticket_exists;
   // Ticket id of a tracked email with this Message-ID (SPEC §4), if any.
-  std::function<std::optional<int64_t>(const std::string& message_id)> ticket_for_message_id;
+  std::function<Result<std::optional<int64_t>>(const std::string& message_id)>
+      ticket_for_message_id;
   // SPEC §2 rule 2, the tracking-cookie hook: the ticket named by a valid (HMAC-checked)
-  // tracking cookie in the subject or body. Filled by core/tracking when it lands; empty
-  // means the rule is skipped.
-  std::function<std::optional<int64_t>(const ParsedMessage& msg)> ticket_for_tracking_cookie;
+  // tracking cookie in the subject or body. Empty means the rule is skipped.
+  std::function<Result<std::optional<int64_t>>(const ParsedMessage& msg)>
+      ticket_for_tracking_cookie;
 };
 
-Decision decide(const ParsedMessage& msg, const Config& config, const MailboxConfig& mailbox,
-                const RouteContext& ctx);
+// The decision for one message, or the error of a RouteContext lookup (the message must
+// then be left for a later pass, never routed).
+Result<Decision> decide(const ParsedMessage& msg, const Config& config,
+                        const MailboxConfig& mailbox, const RouteContext& ctx);
 
 // The individual rules, exposed for tests.
 std::optional<std::string> sender_filter_match(const ParsedMessage& msg, const FilterConfig& f);

@@ -12,14 +12,60 @@ namespace {
 // (a TLS record is 16 KiB), small enough to keep the buffer cheap per connection.
 constexpr size_t kReadChunk = 32 * 1024;
 
+// Bytes written per call while a step runs, so that its deadline grows with the progress.
+constexpr size_t kWriteChunk = 64 * 1024;
+
 Status protocol_error(std::string message) {
   return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  if (d.count() > 0 && d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
 }
 
 }  // namespace
 
 LineChannel::LineChannel(std::unique_ptr<Stream> stream, size_t max_line)
     : stream_(std::move(stream)), max_line_(max_line) {}
+
+void LineChannel::begin_step(std::string what, std::chrono::milliseconds budget) {
+  in_step_ = true;
+  step_what_ = std::move(what);
+  step_budget_ = budget;
+  step_start_ = Clock::now();
+  step_bytes_ = 0;
+}
+
+void LineChannel::end_step() {
+  in_step_ = false;
+  stream_->set_deadline(std::nullopt);
+}
+
+Status LineChannel::arm() {
+  if (!in_step_) return Status::Ok();
+  auto extra = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(static_cast<double>(step_bytes_) / kMinRate));
+  Clock::time_point deadline = step_start_ + step_budget_ + extra;
+  if (Clock::now() >= deadline) {
+    return Status(ErrorKind::kNetwork,
+                  "timed out waiting for " + step_what_ + " after " +
+                      format_duration(step_budget_) +
+                      (step_bytes_ > 0 ? " (" + std::to_string(step_bytes_) +
+                                             " bytes arrived, slower than the minimum of " +
+                                             std::to_string(kMinRate / 1024) + " KiB/s)"
+                                       : ""),
+                  ErrorScope::kConnection);
+  }
+  stream_->set_deadline(deadline);
+  return Status::Ok();
+}
+
+Status LineChannel::after_failure(Status s) {
+  if (!in_step_ || s.kind() != ErrorKind::kNetwork) return s;
+  Status late = arm();
+  return late.ok() ? s : late;
+}
 
 Status LineChannel::fill() {
   if (pos_ == end_) {
@@ -32,9 +78,11 @@ Status LineChannel::fill() {
     pos_ = 0;
   }
   if (buf_.size() - end_ < kReadChunk) buf_.resize(end_ + kReadChunk);
+  MB_RETURN_IF_ERROR(arm());
   auto n = stream_->read_some(buf_.data() + end_, buf_.size() - end_);
-  if (!n.ok()) return n.status();
+  if (!n.ok()) return after_failure(n.status());
   end_ += *n;
+  step_bytes_ += *n;
   return Status::Ok();
 }
 
@@ -73,15 +121,68 @@ Status LineChannel::read_exact(size_t n, std::string& out) {
   size_t done = start + from_buffer;
   out.resize(start + n);
   while (done < start + n) {
-    auto got = stream_->read_some(out.data() + done, start + n - done);
+    Status armed = arm();
+    auto got = armed.ok() ? stream_->read_some(out.data() + done, start + n - done)
+                          : Result<size_t>(armed);
     if (!got.ok()) {
       out.resize(start);
-      return got.status();
+      return after_failure(got.status());
     }
     done += *got;
+    step_bytes_ += *got;
   }
   if (trace_) trace_("S: <" + std::to_string(n) + " bytes>");
   return Status::Ok();
+}
+
+Status LineChannel::skip(uint64_t n) {
+  uint64_t left = n;
+  while (left > 0) {
+    if (pos_ == end_) MB_RETURN_IF_ERROR(fill());
+    size_t take = static_cast<size_t>(std::min<uint64_t>(left, end_ - pos_));
+    pos_ += take;
+    left -= take;
+  }
+  if (trace_) trace_("S: <" + std::to_string(n) + " bytes, dropped>");
+  return Status::Ok();
+}
+
+Result<LineChannel::LineInfo> LineChannel::read_line_into(std::string& out, uint64_t keep,
+                                                          uint64_t max) {
+  const size_t start = out.size();
+  LineInfo info;
+  bool held_cr = false;  // the last byte seen was a CR: a line end if an LF follows
+  auto add = [&](const char* p, size_t n) {
+    if (n == 0) return;
+    if (info.size == 0) info.first = p[0];
+    uint64_t room = keep > info.size ? keep - info.size : 0;
+    out.append(p, static_cast<size_t>(std::min<uint64_t>(n, room)));
+    info.size += n;
+  };
+  for (;;) {
+    const char* base = buf_.data() + pos_;
+    size_t avail = end_ - pos_;
+    const char* lf = static_cast<const char*>(std::memchr(base, '\n', avail));
+    size_t take = lf != nullptr ? static_cast<size_t>(lf - base) : avail;
+    if (held_cr && !(lf != nullptr && take == 0)) add("\r", 1);
+    if (avail > 0) held_cr = false;
+    size_t body = take;
+    if (body > 0 && base[body - 1] == '\r') {
+      --body;
+      held_cr = lf == nullptr;  // at the chunk's end the CR's meaning is not known yet
+    }
+    add(base, body);
+    pos_ += take + (lf != nullptr ? 1 : 0);
+    if (info.size > max) {
+      return protocol_error("line too long: the server sent more than " + std::to_string(max) +
+                            " bytes without a line end");
+    }
+    if (lf != nullptr) {
+      if (trace_) trace_("S: " + out.substr(start));
+      return info;
+    }
+    MB_RETURN_IF_ERROR(fill());
+  }
 }
 
 Status LineChannel::write_line(std::string_view line, size_t secret_from, size_t secret_len) {
@@ -94,19 +195,35 @@ Status LineChannel::write_line(std::string_view line, size_t secret_from, size_t
     if (secret_from < shown.size()) shown.replace(secret_from, secret_len, "<redacted>");
     trace_("C: " + shown);
   }
-  return stream_->write_all(wire);
+  return write_chunked(wire);
 }
 
 Status LineChannel::write_raw(std::string_view data) {
   if (trace_) trace_("C: <" + std::to_string(data.size()) + " bytes>");
-  return stream_->write_all(data);
+  return write_chunked(data);
+}
+
+Status LineChannel::write_chunked(std::string_view data) {
+  do {
+    std::string_view piece = data.substr(0, in_step_ ? kWriteChunk : data.size());
+    MB_RETURN_IF_ERROR(arm());
+    Status s = stream_->write_all(piece);
+    if (!s.ok()) return after_failure(std::move(s));
+    step_bytes_ += piece.size();
+    data.remove_prefix(piece.size());
+  } while (!data.empty());
+  return Status::Ok();
 }
 
 Status LineChannel::start_tls(const std::string& host, const TlsOptions& options) {
   if (buffered()) {
-    return protocol_error("the server sent " + std::to_string(end_ - pos_) +
-                          " bytes after its STARTTLS reply, before the TLS handshake "
-                          "(possible plaintext command injection); refusing to continue");
+    // A TLS-security refusal (kTls, exit 4), like a failed handshake: what follows the reply
+    // in the clear could be an attacker's, and is never read as if it came over TLS.
+    return Status(ErrorKind::kTls,
+                  "the server sent " + std::to_string(end_ - pos_) +
+                      " bytes after its STARTTLS reply, before the TLS handshake (possible "
+                      "plaintext command injection); refusing to continue",
+                  ErrorScope::kConnection);
   }
   pos_ = end_ = 0;
   MB_RETURN_IF_ERROR(stream_->start_tls(host, options));

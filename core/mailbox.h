@@ -72,7 +72,13 @@ struct Pending {
 };
 
 // Called once per requested key, in the order requested. `raw` holds the whole message or
-// the error that affected only this message (scope kMessage). Returning a non-OK Status
+// the error that affected only this message (scope kMessage):
+//   - kTooLarge: the server reported a size over the connector's max_message_bytes
+//     (IMAP RFC822.SIZE, POP3 LIST, Graph size) or the download passed it; the message was
+//     not kept in memory. The ingest records it once as skipped "too-large".
+//   - kInvalidInput: the message's bytes could not be read (e.g. a line over every bound,
+//     broken framing). The ingest records it once as skipped "unreadable".
+//   - any other kind: a transient failure of this message; it is tried again next pass. Returning a non-OK Status
 // stops the fetch and fetch() returns it.
 using FetchCallback = std::function<Status(const std::string& key, Result<std::string> raw)>;
 

@@ -1,8 +1,10 @@
 // File: core/message.cpp — parse_message() on GMime 3: headers, bodies and attachments.
 //
-// GMime does the MIME work (tree, RFC 2047/2231, transfer decodings); this file walks the
-// tree once, picks the bodies, converts charsets itself so that invalid bytes become U+FFFD
-// instead of a failure, and copies everything out into plain structs before every GObject
+// GMime does the MIME work (tree, RFC 2231, transfer decodings); RFC 2047 encoded-words in
+// headers, display names and file names are decoded by core/rfc2047.h from the headers as
+// written, because GMime 3.2.13 cuts text short after a padded base64 word. This file walks
+// the tree once, picks the bodies, converts charsets itself so that invalid bytes become
+// U+FFFD instead of a failure, and copies everything out into plain structs before every GObject
 // is released. Every string handed out is valid UTF-8 without NUL bytes (ingest stores
 // them as JSON/SQLite); only attachment data is raw bytes.
 #include "core/message.h"
@@ -11,11 +13,14 @@
 #include <iconv.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
+
+#include "core/internal/utf8.h"
+#include "core/rfc2047.h"
 
 namespace mb {
 namespace {
@@ -33,7 +38,6 @@ struct GFree {
 };
 using GCharPtr = std::unique_ptr<char, GFree>;
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 constexpr int kMaxDepth = 64;  // deeper MIME nesting is hostile; what is below it is dropped
 
 GMimeParserOptions* g_options = nullptr;
@@ -72,61 +76,41 @@ std::string_view trim(std::string_view s) {
   return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
-// Appends `in` with every byte that does not start a valid UTF-8 sequence replaced.
-void append_sanitized(std::string& out, std::string_view in) {
-  const char* p = in.data();
-  const char* end = p + in.size();
-  while (p < end) {
-    const gchar* valid_end = nullptr;
-    if (g_utf8_validate(p, end - p, &valid_end)) {
-      out.append(p, end);
-      return;
-    }
-    out.append(p, valid_end);
-    out.append(kReplacement);
-    p = valid_end + 1;
-  }
-}
-
-std::string sanitized(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  append_sanitized(out, in);
-  return out;
-}
+std::string sanitized(std::string_view in) { return internal::sanitized_utf8(in); }
 
 std::string from_c(const char* s) { return s != nullptr ? sanitized(trim(s)) : std::string(); }
 
 // A header value on one line: the whitespace that folding leaves (tabs) becomes spaces.
-std::string one_line(const char* s) {
-  std::string out = from_c(s);
+std::string one_line(std::string_view s) {
+  std::string out = sanitized(trim(s));
   for (char& c : out) {
     if (c == '\t' || c == '\r' || c == '\n') c = ' ';
   }
   return out;
 }
 
-// Converts with iconv, replacing undecodable input bytes; `cd` converts to UTF-8.
-std::string convert_with(iconv_t cd, std::string_view in) {
-  std::string out;
-  out.reserve(in.size() + in.size() / 4 + 16);
-  char* inbuf = const_cast<char*>(in.data());  // iconv's signature; input is not written
-  size_t inleft = in.size();
-  char buf[16384];
-  for (;;) {
-    char* outbuf = buf;
-    size_t outleft = sizeof buf;
-    size_t rc = iconv(cd, &inbuf, &inleft, &outbuf, &outleft);
-    int err = errno;
-    out.append(buf, static_cast<size_t>(outbuf - buf));
-    if (rc != static_cast<size_t>(-1)) break;  // all converted; UTF-8 output needs no flush
-    if (err == E2BIG) continue;
-    out.append(kReplacement);
-    if (err == EINVAL || inleft == 0) break;  // truncated sequence at the end
-    ++inbuf;
-    --inleft;
+// A header value as written (folded, RFC 2047-encoded), decoded onto one line.
+std::string decoded_line(const char* raw) {
+  return raw != nullptr ? one_line(decode_header_text(raw)) : std::string();
+}
+
+// The raw value of the last header `name` of `object` (the one GMime itself goes by).
+const char* last_raw_header(GMimeObject* object, const char* name) {
+  GMimeHeaderList* list = g_mime_object_get_header_list(object);
+  if (list == nullptr) return nullptr;
+  const char* raw = nullptr;
+  int count = g_mime_header_list_get_count(list);
+  for (int i = 0; i < count; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+    if (h != nullptr && g_ascii_strcasecmp(g_mime_header_get_name(h), name) == 0) {
+      raw = g_mime_header_get_raw_value(h);
+    }
   }
-  return out;
+  return raw;
+}
+
+std::string message_subject(GMimeMessage* message) {
+  return decoded_line(last_raw_header(GMIME_OBJECT(message), "Subject"));
 }
 
 bool is_utf8_family(const char* canon) {
@@ -152,7 +136,7 @@ std::string to_utf8(std::string_view bytes, const char* charset) {
   if (cd == reinterpret_cast<iconv_t>(-1)) {  // unknown charset: treat it as undeclared
     return charset != nullptr ? to_utf8(bytes, nullptr) : sanitized(bytes);
   }
-  std::string out = convert_with(cd, bytes);
+  std::string out = internal::iconv_to_utf8(cd, bytes);
   g_mime_iconv_close(cd);
   if (out.find('\0') != std::string::npos) out = sanitized(out);  // NUL breaks C consumers
   return out;
@@ -226,8 +210,8 @@ std::string extension_for(std::string_view mime_type) {
 }
 
 // A decoded file name made safe to show and store: no directories, no control characters.
-std::string clean_filename(const char* raw) {
-  std::string name = from_c(raw);
+std::string clean_filename(std::string_view decoded) {
+  std::string name = sanitized(trim(decoded));
   size_t slash = name.find_last_of("/\\");
   if (slash != std::string::npos) name.erase(0, slash + 1);
   for (char& c : name) {
@@ -235,6 +219,30 @@ std::string clean_filename(const char* raw) {
   }
   name = std::string(trim(name));
   return (name == "." || name == "..") ? std::string() : name;
+}
+
+// A part's file name: Content-Disposition's filename, else Content-Type's name, as GMime
+// decoded it (RFC 2231 included), except that a plain parameter holding RFC 2047 words
+// (filename="=?UTF-8?B?…?=") is decoded here from the header as written.
+std::string part_filename(GMimeObject* object) {
+  static const std::pair<const char*, const char*> kSources[] = {
+      {"Content-Disposition", "filename"}, {"Content-Type", "name"}};
+  for (const auto& [header, param] : kSources) {
+    const char* value = header == kSources[0].first
+                            ? g_mime_object_get_content_disposition_parameter(object, param)
+                            : g_mime_object_get_content_type_parameter(object, param);
+    if (value == nullptr) continue;
+    std::string name = clean_filename(value);
+    const char* raw = last_raw_header(object, header);
+    if (raw != nullptr && !has_rfc2231_parameter(raw, param)) {
+      auto written = raw_parameter(raw, param);
+      if (written && written->find("=?") != std::string::npos) {
+        name = clean_filename(decode_header_text(*written));
+      }
+    }
+    if (!name.empty()) return name;
+  }
+  return {};
 }
 
 std::string mime_type_of(GMimeObject* object) {
@@ -281,8 +289,7 @@ void take_leaf(Walk& walk, GMimePart* part) {
     (body_text ? walk.have_text : walk.have_html) = true;
     return;
   }
-  add_attachment(walk, object, std::move(mime_type), clean_filename(g_mime_part_get_filename(part)),
-                 std::move(data));
+  add_attachment(walk, object, std::move(mime_type), part_filename(object), std::move(data));
 }
 
 // An attached message is kept whole, as a .eml file named after the part or its subject.
@@ -297,11 +304,9 @@ void take_message_part(Walk& walk, GMimeMessagePart* part) {
       data.assign(reinterpret_cast<const char*>(bytes->data), bytes->len);
     }
   }
-  std::string name =
-      clean_filename(g_mime_object_get_content_disposition_parameter(object, "filename"));
-  if (name.empty()) name = clean_filename(g_mime_object_get_content_type_parameter(object, "name"));
+  std::string name = part_filename(object);
   if (name.empty() && inner != nullptr) {
-    name = one_line(g_mime_message_get_subject(inner));
+    name = message_subject(inner);
     for (char& c : name) {
       if (std::strchr("/\\:*?\"<>|", c) != nullptr || static_cast<unsigned char>(c) < 0x20) c = '_';
     }
@@ -406,23 +411,40 @@ void collect_headers(GMimeMessage* message, ParsedMessage& m) {
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   m.headers.reserve(all.size());
   for (const auto& [offset, h] : all) {
-    m.headers.emplace_back(from_c(g_mime_header_get_name(h)), one_line(g_mime_header_get_value(h)));
+    const char* raw = g_mime_header_get_raw_value(h);
+    std::string value =
+        raw != nullptr ? decoded_line(raw) : one_line(from_c(g_mime_header_get_value(h)));
+    m.headers.emplace_back(from_c(g_mime_header_get_name(h)), std::move(value));
   }
 }
 
-void append_addresses(InternetAddressList* list, std::vector<Address>& out, int depth = 0) {
+void append_addresses(InternetAddressList* list, const MaskedHeader& masked,
+                      std::vector<Address>& out, int depth = 0) {
   if (list == nullptr || depth > kMaxDepth) return;
   int count = internet_address_list_length(list);
   for (int i = 0; i < count; ++i) {
     InternetAddress* ia = internet_address_list_get_address(list, i);
     if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-      append_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), out,
-                       depth + 1);
+      append_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), masked,
+                       out, depth + 1);
     } else if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
       const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-      out.push_back(Address{from_c(internet_address_get_name(ia)), to_lower(from_c(addr))});
+      out.push_back(Address{one_line(masked.unmask(from_c(internet_address_get_name(ia)))),
+                            to_lower(masked.unmask(from_c(addr), /*decoded=*/false))});
     }
   }
+}
+
+// The addresses of the last header `name`. GMime's parser would decode the display names
+// itself (and cut them short), so it is given the header with every run of encoded-words
+// masked, and the names get our decoding of those runs back.
+void append_header_addresses(GMimeMessage* message, const char* name, std::vector<Address>& out) {
+  const char* raw = last_raw_header(GMIME_OBJECT(message), name);
+  if (raw == nullptr) return;
+  MaskedHeader masked = mask_encoded_words(raw);
+  GPtr<InternetAddressList> list(
+      internet_address_list_parse(parser_options(), masked.text.c_str()));
+  append_addresses(list.get(), masked, out);
 }
 
 std::vector<std::string> message_ids(const std::string& value) {
@@ -438,14 +460,14 @@ std::vector<std::string> message_ids(const std::string& value) {
 }
 
 void fill_envelope(GMimeMessage* message, ParsedMessage& m) {
-  m.subject = one_line(g_mime_message_get_subject(message));
+  m.subject = message_subject(message);
   std::vector<Address> from;
-  append_addresses(g_mime_message_get_from(message), from);
+  append_header_addresses(message, "From", from);
   if (!from.empty()) m.from = std::move(from.front());
-  append_addresses(g_mime_message_get_to(message), m.to);
-  append_addresses(g_mime_message_get_cc(message), m.cc);
+  append_header_addresses(message, "To", m.to);
+  append_header_addresses(message, "Cc", m.cc);
   std::vector<Address> reply_to;
-  append_addresses(g_mime_message_get_reply_to(message), reply_to);
+  append_header_addresses(message, "Reply-To", reply_to);
   if (!reply_to.empty()) m.reply_to = reply_to.front().email;
   m.message_id = from_c(g_mime_message_get_message_id(message));
   m.date = m.header("Date");
@@ -506,6 +528,36 @@ struct ParseSession {
   }
 };
 
+// What GMime may be asked to build for one message: every header field costs it some 2 KB
+// of objects (50 MB of small fields took 2.18 GB), so the top header block is bounded before
+// GMime sees it. Real mail stays far below (a Received chain and DKIM: tens of KB).
+constexpr size_t kMaxHeaderBlock = 4u << 20;
+constexpr size_t kMaxHeaderFields = 20000;
+
+// The top header block's size and field count, without building anything.
+Status check_header_bounds(std::string_view raw) {
+  size_t pos = 0;
+  size_t fields = 0;
+  while (pos < raw.size()) {
+    size_t eol = raw.find('\n', pos);
+    size_t end = eol == std::string_view::npos ? raw.size() : eol;
+    size_t len = end - pos - (end > pos && raw[end - 1] == '\r' ? 1 : 0);
+    if (len == 0) break;  // the blank line that ends the header block
+    if (raw[pos] != ' ' && raw[pos] != '\t') ++fields;
+    if (end > kMaxHeaderBlock || fields > kMaxHeaderFields) {
+      return Status(ErrorKind::kInvalidInput,
+                    end > kMaxHeaderBlock
+                        ? "unreadable: header block over " + std::to_string(kMaxHeaderBlock >> 20) +
+                              " MiB"
+                        : "unreadable: header block over " + std::to_string(kMaxHeaderFields) +
+                              " fields",
+                    ErrorScope::kMessage);
+    }
+    pos = end + 1;
+  }
+  return Status::Ok();
+}
+
 Result<ParsedMessage> parse_checked(std::string_view raw) {
   if (!has_header_block(raw)) {
     return Status(ErrorKind::kInvalidInput, "message has no header block", ErrorScope::kMessage);
@@ -565,10 +617,16 @@ void init_mime() {
 }
 
 Result<ParsedMessage> parse_message(std::string_view raw) {
+  // Running out of memory is transient (retried next pass); any other exception is caused
+  // by these bytes and would recur on every try, so they are input that cannot be parsed.
   try {
+    MB_RETURN_IF_ERROR(check_header_bounds(raw));
     return parse_checked(raw);
+  } catch (const std::bad_alloc&) {
+    return Status(ErrorKind::kInternal, "out of memory while parsing the message",
+                  ErrorScope::kMessage);
   } catch (const std::exception& e) {
-    return Status(ErrorKind::kInternal, std::string("message parse failed: ") + e.what(),
+    return Status(ErrorKind::kInvalidInput, std::string("message parse failed: ") + e.what(),
                   ErrorScope::kMessage);
   }
 }

@@ -5,7 +5,9 @@
 // attachment and inline image (RFC 2231 file names decoded, content id kept), and the
 // headers ingest needs for routing and auto-reply detection. It does no I/O and never
 // throws; input GMime cannot make sense of still yields a message with what could be read,
-// or kInvalidInput when there is nothing (no header block at all).
+// or kInvalidInput when there is nothing (no header block at all) or too much: a top
+// header block over 4 MiB or 20000 fields ("unreadable: header block over …"), which would
+// cost GMime gigabytes.
 //
 //   auto m = mb::parse_message(raw);
 //   if (m.ok()) std::cout << m->subject;
@@ -56,7 +58,8 @@ struct ParsedMessage {
   bool has_header(std::string_view name) const;
 };
 
-// Parses raw message bytes.
+// Parses raw message bytes. Bytes that cannot be parsed are kInvalidInput (the same bytes
+// fail the same way every time); only running out of memory is kInternal (transient).
 Result<ParsedMessage> parse_message(std::string_view raw);
 
 // Initializes GMime once per process (thread-safe, idempotent). parse_message calls it.

@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -169,6 +170,7 @@ class SocketStream final : public Stream {
   Result<size_t> read_some(char* buf, size_t cap) override;
   Status write_all(std::string_view data) override;
   void set_timeout(milliseconds t) override { timeout_ = t; }
+  void set_deadline(std::optional<Clock::time_point> at) override { deadline_ = at; }
   Status start_tls(const std::string& host, const TlsOptions& options) override;
   bool is_tls() const override { return tls_ != nullptr; }
   std::string tls_summary() const override { return tls_ ? tls_->summary() : std::string(); }
@@ -184,10 +186,16 @@ class SocketStream final : public Stream {
   Status wait_for(short events, Clock::time_point deadline, const std::string& doing);
   Status io_error(int err);
   Status closed_by_server();
+  // now + timeout_, capped by the step deadline.
+  Clock::time_point wait_until() const {
+    auto t = Clock::now() + timeout_;
+    return deadline_ && *deadline_ < t ? *deadline_ : t;
+  }
 
   int fd_;
   std::string peer_;
   milliseconds timeout_;
+  std::optional<Clock::time_point> deadline_;
   std::unique_ptr<internal::TlsSession> tls_;
   bool tls_broken_ = false;  // no close_notify after a fatal TLS error
 };
@@ -226,7 +234,7 @@ Status SocketStream::write_all(std::string_view data) {
 }
 
 Result<size_t> SocketStream::read_plain(char* buf, size_t cap) {
-  auto deadline = Clock::now() + timeout_;
+  auto deadline = wait_until();
   for (;;) {
     ssize_t n = ::recv(fd_, buf, cap, 0);
     if (n > 0) return static_cast<size_t>(n);
@@ -240,12 +248,12 @@ Result<size_t> SocketStream::read_plain(char* buf, size_t cap) {
 Status SocketStream::write_plain(std::string_view data) {
   // The deadline restarts with each bit of progress: a large upload on a slow link is
   // fine, a peer that stops reading is not.
-  auto deadline = Clock::now() + timeout_;
+  auto deadline = wait_until();
   while (!data.empty()) {
     ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
-      deadline = Clock::now() + timeout_;
+      deadline = wait_until();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -275,7 +283,7 @@ Status SocketStream::tls_wait(int ssl_error, Clock::time_point deadline,
 }
 
 Result<size_t> SocketStream::read_tls(char* buf, size_t cap) {
-  auto deadline = Clock::now() + timeout_;
+  auto deadline = wait_until();
   for (;;) {
     ERR_clear_error();
     errno = 0;
@@ -288,7 +296,7 @@ Result<size_t> SocketStream::read_tls(char* buf, size_t cap) {
 }
 
 Status SocketStream::write_tls(std::string_view data) {
-  auto deadline = Clock::now() + timeout_;
+  auto deadline = wait_until();
   while (!data.empty()) {
     ERR_clear_error();
     errno = 0;
@@ -296,7 +304,7 @@ Status SocketStream::write_tls(std::string_view data) {
     int r = SSL_write_ex(tls_->ssl(), data.data(), data.size(), &sent);
     if (r == 1) {
       data.remove_prefix(sent);
-      deadline = Clock::now() + timeout_;
+      deadline = wait_until();
       continue;
     }
     MB_RETURN_IF_ERROR(tls_wait(SSL_get_error(tls_->ssl(), r), deadline, "sending to"));
@@ -305,7 +313,7 @@ Status SocketStream::write_tls(std::string_view data) {
 }
 
 Status SocketStream::handshake(internal::TlsSession& session) {
-  auto deadline = Clock::now() + timeout_;
+  auto deadline = wait_until();
   for (;;) {
     ERR_clear_error();
     errno = 0;
@@ -377,6 +385,16 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t po
   for (const auto& f : failures) message += (message.empty() ? "" : "; ") + f;
   if (message.empty()) message = "no address to connect to for " + host;
   return net_error(message);
+}
+
+std::string server_address(const std::string& host, uint16_t port, const std::string& endpoint) {
+  if (host.empty()) return endpoint.empty() ? "default endpoint" : endpoint;
+  const std::string suffix = port == 0 ? "" : ":" + std::to_string(port);
+  if (host.find("://") != std::string::npos) return host;
+  if (host.front() == '[') return host.find("]:") != std::string::npos ? host : host + suffix;
+  const auto colons = std::count(host.begin(), host.end(), ':');
+  if (colons == 1) return host;  // "host:port" already
+  return (colons > 1 ? "[" + host + "]" : host) + suffix;
 }
 
 Result<std::string> resolve_host(const std::string& host, uint16_t port) {

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,8 +34,12 @@ class Stream {
   virtual Result<size_t> read_some(char* buf, size_t cap) = 0;
   // Writes all of `data`.
   virtual Status write_all(std::string_view data) = 0;
-  // The deadline applied to each later read_some/write_all.
+  // The deadline applied to each later read_some/write_all (a limit on silence).
   virtual void set_timeout(std::chrono::milliseconds t) = 0;
+  // An absolute deadline that caps every later wait, whatever set_timeout says (nullopt:
+  // none). Bytes that already arrived are still returned after it; a wait past it fails
+  // with kNetwork. LineChannel uses it for the deadline of a whole protocol step.
+  virtual void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) = 0;
   // Upgrades the stream to TLS in place (STARTTLS); a no-op stream returns kInternal.
   virtual Status start_tls(const std::string& host, const TlsOptions& options) = 0;
   virtual bool is_tls() const = 0;
@@ -48,6 +53,13 @@ class Stream {
 // The read/write timeout of the returned stream is timeouts.response.
 Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t port,
                                             const Timeouts& timeouts);
+
+// Where a mailbox or sender connects, for messages and headers: "host:port", an IPv6 literal
+// in brackets ("[::1]:993"); a host that already names its port ("localhost:40845",
+// "[::1]:993") or is a URL is shown as given, without a second port. With no host,
+// `endpoint` (graph, ews: a URL carrying its own port), else "default endpoint".
+std::string server_address(const std::string& host, uint16_t port,
+                           const std::string& endpoint = "");
 
 // Resolve only (for test-connection's "resolve" step): "127.0.0.1, ::1".
 Result<std::string> resolve_host(const std::string& host, uint16_t port);

@@ -391,7 +391,7 @@ Status Outbox::send_one(OutboxRow& row, Sender* sender, const Status& setup, Flu
 Result<FlushStats> Outbox::flush(const SenderFactory& senders) {
   FlushStats stats;
   auto is_paused = store_.outbox_paused();
-  if (!is_paused.ok()) return is_paused.status();
+  if (!is_paused.ok()) return is_paused.status().prefixed("reading the outbox's pause flag");
   if (*is_paused) {
     stats.paused = true;
     return stats;
@@ -421,8 +421,14 @@ Result<FlushStats> Outbox::flush(const SenderFactory& senders) {
       if (!failure.ok()) break;
     }
     if (!failure.ok()) break;
+    // Paused meanwhile: the rest waits for resume. A flag that cannot be read is an error,
+    // never "not paused" nor a quiet end.
     auto again = store_.outbox_paused();
-    if (!again.ok() || *again) break;  // paused meanwhile: the rest waits for resume
+    if (!again.ok()) {
+      failure = again.status().prefixed("reading the outbox's pause flag");
+      break;
+    }
+    if (*again) break;
   }
   for (auto& [name, s] : open) {
     if (s.first) s.first->close();
@@ -452,7 +458,11 @@ Result<int64_t> Outbox::recover() {
     const std::string owner = row.claimed_by;
     const std::string log = HandoverLog::path_for(store_path, owner);
     auto last = logs.find(log);
-    if (last == logs.end()) last = logs.emplace(log, HandoverLog::last_handed_over(log)).first;
+    if (last == logs.end()) {
+      auto read = HandoverLog::last_handed_over(log);
+      if (!read.ok()) return read.status();
+      last = logs.emplace(log, *read).first;
+    }
     // The store's record, or the log's when the process died before the store's commit.
     const bool in_log = last->second == row.id;
     if (!row.handed_over_at.empty() || in_log) {

@@ -35,10 +35,11 @@ struct OutgoingMail {
   Envelope envelope;
   std::string raw;                      // RFC 5322 bytes, CRLF line endings
   // Called once the step that hands the message over for good has been written to the
-  // server (SMTP: the "." that ends DATA) and before its answer is read; `so_far` holds the
-  // recipients' answers known then. From here the server may keep the message whatever
-  // happens to us, so the outbox records the moment (docs/reliability.md). A sender that
-  // cannot tell that moment (Graph: one HTTP request) never calls it.
+  // server (SMTP: the "." that ends DATA; Graph: the whole sendMail or draft /send request)
+  // and before its answer is read; `so_far` holds the recipients' answers known then. From
+  // here the server may keep the message whatever happens to us, so the outbox records the
+  // moment (docs/reliability.md). It may run on another thread than send()'s while send()
+  // waits (Graph: the HTTP client's I/O thread).
   std::function<void(const SendResult& so_far)> on_handed_over;
 };
 
@@ -81,11 +82,24 @@ class Sender {
 // (kRejected: SMTP 5xx, Graph 400) or the message itself is unusable (kInvalidInput,
 // kConfig). Everything else — kNetwork, kThrottled (SMTP 4xx, Graph 429/503), kProtocol,
 // kTls, kAuth — is retried with backoff until the outbox's attempt limit parks it.
-// Whether a failed send() is the server's own answer (SMTP 4xx/5xx: kThrottled, kRejected),
-// as opposed to a lost connection, a time-out or a garbled reply. After on_handed_over, only
-// an answer says what became of the message; anything else leaves it in doubt.
+// Whether a failed send() is the server's own refusal (SMTP 4xx/5xx: kThrottled, kRejected;
+// Graph 429/503: kThrottled, 400: kRejected, 401/403: kAuth, 404: kConfig, 413:
+// kInvalidInput), as opposed to a lost connection, a time-out, a garbled reply or a Graph
+// 500/502/504 (kNetwork, kProtocol, kTls, kInternal). After on_handed_over, only a refusal
+// says the message was not kept; anything else leaves it in doubt.
 inline bool is_server_answer(const Status& status) {
-  return status.kind() == ErrorKind::kRejected || status.kind() == ErrorKind::kThrottled;
+  switch (status.kind()) {
+    case ErrorKind::kRejected:
+    case ErrorKind::kThrottled:
+    case ErrorKind::kAuth:
+    case ErrorKind::kNotFound:
+    case ErrorKind::kConfig:
+    case ErrorKind::kInvalidInput:
+    case ErrorKind::kTooLarge:
+      return true;
+    default:
+      return false;
+  }
 }
 
 inline bool is_permanent_send_failure(const Status& status) {

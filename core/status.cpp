@@ -15,6 +15,7 @@ const char* to_string(ErrorKind kind) {
     case ErrorKind::kNotFound: return "not_found";
     case ErrorKind::kConfig: return "config";
     case ErrorKind::kInvalidInput: return "invalid_input";
+    case ErrorKind::kTooLarge: return "too_large";
     case ErrorKind::kInternal: return "internal";
     default: return "unknown";
   }

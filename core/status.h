@@ -43,6 +43,9 @@ enum class ErrorKind {
   kConfig,
   // Input data (a message, a file) is malformed. Skip that input; keep going.
   kInvalidInput,
+  // A message is over the configured size limit (`[ingest] max_message_bytes`). Not
+  // retried: the message is recorded once as skipped "too-large" and left on the server.
+  kTooLarge,
   // A bug or a local resource failure (disk full, SQLite error).
   kInternal,
 };
@@ -92,12 +95,17 @@ class [[nodiscard]] Status {
   std::optional<std::chrono::seconds> retry_after_;
 };
 
-// Result<T> holds a T or a non-OK Status.
+// Result<T> holds a T or a non-OK Status. Built from an OK Status (a bug: there is no value
+// to hold), it holds a kInternal error saying so, never an "OK" without a value.
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit on purpose
-  Result(Status status) : v_(std::move(status)) {}  // NOLINT; status must not be OK
+  Result(Status status)  // NOLINT: implicit on purpose
+      : v_(status.ok() ? Status(ErrorKind::kInternal,
+                                "internal error: a Result was built from an OK Status "
+                                "without a value")
+                       : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {

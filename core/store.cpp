@@ -5,8 +5,14 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -111,7 +117,35 @@ Store::Store(sqlite3* db) : db_(db) {}
 
 Store::~Store() { sqlite3_close_v2(db_); }
 
+namespace {
+
+// Creates the database file with mode 0600 before SQLite would create it 0644 (under umask
+// 022): it holds every message and the outbox. SQLite gives the -wal, -shm and -journal files
+// the database file's mode. An existing file keeps its mode. A path that cannot be a database
+// file is a configuration error naming it.
+Status prepare_store_file(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return Status::Ok();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Status(ErrorKind::kConfig, "store " + path + " is a directory; [store] path names "
+                                      "the database file (e.g. " + path + "/mailbridge.db)");
+  }
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int e = errno;
+    const ErrorKind kind = e == ENOENT || e == ENOTDIR || e == EISDIR || e == EACCES
+                               ? ErrorKind::kConfig
+                               : ErrorKind::kInternal;
+    return Status(kind, "cannot open store " + path + ": " + std::strerror(e));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  MB_RETURN_IF_ERROR(prepare_store_file(path));
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                            nullptr);
@@ -365,6 +399,7 @@ Result<CommitResult> Store::commit_message(const MessageCommit& c, const std::st
 // --- tickets and notes --------------------------------------------------------------------
 
 Result<bool> Store::ticket_exists(int64_t id) {
+  MB_RETURN_IF_ERROR(fault("lookup:ticket"));
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "SELECT 1 FROM tickets WHERE id = ?"));
   st.bind(1, id);
   return st.step();
@@ -497,6 +532,7 @@ Result<int64_t> Store::add_note(int64_t ticket_id, const Note& note) {
 
 Result<std::optional<SentMessage>> Store::find_sent_message(const std::string& message_id) {
   if (message_id.empty()) return std::optional<SentMessage>();
+  MB_RETURN_IF_ERROR(fault("lookup:sent-message"));
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       // "message_id <> ''" repeats the partial index's condition so that SQLite can use
       // notes_by_message_id; without it every lookup scanned all notes (raw messages too).
@@ -772,6 +808,7 @@ Result<std::vector<OutboxRow>> Store::sending_outbox() {
 }
 
 Result<std::optional<OutboxRow>> Store::outbox_for_note(int64_t note_id) {
+  MB_RETURN_IF_ERROR(fault("lookup:outbox-for-note"));
   MB_ASSIGN_OR_RETURN(rows, query_outbox("WHERE note_id = ? AND kind = 'tracked' "
                                          "ORDER BY id LIMIT 1",
                                          false, {std::to_string(note_id)}));
@@ -834,6 +871,7 @@ Result<bool> Store::mark_outbox_handed_over(int64_t id, const std::string& owner
 }
 
 Result<bool> Store::outbox_paused() {
+  MB_RETURN_IF_ERROR(fault("lookup:outbox-paused"));
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "SELECT paused FROM outbox_control WHERE id = 1"));
   MB_ASSIGN_OR_RETURN(row, st.step());
   return row && st.col_int(0) != 0;
@@ -847,6 +885,7 @@ Status Store::set_outbox_paused(bool paused) {
 }
 
 Result<std::optional<Store::EmailOut>> Store::find_email_out(int64_t note_id) {
+  MB_RETURN_IF_ERROR(fault("lookup:email-out"));
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "SELECT n.ticket_id, n.id, t.project FROM notes n JOIN tickets t ON t.id = n.ticket_id "
       "WHERE n.id = ? AND n.kind = 'email-out'"));

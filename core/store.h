@@ -184,6 +184,8 @@ struct CommitResult {
 
 class Store {
  public:
+  // Opens (creating, mode 0600, with its -wal and -shm files alike) the database at `path`.
+  // A path that is a directory, or in a directory that does not exist, is kConfig.
   static Result<std::unique_ptr<Store>> open(const std::string& path);
   ~Store();
   Store(const Store&) = delete;
@@ -295,7 +297,10 @@ class Store {
   // Test hook: called at each step inside commit_message ("ticket", "note", "attachment",
   // "extra-note", "ledger", "commit") and update_mailbox_state ("mailbox-state", after
   // `change`, before the write); a non-OK Status aborts the transaction there, as a crash
-  // or a full disk would. Empty by default.
+  // or a full disk would. Also called before the lookups that routing and the outbox rely
+  // on ("lookup:ticket", "lookup:sent-message", "lookup:email-out",
+  // "lookup:outbox-for-note", "lookup:outbox-paused"): a non-OK Status is then that
+  // lookup's error, as a busy or failing store's would be. Empty by default.
   using FaultHook = std::function<Status(std::string_view step)>;
   void set_fault_hook_for_testing(FaultHook hook) { fault_hook_ = std::move(hook); }
 

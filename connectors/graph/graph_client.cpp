@@ -37,7 +37,12 @@ std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& r) {
   return std::chrono::seconds(std::stol(*v));
 }
 
-bool is_throttle_status(int status) { return status == 429 || status == 503 || status == 504; }
+// 429 and 503: refused before Graph acted on the request (Microsoft Graph's throttling
+// guidance: "Retry-After"), so any call may go again. 504: the gateway gave up waiting, and
+// Graph may have acted: only a call that may be repeated goes again.
+bool is_retry_status(int status, bool repeatable) {
+  return status == 429 || status == 503 || (status == 504 && repeatable);
+}
 
 bool is_concurrency_limit(const GraphError& e) {
   return e.code == "MailboxConcurrency" ||
@@ -186,6 +191,8 @@ Result<HttpResponse> GraphClient::send_once(const GraphCall& c, const std::strin
   req.method = c.method;
   req.url = url(c.target);
   req.body = c.body;
+  req.repeatable = c.repeatable;
+  req.on_written = c.on_written;
   if (token != nullptr) req.headers.emplace_back("Authorization", "Bearer " + *token);
   std::string prefer;
   if (c.authorize) prefer = "IdType=\"ImmutableId\"";
@@ -202,7 +209,16 @@ Result<HttpResponse> GraphClient::send_once(const GraphCall& c, const std::strin
   if (!c.content_type.empty()) req.headers.emplace_back("Content-Type", c.content_type);
   if (c.sink != nullptr) {
     c.sink->clear();
-    req.body_sink = [sink = c.sink](std::string_view piece) {
+    req.body_sink = [sink = c.sink, limit = c.sink_limit](std::string_view piece) {
+      if (piece.size() > limit - std::min<uint64_t>(limit, sink->size())) {
+        uint64_t seen = sink->size() + piece.size();
+        sink->clear();
+        sink->shrink_to_fit();
+        return Status(ErrorKind::kTooLarge,
+                      "the body passed max_message_bytes (" + std::to_string(limit) +
+                          ") after " + std::to_string(seen) + " bytes; the download was stopped",
+                      ErrorScope::kMessage);
+      }
       sink->append(piece);
       return Status::Ok();
     };
@@ -233,11 +249,12 @@ std::string GraphClient::random_uuid() {
 
 Result<HttpResponse> GraphClient::attempts(const GraphCall& c, const std::string* token) {
   std::chrono::milliseconds waited{0};
+  const bool repeatable = is_repeatable(c.method, c.repeatable);
   for (int attempt = 0;; ++attempt) {
     auto r = send_once(c, token);
     if (!r.ok()) return r.status().prefixed(who_ + ": " + c.what);
     const int st = r->status;
-    if (is_throttle_status(st)) {
+    if (is_retry_status(st, repeatable)) {
       GraphError e = parse_error(*r);
       if (is_concurrency_limit(e)) gate_.lower();
       std::chrono::milliseconds wait = retry_after(*r).value_or(backoff(attempt));

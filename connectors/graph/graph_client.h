@@ -1,14 +1,28 @@
 // File: connectors/graph/graph_client.h — one mailbox's Microsoft Graph requests: the bearer
 // token, client-request-id, Prefer: IdType="ImmutableId", Microsoft's limits (at most 4
-// concurrent requests per mailbox, lowered on MailboxConcurrency; 429/503/504 retried after
-// Retry-After) and Graph's error bodies turned into Status. Shared by the mailbox and sender.
+// concurrent requests per mailbox, lowered on MailboxConcurrency; 429 and 503 retried after
+// Retry-After, 504 too for a call that may be repeated) and Graph's error bodies turned into
+// Status. Shared by the mailbox and sender.
+//
+// Which calls may be repeated (GraphCall::repeatable): 429 and 503 say Graph refused the
+// request before acting on it (Microsoft Graph's throttling guidance), so any call is sent
+// again after them. A 500, 502 or 504, a time-out or a dropped connection after the request
+// was written may come after Graph acted: only a call whose repeat does no harm is sent
+// again then. GET, PUT (an upload range), PATCH (isRead) and DELETE are; of the POSTs, a
+// move (the ImmutableId stays, a repeat leaves the message where it is), a folder creation
+// (a repeat gets 409, which is handled) and createUploadSession (an unused session expires)
+// are; sendMail and a draft's send (a repeat sends the mail twice), creating a draft and
+// adding an attachment (a repeat leaves a copy) are not. $batch is not used; a batch would
+// be repeatable only if all its parts were.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,10 +63,18 @@ struct GraphCall {
   HttpHeaders headers{};       // extra headers (Prefer: odata.maxpagesize, Content-Range)
   // Streams a 2xx body into *sink instead of HttpResponse::body (cleared before each try).
   std::string* sink = nullptr;
+  // A body growing past this many bytes is not kept: the transfer stops (the connection is
+  // dropped) and the call fails with kTooLarge, scope kMessage.
+  uint64_t sink_limit = UINT64_MAX;
   // False for an upload session's pre-authenticated URL: no Authorization header.
   bool authorize = true;
   Permission permission = Permission::kReadWrite;
   std::string what{};  // for messages: "GET message delta"
+  // Whether a repeat does no harm (see the file comment). Unset: by method, as HttpRequest.
+  std::optional<bool> repeatable{};
+  // HttpRequest::on_written of each attempt: the request is on the connection, so Graph may
+  // act on it whatever becomes of the answer.
+  std::function<void()> on_written{};
 };
 
 // Counts the requests in flight to one mailbox and holds back those beyond the limit.
@@ -78,7 +100,8 @@ class GraphClient {
               std::unique_ptr<HttpClient> http, GraphTuning tuning, size_t max_concurrency);
 
   // Sends `call` with retries. Returns the final response for any status the caller must
-  // judge (2xx, 400, 404, 409, 410 …). Errors: kThrottled with retry_after once the retry
+  // judge (2xx, 400, 404, 409, 410, and 500/502/504 to a call that may not be repeated …).
+  // Errors: kThrottled with retry_after once the retry
   // budget is spent; kAuth for 401 (as token_rejected_status, so with_token retries once)
   // and for access denied (naming the permission or the application access policy);
   // kNetwork/kTls from the transport. Thread-safe.

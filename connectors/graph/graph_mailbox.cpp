@@ -161,7 +161,8 @@ Result<Folder> GraphMailbox::create_child(const Folder& parent, const std::strin
                                    "/childFolders",
                          .body = json{{"displayName", name}}.dump(),
                          .content_type = "application/json",
-                         .what = what});
+                         .what = what,
+                         .repeatable = true});  // a repeat gets 409, handled below
   if (!r.ok()) return r.status();
   if (r->status == 409) {  // created meanwhile by another run or a person
     auto again = child(parent, name);
@@ -334,15 +335,30 @@ Result<Pending> GraphMailbox::list_delta(size_t limit, const Folder& folder, std
   return p;
 }
 
+// Exchange's word that this one item's content cannot be read or converted to MIME (often
+// with HTTP 500, which otherwise means "Graph's side, try the mailbox later"): the message is
+// unreadable (core/mailbox.h), and the messages behind it still come.
+bool item_unreadable(const graph::GraphError& e) {
+  static const std::set<std::string> kCodes = {
+      "errorcorruptdata", "erroritemcorrupt", "errormimecontentconversionfailed",
+      "errormimecontentinvalid", "errormimecontentinvalidbase64string",
+      "errorcontentconversionfailed"};
+  return kCodes.count(graph::lower(e.code)) > 0;
+}
+
 Result<std::string> GraphMailbox::download(const std::string& key) {
   std::string data;
   const std::string what = "GET message $value";
   auto r = client_.call({.target = client_.user_path() + "/messages/" + segment(key) + "/$value",
                          .sink = &data,
+                         .sink_limit = cfg_.max_message_bytes,
                          .what = what});
   if (!r.ok()) return r.status();
   if (r->status == 200) return data;
   Status s = client_.error_status(*r, what + " of " + key);
+  if (item_unreadable(graph::parse_error(*r))) {
+    return Status(ErrorKind::kInvalidInput, s.message(), ErrorScope::kMessage);
+  }
   return std::move(s).with_scope(r->status >= 500 ? ErrorScope::kMailbox : ErrorScope::kMessage);
 }
 
@@ -444,6 +460,7 @@ Status GraphMailbox::apply_one(const std::string& key, const PostAction& action,
       c.target += "/move";
       c.body = json{{"destinationId", dest}}.dump();
       c.what = "move message to " + action.folder;
+      c.repeatable = true;  // the ImmutableId stays: a repeat leaves it where it is
       break;
     default:
       return Status::Ok();

@@ -4,14 +4,22 @@
 // of 3 MB and more — a draft, upload sessions (PUT ranges to the pre-authenticated
 // uploadUrl, which gets no Authorization header) and /send. Graph answers 202 Accepted:
 // queued, not delivered, and recorded so (SendResult::queued_only).
+//
+// The request that sends (sendMail, or the draft's /send) is never repeated after it was
+// written unless Graph refused it first (429, 503): once it is on the connection the outbox
+// hears of the hand-over (OutgoingMail::on_handed_over), and a 500/502/504, a time-out or a
+// dropped connection then leaves the message in doubt, for [outbox] in_doubt to settle.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "auth/base64.h"
+#include "auth/oauth.h"
 #include "auth/token_cache.h"
 #include "connectors/graph/graph.h"
 #include "connectors/graph/graph_client.h"
@@ -125,6 +133,24 @@ AttachmentPlan plan_attachments(const ParsedMessage& m) {
   return plan;
 }
 
+// OutgoingMail::on_handed_over for the moment the request that sends is written (once,
+// though a 429 or 503 sends it again): from then on Graph may send the mail whatever
+// becomes of its answer. Each recipient stands as accepted until Graph answers.
+std::function<void()> handover(const OutgoingMail& mail) {
+  if (!mail.on_handed_over) return {};
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  return [&mail, done] {
+    if (done->exchange(true)) return;
+    SendResult so_far;
+    so_far.queued_only = true;
+    for (const auto& rcpt : mail.envelope.recipients) {
+      so_far.recipients.push_back(
+          {rcpt, true, false, "request written to Microsoft Graph; its answer not read yet"});
+    }
+    mail.on_handed_over(so_far);
+  };
+}
+
 class GraphSender final : public Sender {
  public:
   GraphSender(SenderConfig cfg, std::string service, SignIn sign_in,
@@ -139,9 +165,12 @@ class GraphSender final : public Sender {
   void close() override {}
 
  private:
+  // A POST that may be repeated only when `repeatable` (graph_client.h).
   Result<HttpResponse> post(const std::string& target, std::string body, std::string type,
-                            const std::string& what);
+                            const std::string& what, bool repeatable,
+                            std::function<void()> on_written = {});
   Status failed(const HttpResponse& r, const std::string& what) const;
+  Status send_failed(const HttpResponse& r, const std::string& what) const;
   SendResult queued(const OutgoingMail& mail, const HttpResponse& r) const;
   Result<SendResult> send_mime(const OutgoingMail& mail, const ParsedMessage& m);
   Result<SendResult> send_draft(const OutgoingMail& mail, json msg, const AttachmentPlan& plan);
@@ -154,13 +183,16 @@ class GraphSender final : public Sender {
 };
 
 Result<HttpResponse> GraphSender::post(const std::string& target, std::string body,
-                                       std::string type, const std::string& what) {
+                                       std::string type, const std::string& what,
+                                       bool repeatable, std::function<void()> on_written) {
   return client_.call({.method = "POST",
                        .target = target,
                        .body = std::move(body),
                        .content_type = std::move(type),
                        .permission = Permission::kSend,
-                       .what = what});
+                       .what = what,
+                       .repeatable = repeatable,
+                       .on_written = std::move(on_written)});
 }
 
 Status GraphSender::failed(const HttpResponse& r, const std::string& what) const {
@@ -168,6 +200,16 @@ Status GraphSender::failed(const HttpResponse& r, const std::string& what) const
   // 404: no such mailbox (or not Exchange Online): a configuration problem, not the message's.
   if (r.status == 404) return Status(ErrorKind::kConfig, s.message());
   return s;
+}
+
+// The answer to the request that sends, when not 2xx. A 500, 502 or 504 may come after Graph
+// took the mail: kNetwork, which after the hand-over the outbox holds in doubt.
+Status GraphSender::send_failed(const HttpResponse& r, const std::string& what) const {
+  Status s = failed(r, what);
+  if (r.status < 500) return s;
+  return Status(ErrorKind::kNetwork,
+                s.message() + "; Microsoft Graph may have sent the message before failing",
+                ErrorScope::kConnection);
 }
 
 SendResult GraphSender::queued(const OutgoingMail& mail, const HttpResponse& r) const {
@@ -194,9 +236,9 @@ Result<SendResult> GraphSender::send_mime(const OutgoingMail& mail, const Parsed
   }
   raw += mail.raw;
   auto r = post(client_.user_path() + "/sendMail", base64_encode(raw), "text/plain",
-                "sendMail (MIME)");
+                "sendMail (MIME)", false, handover(mail));
   if (!r.ok()) return r.status();
-  if (r->status < 200 || r->status >= 300) return failed(*r, "sendMail (MIME)");
+  if (r->status < 200 || r->status >= 300) return send_failed(*r, "sendMail (MIME)");
   return queued(mail, *r);
 }
 
@@ -209,7 +251,7 @@ Status GraphSender::upload(const std::string& draft, const Attachment& a) {
   auto r = post(client_.user_path() + "/messages/" + segment(draft) +
                     "/attachments/createUploadSession",
                 json{{"AttachmentItem", item}}.dump(), "application/json",
-                "createUploadSession for " + a.filename);
+                "createUploadSession for " + a.filename, true);
   if (!r.ok()) return r.status();
   if (r->status != 201 && r->status != 200) return failed(*r, "createUploadSession");
   json session = json::parse(r->body, nullptr, false);
@@ -250,7 +292,8 @@ Status GraphSender::upload(const std::string& draft, const Attachment& a) {
 Status GraphSender::fill_draft(const std::string& id, const AttachmentPlan& plan) {
   for (const Attachment* a : plan.separate) {
     auto r = post(client_.user_path() + "/messages/" + segment(id) + "/attachments",
-                  attachment_json(*a).dump(), "application/json", "add attachment " + a->filename);
+                  attachment_json(*a).dump(), "application/json", "add attachment " + a->filename,
+                  false);
     if (!r.ok()) return r.status();
     if (r->status != 201 && r->status != 200) return failed(*r, "add attachment");
   }
@@ -266,7 +309,7 @@ Result<SendResult> GraphSender::send_draft(const OutgoingMail& mail, json msg,
                  client_.who(), mail.id);
   }
   auto created = post(client_.user_path() + "/messages", msg.dump(), "application/json",
-                      "create draft");
+                      "create draft", false);
   if (!created.ok()) return created.status();
   if (created->status != 201 && created->status != 200) return failed(*created, "create draft");
   json draft = json::parse(created->body, nullptr, false);
@@ -274,12 +317,23 @@ Result<SendResult> GraphSender::send_draft(const OutgoingMail& mail, json msg,
   if (id.empty()) return Status(ErrorKind::kProtocol, client_.who() + ": draft without id");
   Status s = fill_draft(id, plan);
   std::optional<HttpResponse> sent;
+  auto written = std::make_shared<std::atomic<bool>>(false);
   if (s.ok()) {
+    auto on_written = [written, hand = handover(mail)] {
+      written->store(true);
+      if (hand) hand();
+    };
     auto r = post(client_.user_path() + "/messages/" + segment(id) + "/send", "", "",
-                  "send draft");
+                  "send draft", false, on_written);
     if (!r.ok()) s = r.status();
-    else if (r->status < 200 || r->status >= 300) s = failed(*r, "send draft");
+    else if (r->status < 200 || r->status >= 300) s = send_failed(*r, "send draft");
     else sent = std::move(*r);
+  }
+  if (!s.ok() && *written && !is_server_answer(s)) {
+    // Graph may have sent it, and a sent draft keeps its (immutable) id in Sent Items.
+    spdlog::warn("{}: message {}: draft {} kept: Graph may have sent it", client_.who(),
+                 mail.id, id);
+    return s;
   }
   if (!s.ok()) {
     // A retry makes a new draft; this one must not linger in Drafts.
@@ -310,12 +364,16 @@ Result<SendResult> GraphSender::send(const OutgoingMail& mail) {
   if (!plan.large.empty() || !plan.separate.empty()) return send_draft(mail, msg, plan);
   json body = {{"message", msg}, {"saveToSentItems", cfg_.save_to_sent_items}};
   auto r = post(client_.user_path() + "/sendMail", body.dump(), "application/json",
-                "sendMail (JSON)");
+                "sendMail (JSON)", false, handover(mail));
   if (!r.ok()) return r.status();
-  if (r->status < 200 || r->status >= 300) return failed(*r, "sendMail (JSON)");
+  if (r->status < 200 || r->status >= 300) return send_failed(*r, "sendMail (JSON)");
   return queued(mail, *r);
 }
 
+// Sending needs Mail.Send alone, which reads nothing: no Graph call shows the mailbox without
+// a permission mailbridge does not need (GET /users/{id} needs User.Read.All). So the token
+// is obtained and its roles (app-only) or scopes (delegated) must grant Mail.Send; the
+// mailbox itself is proven by the first message (a 404 names it).
 ConnectionReport GraphSender::test_connection() {
   ConnectionReport rep;
   auto step = [&](const char* name, const Status& s, const std::string& detail) {
@@ -324,35 +382,34 @@ ConnectionReport GraphSender::test_connection() {
     return s.ok();
   };
   const SignIn& sign_in = client_.sign_in();
+  std::optional<TokenClaims> claims;
   Status token = sign_in.oauth()
-                     ? sign_in.with_token([](const std::string&) { return Status::Ok(); })
+                     ? sign_in.with_token([&](const std::string& t) {
+                         claims = decode_token_claims(t);
+                         return Status::Ok();
+                       })
                      : Status(ErrorKind::kConfig, "Microsoft Graph needs auth = \"oauth2\"");
-  if (!step("token", token, sign_in.describe ? sign_in.describe() : "access token obtained")) {
-    return rep;
-  }
-  auto r = client_.call({.target = client_.user_path() + "?$select=id,mail,displayName",
-                         .permission = Permission::kSend,
-                         .what = "GET user"});
-  if (!r.ok()) {
-    // Mail.Send alone may not read the user object; only the access policy also stops sending.
-    const bool policy = r.status().message().find("ApplicationAccessPolicy") != std::string::npos;
-    if (r.status().kind() == ErrorKind::kAuth && !policy && !is_token_rejected(r.status())) {
-      step("mailbox", Status::Ok(),
-           cfg_.user + ": not readable with the app's permissions (Mail.Send does not read "
-                       "users); sending is verified by the first message");
-      return rep;
-    }
-    step("mailbox", r.status(), "");
-    return rep;
-  }
-  if (r->status != 200) {
-    step("mailbox", failed(*r, "GET user"), "");
-    return rep;
-  }
-  json u = json::parse(r->body, nullptr, false);
-  std::string name = u.is_object() ? u.value("displayName", "") : "";
-  std::string mail = u.is_object() ? u.value("mail", "") : "";
-  step("mailbox", Status::Ok(), fmt::format("{} <{}> reachable", name, mail));
+  std::string detail = sign_in.describe ? sign_in.describe() : "access token obtained";
+  if (!claims && token.ok()) detail += "; an opaque token: its permissions are not checked";
+  if (!step("token", token, detail) || !claims) return rep;
+  const bool app_only = !claims->roles.empty() || claims->scp.empty();
+  const auto& granted = app_only ? claims->roles : claims->scp;
+  std::string have;
+  for (const auto& g : granted) have += (have.empty() ? "" : " ") + g;
+  if (have.empty()) have = "none";
+  const bool can_send = std::find(granted.begin(), granted.end(), "Mail.Send") != granted.end();
+  const char* kind = app_only ? "application permission" : "delegated permission";
+  Status permission =
+      can_send ? Status::Ok()
+               : Status(ErrorKind::kAuth,
+                        fmt::format("the token lacks Mail.Send ({} {}): add the Microsoft Graph "
+                                    "{} Mail.Send to app {} and grant admin consent",
+                                    app_only ? "roles" : "scp", have, kind,
+                                    claims->appid.empty() ? "(the app)" : claims->appid),
+                        ErrorScope::kMailbox);
+  step("permission", permission,
+       fmt::format("Mail.Send granted ({} {}); mailbox {} is checked by the first message",
+                   app_only ? "roles" : "scp", have, cfg_.user));
   return rep;
 }
 

@@ -22,7 +22,6 @@ struct Client::Part {
 namespace {
 
 constexpr size_t kLiteralMinusMax = 4096;    // RFC 7888: LITERAL- allows {N+} up to 4096
-constexpr size_t kDiscardChunk = 1u << 20;   // an oversized body is read and dropped in chunks
 
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -34,15 +33,9 @@ Status protocol(std::string message) {
 }
 
 // Removes the password from server text before it reaches a message (a server that echoes
-// the command back must not leak it), then lets the Redactor catch any resolved secret.
+// the command back must not leak it, in plain or in base64), and every resolved secret.
 std::string scrub(std::string text, const std::string& password) {
-  if (password.size() >= 4) {
-    for (size_t p = text.find(password); p != std::string::npos; p = text.find(password, p)) {
-      text.replace(p, password.size(), "<redacted>");
-      p += 10;
-    }
-  }
-  return Redactor::instance().scrub(text);
+  return Redactor::instance().scrub(text, password);
 }
 
 std::optional<uint32_t> as_uid(const Value& v) {
@@ -60,6 +53,28 @@ Status parse_esearch(const std::vector<Value>& args, std::vector<uint32_t>& out)
     out.insert(out.end(), set->begin(), set->end());
   }
   return Status::Ok();
+}
+
+// The command's name for messages: "UID FETCH", "SELECT", "LOGIN" (never an argument).
+std::string command_name(const std::string& first_part) {
+  size_t end = first_part.find(' ');
+  if (first_part.compare(0, end, "UID") == 0 && end != std::string::npos) {
+    end = first_part.find(' ', end + 1);
+  }
+  return first_part.substr(0, end);
+}
+
+Status too_large(uint32_t uid, uint64_t size, uint64_t limit, const std::string& how) {
+  return Status(ErrorKind::kTooLarge,
+                "message UID " + std::to_string(uid) + " is " + std::to_string(size) +
+                    " bytes" + how + ", over max_message_bytes (" + std::to_string(limit) + ")",
+                ErrorScope::kMessage);
+}
+
+// The FETCH items of an untagged FETCH response, or null.
+std::vector<Value>* fetch_items(ImapResponse& r) {
+  if (r.name != "FETCH" || r.args.empty() || r.args[0].type != Value::Type::kList) return nullptr;
+  return &r.args[0].list;
 }
 
 }  // namespace
@@ -120,7 +135,14 @@ std::string Client::tls_summary() const {
 
 bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
 
+// OK only with a connection in one of `states`: a guard that can never pass without a
+// channel.
 Status Client::require(std::initializer_list<State> states, const char* command) const {
+  if (!channel_) {
+    return Status(ErrorKind::kNetwork, std::string("IMAP ") + command +
+                                           ": the connection is closed",
+                  ErrorScope::kConnection);
+  }
   if (std::find(states.begin(), states.end(), state_) != states.end()) return Status::Ok();
   return Status(ErrorKind::kInternal, std::string("IMAP ") + command +
                                           " is not possible in state " + to_string(state_));
@@ -152,10 +174,12 @@ Status Client::note_untagged(ImapResponse& r) {
 }
 
 Result<ImapResponse> Client::read_response() {
-  oversized_literal_ = 0;
+  body_fate_ = BodyFate::kNone;
+  body_size_ = 0;
   while (true) {
     auto line = channel_->read_line();
     if (!line.ok()) return line.status();
+    MB_RETURN_IF_ERROR(check_answer_bounds(0));
     ParseStep step = parser_.feed_line(*line);
     while (step.kind == ParseStep::kLiteral) {
       MB_RETURN_IF_ERROR(read_literal(step.literal_size));
@@ -166,25 +190,46 @@ Result<ImapResponse> Client::read_response() {
   }
 }
 
-// Reads a literal straight into a string reserved to its size and hands it to the parser;
-// a body beyond the limit is drained in chunks and replaced by "" (see deliver_fetch).
+// Reads a literal. A BODY[] that the running UID FETCH asked for goes straight into a string
+// reserved to its size; one over max_message_bytes, one not asked for, and any other literal
+// over kMaxKeptUnrequested are read and dropped (the parser gets "", body_fate_ says why).
 Status Client::read_literal(uint64_t size) {
-  std::string body;
-  if (size > options_.max_message_bytes) {
-    for (uint64_t left = size; left > 0;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(left, kDiscardChunk));
-      body.clear();
-      MB_RETURN_IF_ERROR(channel_->read_exact(n, body));
-      left -= n;
+  auto ctx = parser_.literal_context();
+  bool body = ctx.name == "FETCH" && ctx.depth == 2 &&
+              upper(std::string(ctx.key)).rfind("BODY[]", 0) == 0;
+  bool keep = size <= kMaxKeptUnrequested;
+  if (body) {
+    keep = false;
+    body_size_ = size;
+    if (bodies_wanted_ == 0 || body_fate_ != BodyFate::kNone) {
+      body_fate_ = BodyFate::kDropped;
+    } else {
+      --bodies_wanted_;
+      body_bytes_ += size;  // asked for: not overhead, even when dropped as too large
+      keep = size <= options_.max_message_bytes;
+      body_fate_ = keep ? BodyFate::kKept : BodyFate::kTooLarge;
     }
-    body.clear();
-    body.shrink_to_fit();
-    oversized_literal_ = size;
-  } else {
-    MB_RETURN_IF_ERROR(channel_->read_exact(static_cast<size_t>(size), body));
   }
-  ParseStep s = parser_.supply_literal(std::move(body));
+  if (!keep) MB_RETURN_IF_ERROR(check_answer_bounds(body_fate_ == BodyFate::kTooLarge ? 0 : size));
+  std::string text;
+  MB_RETURN_IF_ERROR(keep ? channel_->read_exact(static_cast<size_t>(size), text)
+                          : channel_->skip(size));
+  ParseStep s = parser_.supply_literal(std::move(text));
   if (s.kind == ParseStep::kError) return parser_.error();
+  return Status::Ok();
+}
+
+// `coming`: bytes about to be read and dropped.
+Status Client::check_answer_bounds(uint64_t coming) {
+  uint64_t overhead = channel_->step_bytes() - std::min(channel_->step_bytes(), body_bytes_);
+  if (overhead + coming > kMaxAnswerOverhead) {
+    return protocol("IMAP server sent more than " + std::to_string(kMaxAnswerOverhead >> 20) +
+                    " MiB besides the message bodies asked for in its answer to " + command_);
+  }
+  if (untagged_ > kMaxUntagged) {
+    return protocol("IMAP server sent more than " + std::to_string(kMaxUntagged) +
+                    " untagged responses in its answer to " + command_);
+  }
   return Status::Ok();
 }
 
@@ -206,7 +251,12 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   next_tag_ = 1;
   state_ = State::kGreeting;
   channel_->set_timeout(options_.timeouts.connect);
+  command_ = "the greeting";
+  untagged_ = 0;
+  body_bytes_ = 0;
+  channel_->begin_step("the greeting", options_.timeouts.connect);
   auto r = read_response();
+  channel_->end_step();
   channel_->set_timeout(options_.timeouts.response);
   std::string from = "IMAP greeting from " + options_.host;
   if (!r.ok()) return fail(r.status().prefixed(from));
@@ -255,6 +305,7 @@ Status Client::send_parts(const std::string& tag, const std::vector<Part>& parts
         early = std::move(*r);
         return Status::Ok();
       }
+      ++untagged_;
       MB_RETURN_IF_ERROR(note_untagged(*r));
       if (on_untagged) MB_RETURN_IF_ERROR(on_untagged(*r));
     }
@@ -279,6 +330,8 @@ Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
         break;
       }
       case ImapResponse::Kind::kUntagged:
+        ++untagged_;
+        MB_RETURN_IF_ERROR(check_answer_bounds(0));
         MB_RETURN_IF_ERROR(note_untagged(*r));
         if (on_untagged) MB_RETURN_IF_ERROR(on_untagged(*r));
         break;
@@ -296,11 +349,17 @@ Result<ImapResponse> Client::run(const std::vector<Part>& parts, const UntaggedH
     return Status(ErrorKind::kNetwork, "IMAP connection is closed", ErrorScope::kConnection);
   }
   std::string tag = "a" + std::to_string(next_tag_++);
+  command_ = parts.empty() ? std::string("a command") : command_name(parts[0].text);
+  untagged_ = 0;
+  body_bytes_ = 0;
+  // The command and its whole answer form one step with one deadline.
+  channel_->begin_step("the answer to " + command_, options_.timeouts.response);
   std::optional<ImapResponse> early;
   Status sent = send_parts(tag, parts, on_untagged, early);
-  if (!sent.ok()) return fail(std::move(sent));
-  if (early) return std::move(*early);
-  auto r = read_until_tagged(tag, on_untagged, on_continuation);
+  Result<ImapResponse> r = !sent.ok() ? Result<ImapResponse>(std::move(sent))
+                           : early    ? Result<ImapResponse>(std::move(*early))
+                                      : read_until_tagged(tag, on_untagged, on_continuation);
+  if (channel_) channel_->end_step();
   if (!r.ok()) return fail(r.status());
   return r;
 }
@@ -319,6 +378,15 @@ Status Client::capability() {
 }
 
 Status Client::starttls() {
+  if (state_ == State::kAuthenticated && !is_tls()) {
+    // A PREAUTH greeting leaves no moment for STARTTLS (RFC 9051 §6.2.1: valid only before
+    // authentication): going on would run the whole session in plaintext.
+    return fail(Status(ErrorKind::kTls,
+                       "IMAP server " + options_.host +
+                           " greeted with PREAUTH before STARTTLS, so the session could never "
+                           "be encrypted; security = starttls refuses to go on in plaintext",
+                       ErrorScope::kConnection));
+  }
   MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "STARTTLS"));
   if (caps_.empty()) MB_RETURN_IF_ERROR(capability());
   if (!has_capability("STARTTLS")) {
@@ -546,27 +614,26 @@ Result<std::vector<uint32_t>> Client::uid_search(const std::string& criteria) {
 
 // Hands one untagged FETCH to the sink: its UID and its BODY[] (moved, never copied).
 Status Client::deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& stop) {
-  if (r.name != "FETCH" || r.args.empty() || r.args[0].type != Value::Type::kList)
-    return Status::Ok();
-  std::vector<Value>& items = r.args[0].list;
+  std::vector<Value>* items = fetch_items(r);
+  if (items == nullptr) return Status::Ok();
   std::optional<uint32_t> uid;
   Value* body = nullptr;
-  for (size_t i = 0; i + 1 < items.size(); i += 2) {
-    if (items[i].is_atom("UID")) uid = as_uid(items[i + 1]);
-    if (items[i].type == Value::Type::kAtom && upper(items[i].text).rfind("BODY[]", 0) == 0)
-      body = &items[i + 1];
+  for (size_t i = 0; i + 1 < items->size(); i += 2) {
+    if ((*items)[i].is_atom("UID")) uid = as_uid((*items)[i + 1]);
+    if ((*items)[i].type == Value::Type::kAtom &&
+        upper((*items)[i].text).rfind("BODY[]", 0) == 0)
+      body = &(*items)[i + 1];
   }
-  if (!uid || body == nullptr || !stop.ok()) return Status::Ok();  // e.g. a flag update
+  // A flag update, a body not asked for (dropped), or deliveries already stopped.
+  if (!uid || body == nullptr || !stop.ok() || body_fate_ == BodyFate::kDropped)
+    return Status::Ok();
   if (body->type == Value::Type::kNil) {
     stop = sink(*uid, Status(ErrorKind::kNotFound,
                              "IMAP server has no body for UID " + std::to_string(*uid),
                              ErrorScope::kMessage));
-  } else if (body->literal && body->text.empty() && oversized_literal_ > 0) {
-    stop = sink(*uid, Status(ErrorKind::kInvalidInput,
-                             "message UID " + std::to_string(*uid) + " is " +
-                                 std::to_string(oversized_literal_) + " bytes, over the limit of " +
-                                 std::to_string(options_.max_message_bytes),
-                             ErrorScope::kMessage));
+  } else if (body_fate_ == BodyFate::kTooLarge) {
+    stop = sink(*uid, too_large(*uid, body_size_, options_.max_message_bytes,
+                                " (found while downloading it)"));
   } else if (body->type == Value::Type::kString) {
     stop = sink(*uid, std::move(body->text));
   } else {
@@ -575,13 +642,52 @@ Status Client::deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& sto
   return Status::Ok();
 }
 
+Result<std::map<uint32_t, uint64_t>> Client::uid_sizes(const std::vector<uint32_t>& uids) {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "UID FETCH"));
+  std::map<uint32_t, uint64_t> sizes;
+  if (uids.empty()) return sizes;
+  std::set<uint32_t> asked(uids.begin(), uids.end());
+  auto on_untagged = [&](ImapResponse& r) {
+    std::vector<Value>* items = fetch_items(r);
+    if (items == nullptr) return Status::Ok();
+    std::optional<uint32_t> uid;
+    std::optional<uint64_t> size;
+    for (size_t i = 0; i + 1 < items->size(); i += 2) {
+      if ((*items)[i].is_atom("UID")) uid = as_uid((*items)[i + 1]);
+      if ((*items)[i].is_atom("RFC822.SIZE")) size = (*items)[i + 1].as_number();
+    }
+    if (uid && size && asked.count(*uid)) sizes[*uid] = *size;
+    return Status::Ok();
+  };
+  std::string set = format_uid_set(uids);
+  auto r = run({Part{"UID FETCH " + set + " (UID RFC822.SIZE)"}}, on_untagged);
+  if (!r.ok()) return r.status();
+  if (r->condition != Condition::kOk) return fail(command_failure(*r, "UID FETCH " + set));
+  return sizes;
+}
+
 Status Client::uid_fetch(const std::vector<uint32_t>& uids, const FetchSink& sink) {
   MB_RETURN_IF_ERROR(require({State::kSelected}, "UID FETCH"));
   if (uids.empty()) return Status::Ok();
+  auto sizes = uid_sizes(uids);
+  if (!sizes.ok()) return sizes.status();
   Status stop;
+  std::vector<uint32_t> wanted;
+  for (uint32_t uid : uids) {
+    auto it = sizes->find(uid);
+    // Without a size (a server that left it out) the body is fetched: its literal is bounded.
+    if (it == sizes->end() || it->second <= options_.max_message_bytes) {
+      wanted.push_back(uid);
+    } else if (stop.ok()) {
+      stop = sink(uid, too_large(uid, it->second, options_.max_message_bytes, ""));
+    }
+  }
+  if (wanted.empty() || !stop.ok()) return stop;
   auto on_untagged = [&](ImapResponse& r) { return deliver_fetch(r, sink, stop); };
-  std::string set = format_uid_set(uids);
+  std::string set = format_uid_set(wanted);
+  bodies_wanted_ = wanted.size();
   auto r = run({Part{"UID FETCH " + set + " (UID BODY.PEEK[])"}}, on_untagged);
+  bodies_wanted_ = 0;
   if (!r.ok()) return r.status();
   if (r->condition != Condition::kOk) return fail(command_failure(*r, "UID FETCH " + set));
   return stop;

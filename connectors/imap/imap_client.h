@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -46,8 +47,9 @@ struct ClientOptions {
   std::string label;    // prefixes trace lines ("mailbox support")
   // Receives every protocol line, secrets redacted. Empty: spdlog trace.
   std::function<void(const std::string&)> trace;
-  // Larger message bodies are read and dropped; the fetch sink gets kInvalidInput.
-  uint64_t max_message_bytes = 256ull << 20;
+  // uid_fetch() does not download a body whose RFC822.SIZE is larger (the sink gets
+  // kTooLarge); a body that turns out larger anyway is read and dropped (kTooLarge too).
+  uint64_t max_message_bytes = 50ull << 20;
   size_t max_line = 4u << 20;  // a UID SEARCH answer for 500k messages fits
   // Lets sign_in() send a password (LOGIN, SASL PLAIN/LOGIN) over a connection without TLS;
   // only for security = none written explicitly.
@@ -67,6 +69,15 @@ enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin, kAuthenticate };
 
 class Client {
  public:
+  // The bytes one command's answer may carry besides the message bodies it asked for
+  // (untagged data, dropped literals), and the number of untagged responses in it. A UID
+  // SEARCH answer for a million messages is about 8 MB.
+  static constexpr uint64_t kMaxAnswerOverhead = 64ull << 20;
+  static constexpr size_t kMaxUntagged = 2'000'000;
+  // An unrequested literal up to this size is kept (an odd server's folder name or tag);
+  // a larger one is read and dropped.
+  static constexpr uint64_t kMaxKeptUnrequested = 1024;
+
   explicit Client(ClientOptions options);
   ~Client();
   Client(const Client&) = delete;
@@ -75,7 +86,8 @@ class Client {
   // Takes a connected stream (TLS already up for implicit TLS) and reads the greeting.
   Status connect(std::unique_ptr<Stream> stream);
   Status capability();
-  // STARTTLS; refused (kTls) when the server does not advertise it — never plaintext.
+  // STARTTLS; refused (kTls) when the server does not advertise it, sent anything past its
+  // reply, or greeted with PREAUTH (no moment left to encrypt) — never plaintext.
   Status starttls();
   Status login(const std::string& user, const std::string& password);
   Status authenticate_plain(const std::string& user, const std::string& password);
@@ -97,12 +109,17 @@ class Client {
   Result<std::vector<uint32_t>> uid_search(const std::string& criteria);
 
   // Receives each message as it arrives: its UID and body, or a kMessage-scoped error
-  // (too large, no body). Returning non-OK stops the deliveries; the command still runs to
+  // (kTooLarge, no body). Returning non-OK stops the deliveries; the command still runs to
   // its end so the connection stays usable, and uid_fetch returns that status.
   using FetchSink = std::function<Status(uint32_t uid, Result<std::string> body)>;
-  // One UID FETCH (BODY.PEEK[]) for all `uids`; UIDs the server no longer has are simply
-  // not delivered.
+  // UID FETCH (UID RFC822.SIZE) for all `uids`, then one UID FETCH (BODY.PEEK[]) for those
+  // within max_message_bytes; the others get kTooLarge without being downloaded. UIDs the
+  // server no longer has are simply not delivered. Only the bodies asked for are kept:
+  // other literals in the answers are read and dropped, and the bytes of an answer besides
+  // its bodies are bounded (kMaxAnswerOverhead).
   Status uid_fetch(const std::vector<uint32_t>& uids, const FetchSink& sink);
+  // UID FETCH (UID RFC822.SIZE): the size the server reports for each UID it still has.
+  Result<std::map<uint32_t, uint64_t>> uid_sizes(const std::vector<uint32_t>& uids);
   // UID STORE <uids> +FLAGS.SILENT (<flags>).
   Status uid_store_add_flags(const std::vector<uint32_t>& uids, const std::string& flags);
   Status uid_copy(const std::vector<uint32_t>& uids, const std::string& folder);
@@ -136,6 +153,7 @@ class Client {
                                          const ContinuationHandler& on_continuation);
   Result<ImapResponse> read_response();
   Status read_literal(uint64_t size);
+  Status check_answer_bounds(uint64_t coming);
   Status note_untagged(ImapResponse& r);
   void note_capabilities(const ImapResponse& r);
   Status require(std::initializer_list<State> states, const char* command) const;
@@ -158,7 +176,14 @@ class Client {
   std::set<std::string> caps_;  // upper-cased
   uint64_t exists_ = 0;
   uint32_t next_tag_ = 1;
-  uint64_t oversized_literal_ = 0;  // size of the literal just dropped, 0 if none
+  // What happened to the BODY[] literal of the response being read.
+  enum class BodyFate { kNone, kKept, kTooLarge, kDropped };
+  BodyFate body_fate_ = BodyFate::kNone;
+  uint64_t body_size_ = 0;       // that literal's size
+  uint64_t bodies_wanted_ = 0;   // BODY[] literals the running UID FETCH may still keep
+  uint64_t body_bytes_ = 0;      // bytes of bodies kept in the running command's answer
+  size_t untagged_ = 0;          // untagged responses in the running command's answer
+  std::string command_;          // the running command's name, for messages
   std::string mechanism_;
 };
 

@@ -12,6 +12,7 @@
 #include "auth/token_cache.h"
 #include "connectors/imap/imap_client.h"
 #include "connectors/imap/imap_syntax.h"
+#include "core/net.h"
 
 namespace mb {
 namespace {
@@ -52,7 +53,8 @@ class ImapMailbox : public Mailbox {
   bool token_step(const std::function<bool(const char*, const Status&, std::string)>& step);
   Status check(Status s);
   Status fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
-                     const FetchCallback& cb);
+                     const FetchCallback& cb, size_t& next, bool& cb_failed);
+  Status fetch_alone(const std::vector<std::string>& keys, size_t i, const FetchCallback& cb);
   Status apply_batch(const std::vector<uint32_t>& uids, const PostAction& action);
   Status with_create(const std::string& folder, const std::function<Status()>& op);
   Status expunge(const std::vector<uint32_t>& uids);
@@ -74,6 +76,7 @@ imap::ClientOptions ImapMailbox::client_options() const {
   o.timeouts = cfg_.timeouts;
   o.label = "mailbox " + cfg_.name;
   o.allow_plaintext_auth = cfg_.security == Security::kNone;
+  o.max_message_bytes = cfg_.max_message_bytes;
   return o;
 }
 
@@ -243,19 +246,63 @@ Result<Pending> ImapMailbox::list_once(size_t limit, const std::string& state) {
   return p;
 }
 
+// A FETCH answer that could not be read, as opposed to a connection that failed: a line
+// over every bound or broken framing (kProtocol), or bytes the client refused (kInvalidInput).
+bool unreadable_answer(const Status& s) {
+  return s.scope() != ErrorScope::kMessage &&
+         (s.kind() == ErrorKind::kProtocol || s.kind() == ErrorKind::kInvalidInput);
+}
+
+// A batch whose answer could not be read ends the connection; which message broke it is
+// not known (the server answers in its own order), so the keys not yet handed over are
+// fetched one by one on new connections, and one that cannot be read alone either is handed
+// to `cb` as kInvalidInput (the ingest skips it for good as "unreadable", core/mailbox.h).
 Status ImapMailbox::fetch(const std::vector<std::string>& keys, const FetchCallback& cb) {
   if (keys.empty()) return Status::Ok();
   MB_RETURN_IF_ERROR(ensure_open());
   for (size_t begin = 0; begin < keys.size(); begin += kFetchBatch) {
-    MB_RETURN_IF_ERROR(fetch_batch(keys, begin, std::min(keys.size(), begin + kFetchBatch), cb));
+    size_t end = std::min(keys.size(), begin + kFetchBatch);
+    size_t next = begin;
+    bool cb_failed = false;
+    Status s = fetch_batch(keys, begin, end, cb, next, cb_failed);
+    if (s.ok()) continue;
+    if (cb_failed || !unreadable_answer(s)) return s;
+    if (client_) {  // out of step with the server whatever the client made of it
+      client_->close();
+      client_.reset();
+    }
+    spdlog::warn("mailbox {}: a FETCH answer could not be read ({}); fetching its messages one "
+                 "by one", cfg_.name, s.message());
+    for (size_t i = next; i < end; ++i) MB_RETURN_IF_ERROR(fetch_alone(keys, i, cb));
   }
   return Status::Ok();
 }
 
-// One UID FETCH for keys[begin, end). Bodies are handed to `cb` in request order as soon as
-// the order allows (the server answers in its own order), each key exactly once.
-Status ImapMailbox::fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
+// keys[i] alone on a connection of its own: its body, or kInvalidInput when its answer
+// cannot be read here either.
+Status ImapMailbox::fetch_alone(const std::vector<std::string>& keys, size_t i,
                                 const FetchCallback& cb) {
+  MB_RETURN_IF_ERROR(ensure_open());
+  size_t next = i;
+  bool cb_failed = false;
+  Status s = fetch_batch(keys, i, i + 1, cb, next, cb_failed);
+  if (s.ok() || cb_failed || !unreadable_answer(s) || next > i) return s;
+  if (client_) {
+    client_->close();
+    client_.reset();
+  }
+  spdlog::warn("mailbox {}: message {} cannot be read and is left on the server: {}", cfg_.name,
+               keys[i], s.message());
+  return cb(keys[i], Status(ErrorKind::kInvalidInput,
+                            "message " + keys[i] + " cannot be read: " + s.message(),
+                            ErrorScope::kMessage));
+}
+
+// One UID FETCH for keys[begin, end). Bodies are handed to `cb` in request order as soon as
+// the order allows (the server answers in its own order), each key exactly once. `next` is
+// the first key not handed over yet; `cb_failed` says the error returned is the callback's.
+Status ImapMailbox::fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
+                                const FetchCallback& cb, size_t& next, bool& cb_failed) {
   std::vector<std::optional<uint32_t>> want(end - begin);
   std::vector<uint32_t> uids;
   for (size_t i = begin; i < end; ++i) {
@@ -267,7 +314,7 @@ Status ImapMailbox::fetch_batch(const std::vector<std::string>& keys, size_t beg
   }
   std::unordered_set<uint32_t> wanted(uids.begin(), uids.end());
   std::map<uint32_t, Result<std::string>> ready;
-  size_t next = begin;
+  next = begin;
   Status cb_status;
   auto missing = [&](size_t i, const Status& why) -> Result<std::string> {
     if (!want[i - begin]) {
@@ -299,12 +346,15 @@ Status ImapMailbox::fetch_batch(const std::vector<std::string>& keys, size_t beg
     return deliver(false, Status::Ok());
   };
   Status s = uids.empty() ? Status::Ok() : client_->uid_fetch(uids, sink);
-  if (!cb_status.ok()) return cb_status;
+  cb_failed = !cb_status.ok();
+  if (cb_failed) return cb_status;
   if (!s.ok() && (s.scope() == ErrorScope::kConnection || !client_ ||
                   client_->state() != imap::State::kSelected)) {
     return check(s);
   }
-  return deliver(true, s);
+  Status delivered = deliver(true, s);
+  cb_failed = !delivered.ok();
+  return delivered;
 }
 
 Status ImapMailbox::expunge(const std::vector<uint32_t>& uids) {
@@ -390,7 +440,7 @@ ConnectionReport ImapMailbox::test_connection() {
     if (!s.ok()) rep.status = s;
     return s.ok();
   };
-  std::string where = cfg_.host + ":" + std::to_string(cfg_.port);
+  std::string where = server_address(cfg_.host, cfg_.port);
   auto addrs = resolve_host(cfg_.host, cfg_.port);
   if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return rep;
   // Without a test factory TCP and TLS are separate steps, so a failure names its layer.

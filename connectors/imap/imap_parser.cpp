@@ -299,6 +299,17 @@ ParseStep ResponseParser::supply_literal(std::string body) {
   return {ParseStep::kNeedMore, 0};
 }
 
+ResponseParser::LiteralContext ResponseParser::literal_context() const {
+  LiteralContext c;
+  c.name = response_.name;
+  c.depth = stack_.size();
+  if (!stack_.empty() && !stack_.back()->empty() &&
+      stack_.back()->back().type == Value::Type::kAtom) {
+    c.key = stack_.back()->back().text;
+  }
+  return c;
+}
+
 ImapResponse ResponseParser::take_response() {
   ImapResponse r = std::move(response_);
   reset();

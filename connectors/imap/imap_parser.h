@@ -87,6 +87,17 @@ class ResponseParser {
   // Hands over the body of the literal announced by kLiteral (exactly literal_size bytes).
   ParseStep supply_literal(std::string body);
 
+  // While a literal is due (after kLiteral): the response's name ("FETCH"), how deep the
+  // literal sits (1: an argument of the response, 2: inside its first list) and the atom
+  // just before it in its list ("BODY[]"), or "" — so that the caller can tell a body it
+  // asked for from data it did not.
+  struct LiteralContext {
+    std::string_view name;
+    size_t depth = 0;
+    std::string_view key;
+  };
+  LiteralContext literal_context() const;
+
   ImapResponse take_response();
   const Status& error() const { return error_; }
   void reset();

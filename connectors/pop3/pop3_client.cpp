@@ -31,7 +31,7 @@ Status protocol(std::string message) {
 
 // Server text fit for a message: secrets removed, control bytes shown as '?', cut short.
 std::string safe(std::string_view text, std::string_view secret = {}) {
-  return Redactor::instance().scrub(sasl::excerpt(text, secret));
+  return sasl::excerpt(Redactor::instance().scrub(text, secret));
 }
 
 template <typename T>
@@ -169,11 +169,14 @@ Status Client::fail(Status s) {
   return s;
 }
 
+// OK only with a connection in state `s`: a guard that can never pass without a channel.
 Status Client::require(State s, const char* command) const {
-  if (state_ == s) return Status::Ok();
   if (!channel_) {
-    return Status(ErrorKind::kNetwork, "POP3 connection is closed", ErrorScope::kConnection);
+    return Status(ErrorKind::kNetwork, std::string("POP3 ") + command +
+                                           ": the connection is closed",
+                  ErrorScope::kConnection);
   }
+  if (state_ == s) return Status::Ok();
   return Status(ErrorKind::kInternal, std::string("POP3 ") + command +
                                           " is not possible in state " + to_string(state_));
 }
@@ -201,6 +204,8 @@ Result<Reply> Client::command(const std::string& line, const std::string& what,
   if (!channel_) {
     return Status(ErrorKind::kNetwork, "POP3 connection is closed", ErrorScope::kConnection);
   }
+  // The command and its whole answer (multi-line too) form one step with one deadline.
+  channel_->begin_step("the answer to " + what, options_.timeouts.response);
   Status w = channel_->write_line(line, secret_from, secret_len);
   if (!w.ok()) return fail(w.prefixed("POP3 " + what));
   return read_reply(what);
@@ -257,8 +262,12 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   capa_asked_ = false;
   login_delay_.reset();
   channel_->set_timeout(options_.timeouts.connect);
+  channel_->begin_step("the greeting", options_.timeouts.connect);
   auto r = read_reply("greeting from " + options_.host);
-  if (channel_) channel_->set_timeout(options_.timeouts.response);
+  if (channel_) {
+    channel_->end_step();
+    channel_->set_timeout(options_.timeouts.response);
+  }
   if (!r.ok()) return r.status();
   if (!r->ok) {
     Status s = err_status(*r, "greeting from " + options_.host);
@@ -390,10 +399,10 @@ Result<std::string> Client::read_auth_line(const std::string& what) {
 
 Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds) {
   MB_RETURN_IF_ERROR(require(State::kAuthorization, "AUTH"));
-  if (!channel_) return require(State::kAuthorization, "AUTH");
   sasl::Exchange ex(mechanism);
   SecretInTrace hide(*this, creds.secret);
   const std::string what = "AUTH " + ex.name();
+  channel_->begin_step("the answer to " + what, options_.timeouts.response);
   std::string line = what;
   size_t secret_from = std::string::npos;
   // Too long for the command line, the initial response waits for the server's empty "+"
@@ -547,28 +556,72 @@ Status Client::read_retr(const Reply& r, uint32_t number, std::string& out, uint
     out.reserve(static_cast<size_t>(size_hint + size_hint / 32 + 64));
   }
   uint64_t total = 0;
-  bool oversized = false;
   Quiet quiet(*this, what);
-  MB_RETURN_IF_ERROR(read_multiline(what, [&](std::string_view l) {
-    total += l.size() + 2;
-    if (total > options_.max_message_bytes) {
-      oversized = true;
-      out.clear();
-      out.shrink_to_fit();
-      return Status::Ok();
-    }
-    out.append(l);
-    out.append("\r\n");
-    return Status::Ok();
-  }));
-  if (oversized) {
-    out.clear();
-    return Status(ErrorKind::kInvalidInput,
-                  "message " + std::to_string(number) + " is " + std::to_string(total) +
-                      " bytes, over the limit of " + std::to_string(options_.max_message_bytes),
+  MB_RETURN_IF_ERROR(read_body(what, out, total));
+  if (total > options_.max_message_bytes) {
+    return Status(ErrorKind::kTooLarge,
+                  "POP3 message " + std::to_string(number) + " is " + std::to_string(total) +
+                      " bytes, over max_message_bytes (" +
+                      std::to_string(options_.max_message_bytes) + ")",
                   ErrorScope::kMessage);
   }
   return Status::Ok();
+}
+
+// A RETR or TOP body into `out`: each line straight into `out` (a long line is held once),
+// dot-unstuffed, with CRLF line ends; `total` gets its size. Past max_message_bytes nothing
+// more is kept and the rest is read and dropped, up to LineChannel::kMaxDrain more bytes;
+// beyond that the connection is closed and the answer is kTooLarge (scope kMessage).
+Status Client::read_body(const std::string& what, std::string& out, uint64_t& total) {
+  const uint64_t limit = options_.max_message_bytes;
+  const uint64_t drain_end = limit + LineChannel::kMaxDrain;
+  total = 0;
+  for (;;) {
+    size_t start = out.size();
+    uint64_t keep = total <= limit ? limit - total + 1 : 0;
+    auto line = channel_->read_line_into(out, keep, drain_end - std::min(total, drain_end));
+    if (!line.ok() && line.status().kind() == ErrorKind::kProtocol) {
+      close();  // more than kMaxDrain past the limit in one line: not worth reading
+      total = drain_end + 1;
+      return Status(ErrorKind::kTooLarge,
+                    "POP3 " + what + ": the message passed max_message_bytes (" +
+                        std::to_string(limit) + ") by more than " +
+                        std::to_string(LineChannel::kMaxDrain >> 20) +
+                        " MiB; the connection was closed instead of reading the rest",
+                    ErrorScope::kMessage);
+    }
+    if (!line.ok()) {
+      return fail(Status(line.status().kind(),
+                         "POP3 " + what + ": the answer ended before its terminating \".\": " +
+                             line.status().message(),
+                         ErrorScope::kConnection));
+    }
+    uint64_t size = line->size;
+    if (line->first == '.') {
+      if (size == 1) {
+        out.resize(start);
+        return Status::Ok();
+      }
+      if (out.size() > start) out.erase(start, 1);
+      --size;
+    }
+    total += size + 2;
+    if (total <= limit) {
+      out.append("\r\n");
+    } else if (!out.empty()) {
+      out.clear();
+      out.shrink_to_fit();
+    }
+    if (total > drain_end) {
+      close();
+      return Status(ErrorKind::kTooLarge,
+                    "POP3 " + what + ": the message passed max_message_bytes (" +
+                        std::to_string(limit) + ") by more than " +
+                        std::to_string(LineChannel::kMaxDrain >> 20) +
+                        " MiB; the connection was closed instead of reading the rest",
+                    ErrorScope::kMessage);
+    }
+  }
 }
 
 // With PIPELINING (RFC 2449 §6.6) every RETR goes out before the first answer is read, so a
@@ -585,6 +638,7 @@ Status Client::retr_many(const std::vector<uint32_t>& numbers, const RetrSink& s
     }
     return Status::Ok();
   }
+  channel_->begin_step("sending RETR commands", options_.timeouts.response);
   for (uint32_t n : numbers) {
     Status w = channel_->write_line("RETR " + std::to_string(n));
     if (!w.ok()) return fail(w.prefixed("POP3 RETR"));
@@ -592,6 +646,7 @@ Status Client::retr_many(const std::vector<uint32_t>& numbers, const RetrSink& s
   Status stopped;
   for (size_t i = 0; i < numbers.size(); ++i) {
     const std::string what = "RETR " + std::to_string(numbers[i]);
+    channel_->begin_step("the answer to " + what, options_.timeouts.response);
     auto r = read_reply(what);
     if (!r.ok()) return r.status();
     Status s = read_retr(*r, numbers[i], body);
@@ -604,6 +659,13 @@ Status Client::retr_many(const std::vector<uint32_t>& numbers, const RetrSink& s
       stopped = sink(i, s.ok() ? Result<std::string>(std::move(body)) : Result<std::string>(s));
     }
     body = std::string();
+    if (!channel_) {
+      // A body far over the limit closed the connection; the rest cannot be read.
+      return stopped.ok() ? Status(ErrorKind::kNetwork, "POP3 connection closed after " + what +
+                                                            ": " + s.message(),
+                                   ErrorScope::kConnection)
+                          : stopped;
+    }
   }
   return stopped;
 }
@@ -615,17 +677,13 @@ Result<std::string> Client::top(uint32_t number, uint32_t lines) {
   if (!r.ok()) return r.status();
   if (!r->ok) return err_status(*r, what, login_delay_);
   std::string out;
+  uint64_t total = 0;
   Quiet quiet(*this, what);
-  Status s = read_multiline(what, [&](std::string_view l) {
-    if (out.size() + l.size() > options_.max_message_bytes) {
-      return Status(ErrorKind::kProtocol, "POP3 " + what + " answer is too large",
-                    ErrorScope::kConnection);
-    }
-    out.append(l);
-    out.append("\r\n");
-    return Status::Ok();
-  });
-  if (!s.ok()) return s;
+  MB_RETURN_IF_ERROR(read_body(what, out, total));
+  if (total > options_.max_message_bytes) {
+    return Status(ErrorKind::kTooLarge, "POP3 " + what + " answer is over max_message_bytes",
+                  ErrorScope::kMessage);
+  }
   return out;
 }
 

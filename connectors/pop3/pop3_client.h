@@ -48,9 +48,12 @@ struct ClientOptions {
   std::string label;   // prefixes trace lines ("mailbox support")
   // Receives every protocol line, secrets redacted. Empty: spdlog trace.
   std::function<void(const std::string&)> trace;
-  // Larger messages are read and dropped; retr() then returns kInvalidInput (kMessage).
-  uint64_t max_message_bytes = 256ull << 20;
-  // Longest line accepted (a message line or a reply); longer is kProtocol.
+  // A larger message is not kept: retr() reads and drops the rest (up to
+  // LineChannel::kMaxDrain more bytes, else it closes the connection) and returns kTooLarge
+  // (scope kMessage).
+  uint64_t max_message_bytes = 50ull << 20;
+  // Longest status or listing line accepted; longer is kProtocol. Lines of a message body
+  // (RETR, TOP) may be as long as max_message_bytes.
   size_t max_line = 1u << 20;
   // Lets sign_in() send a password over a connection without TLS; only for security = none
   // written explicitly.
@@ -122,7 +125,8 @@ class Client {
   Result<std::vector<UidlEntry>> uidl();
   Result<std::vector<ListEntry>> list();
   // RETR n into `out` (replaced), dot-unstuffed with CRLF line ends. `size_hint` (from
-  // LIST) reserves memory up front.
+  // LIST) reserves memory up front. Each command and its whole answer must be over within
+  // timeouts.response plus the time its bytes take at LineChannel::kMinRate.
   Status retr(uint32_t number, std::string& out, uint64_t size_hint = 0);
   // RETR of several messages, pipelined when the server offers PIPELINING. `sink` gets each
   // answer in order: the body, or the -ERR as a kMessage-scoped error. A non-OK from `sink`
@@ -159,6 +163,7 @@ class Client {
   Result<Reply> read_reply(const std::string& what);
   Result<std::string> read_auth_line(const std::string& what);
   Status read_retr(const Reply& r, uint32_t number, std::string& out, uint64_t size_hint = 0);
+  Status read_body(const std::string& what, std::string& out, uint64_t& total);
   // Reads the body of a multi-line answer, calling `on_line` with each unstuffed line.
   Status read_multiline(const std::string& what,
                         const std::function<Status(std::string_view)>& on_line);

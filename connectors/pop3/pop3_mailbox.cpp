@@ -11,9 +11,11 @@
 #include <charconv>
 #include <functional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "auth/token_cache.h"
 #include "connectors/pop3/pop3_client.h"
+#include "core/net.h"
 #include "core/store.h"
 
 namespace mb {
@@ -90,6 +92,9 @@ class Pop3Mailbox : public Mailbox {
   ConnectionReport test_connection() override;
   Result<Pending> list_pending(size_t limit, const std::string& state) override;
   Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override;
+  Status fetch_from(const std::vector<std::string>& keys, size_t& next, const FetchCallback& cb,
+                    bool& cb_failed);
+  Status retry_alone(const std::string& key, const FetchCallback& cb);
   Status apply(const std::vector<std::string>& keys, const PostAction& action) override;
   Capabilities capabilities() const override { return {}; }
   void close() override;
@@ -103,6 +108,8 @@ class Pop3Mailbox : public Mailbox {
   Status ensure_open();
   Status load_listing();
   Status load_header_keys();
+  Result<std::string> header_identity(uint32_t number, uint64_t octets);
+  Status key_repeated_uidls();
   size_t listed_prefix(const std::string& state) const;
   using StepFn = std::function<bool(const char*, const Status&, std::string)>;
   bool connect_steps(const StepFn& step);
@@ -110,6 +117,8 @@ class Pop3Mailbox : public Mailbox {
   bool uidl_step(const StepFn& step);
   Status check(Status s);
   void drop();
+  Status load_sizes();
+  Status answered_without_retr(const std::string& key) const;
 
   MailboxConfig cfg_;
   SignIn sign_in_;
@@ -119,6 +128,9 @@ class Pop3Mailbox : public Mailbox {
   std::unordered_map<std::string, size_t> index_;  // key → entries_ position
   bool listed_ = false;
   bool warned_no_uidl_ = false;
+  std::unordered_set<std::string> warned_uidls_;  // repeated UIDLs already warned about
+  std::unordered_map<uint32_t, uint64_t> sizes_;  // message number → LIST size, this session
+  bool sizes_loaded_ = false;
 };
 
 pop3::ClientOptions Pop3Mailbox::client_options() const {
@@ -128,6 +140,7 @@ pop3::ClientOptions Pop3Mailbox::client_options() const {
   o.timeouts = cfg_.timeouts;
   o.label = "mailbox " + cfg_.name;
   o.allow_plaintext_auth = cfg_.security == Security::kNone;
+  o.max_message_bytes = cfg_.max_message_bytes;
   return o;
 }
 
@@ -143,6 +156,8 @@ void Pop3Mailbox::drop() {
   entries_.clear();
   index_.clear();
   listed_ = false;
+  sizes_.clear();
+  sizes_loaded_ = false;
 }
 
 Status Pop3Mailbox::check(Status s) {
@@ -207,9 +222,22 @@ Status Pop3Mailbox::sign_in(std::string* how) {
   return Status::Ok();
 }
 
-// Without UIDL a message is keyed by what its headers say (TOP n 0): Message-ID, Date,
-// From, Subject and its size. Identical messages collapse into one key; the ledger's
-// duplicate check would skip the second anyway.
+// What identifies message `number` of `octets` bytes when its UIDL cannot: a hash of its
+// Message-ID, Date, From and Subject (TOP n 0) and its size. Nothing in it depends on the
+// message's number, so it stays the same when messages before it are deleted.
+Result<std::string> Pop3Mailbox::header_identity(uint32_t number, uint64_t octets) {
+  auto head = client_->top(number, 0);
+  if (!head.ok()) return head.status();
+  std::string ident;
+  for (const char* h : {"Message-ID", "Date", "From", "Subject"}) {
+    ident += header_value(*head, h) + "\n";
+  }
+  ident += std::to_string(octets);
+  return "hdr-" + sha256_hex(ident).substr(0, 40);
+}
+
+// Without UIDL a message is keyed by what its headers say (header_identity). Identical
+// messages collapse into one key; the ledger's duplicate check would skip the second anyway.
 Status Pop3Mailbox::load_header_keys() {
   if (!warned_no_uidl_) {
     spdlog::warn("mailbox {}: the POP3 server does not support UIDL; messages are keyed by a "
@@ -220,20 +248,46 @@ Status Pop3Mailbox::load_header_keys() {
   auto sizes = client_->list();
   if (!sizes.ok()) return sizes.status();
   for (const auto& m : *sizes) {
-    auto head = client_->top(m.number, 0);
-    if (!head.ok()) {
-      if (head.status().kind() != ErrorKind::kRejected) return head.status();
+    auto key = header_identity(m.number, m.octets);
+    if (!key.ok()) {
+      if (key.status().kind() != ErrorKind::kRejected) return key.status();
       return Status(ErrorKind::kRejected,
                     "POP3 server " + cfg_.host + " supports neither UIDL nor TOP, so mailbridge "
-                    "cannot tell its messages apart: " + head.status().message(),
+                    "cannot tell its messages apart: " + key.status().message(),
                     ErrorScope::kMailbox);
     }
-    std::string ident;
-    for (const char* h : {"Message-ID", "Date", "From", "Subject"}) {
-      ident += header_value(*head, h) + "\n";
+    entries_.push_back(Entry{m.number, std::move(*key)});
+  }
+  return Status::Ok();
+}
+
+// RFC 1939 says a UIDL is never given to two messages; some servers do. The first message
+// (lowest number) with such a UIDL keeps it as its key; each later one is keyed
+// "UIDL/hdr-HASH" by header_identity (or "UIDL/size-N" without TOP). Not by its number or
+// position: those change when an earlier message is deleted, and a later message would then
+// take a key the ledger already has and be lost. So every message is imported once, across
+// polls and restarts; when the first is deleted, the next one takes over the plain UIDL,
+// which the ledger already has, and is not imported again.
+Status Pop3Mailbox::key_repeated_uidls() {
+  std::unordered_map<std::string, size_t> seen;
+  bool repeated = false;
+  for (const auto& e : entries_) repeated |= ++seen[e.key] > 1;
+  if (!repeated) return Status::Ok();
+  auto sizes = client_->list();
+  if (!sizes.ok()) return sizes.status();
+  std::unordered_map<uint32_t, uint64_t> octets;
+  for (const auto& m : *sizes) octets[m.number] = m.octets;
+  std::unordered_map<std::string, size_t> taken;
+  for (auto& e : entries_) {
+    if (seen[e.key] < 2 || taken[e.key]++ == 0) continue;
+    auto ident = header_identity(e.number, octets[e.number]);
+    if (!ident.ok() && ident.status().kind() != ErrorKind::kRejected) return ident.status();
+    std::string suffix = ident.ok() ? *ident : "size-" + std::to_string(octets[e.number]);
+    if (warned_uidls_.insert(e.key).second) {
+      spdlog::warn("mailbox {}: the POP3 server gives UIDL \"{}\" to {} messages; the later "
+                   "ones are keyed by UIDL, headers and size", cfg_.name, e.key, seen[e.key]);
     }
-    ident += std::to_string(m.octets);
-    entries_.push_back(Entry{m.number, "hdr-" + sha256_hex(ident).substr(0, 40)});
+    e.key += "/" + suffix;
   }
   return Status::Ok();
 }
@@ -252,10 +306,17 @@ Status Pop3Mailbox::load_listing() {
   }
   std::stable_sort(entries_.begin(), entries_.end(),
                    [](const Entry& a, const Entry& b) { return a.number < b.number; });
+  if (uidl.ok()) MB_RETURN_IF_ERROR(key_repeated_uidls());
   std::vector<Entry> unique;
   unique.reserve(entries_.size());
   for (auto& e : entries_) {
-    if (index_.emplace(e.key, unique.size()).second) unique.push_back(std::move(e));
+    if (index_.emplace(e.key, unique.size()).second) {
+      unique.push_back(std::move(e));
+    } else {
+      // Same UIDL, headers and size: the same message twice, as far as can be told.
+      spdlog::warn("mailbox {}: POP3 message {} has the same key as an earlier one ({}) and "
+                   "is taken for the same message", cfg_.name, e.number, e.key);
+    }
   }
   entries_ = std::move(unique);
   listed_ = true;
@@ -306,30 +367,89 @@ Result<Pending> Pop3Mailbox::list_pending(size_t limit, const std::string& state
   return p;
 }
 
-// Keys not in this session's maildrop get kNotFound; the rest are retrieved in one
-// pipelined batch and handed to `cb` in the order asked.
+// An answer to RETR that could not be read, as opposed to a connection that failed: a line
+// over every bound or broken framing (kProtocol), or bytes the client refused (kInvalidInput).
+// The session is out of step afterwards.
+bool unreadable_answer(const Status& s) {
+  return s.scope() != ErrorScope::kMessage &&
+         (s.kind() == ErrorKind::kProtocol || s.kind() == ErrorKind::kInvalidInput);
+}
+
+// LIST, once per session: the size of each message, checked before it is retrieved. A
+// server that refuses LIST (it is not optional in RFC 1939) only loses the early check.
+Status Pop3Mailbox::load_sizes() {
+  if (sizes_loaded_) return Status::Ok();
+  auto sizes = client_->list();
+  if (!sizes.ok() && sizes.status().kind() != ErrorKind::kRejected) return check(sizes.status());
+  if (sizes.ok()) {
+    for (const auto& m : *sizes) sizes_[m.number] = m.octets;
+  }
+  sizes_loaded_ = true;
+  return Status::Ok();
+}
+
+// Why `key` gets no RETR: not in this session's maildrop (kNotFound), or larger than
+// max_message_bytes by LIST (kTooLarge); OK when it is to be retrieved.
+Status Pop3Mailbox::answered_without_retr(const std::string& key) const {
+  auto it = index_.find(key);
+  if (it == index_.end()) {
+    return Status(ErrorKind::kNotFound, "message " + key + " is no longer in the POP3 maildrop",
+                  ErrorScope::kMessage);
+  }
+  auto size = sizes_.find(entries_[it->second].number);
+  if (size != sizes_.end() && size->second > cfg_.max_message_bytes) {
+    return Status(ErrorKind::kTooLarge,
+                  "POP3 message " + key + " is " + std::to_string(size->second) +
+                      " bytes by LIST, over max_message_bytes (" +
+                      std::to_string(cfg_.max_message_bytes) + "); not downloaded",
+                  ErrorScope::kMessage);
+  }
+  return Status::Ok();
+}
+
+// Keys not in this session's maildrop get kNotFound and those too large by LIST kTooLarge;
+// the rest are retrieved in one pipelined batch and handed to `cb` in the order asked. A
+// message whose answer cannot be
+// read leaves the session out of step: it is retried alone on a new session, and when it
+// fails the same way there it is handed to `cb` as kInvalidInput (the ingest skips it for
+// good as "unreadable", core/mailbox.h); the keys after it follow on another new session.
 Status Pop3Mailbox::fetch(const std::vector<std::string>& keys, const FetchCallback& cb) {
-  if (keys.empty()) return Status::Ok();
-  MB_RETURN_IF_ERROR(ensure_open());
   size_t next = 0;  // keys[next] is the next one owed to cb
+  while (next < keys.size()) {
+    bool cb_failed = false;
+    Status s = fetch_from(keys, next, cb, cb_failed);
+    if (s.ok() || cb_failed || !unreadable_answer(s)) return s;
+    spdlog::warn("mailbox {}: message {} could not be read ({}); trying it alone on a new "
+                 "connection", cfg_.name, keys[next], s.message());
+    MB_RETURN_IF_ERROR(retry_alone(keys[next], cb));
+    ++next;
+  }
+  return Status::Ok();
+}
+
+// One pass of fetch() over keys[next..]. On an unreadable answer, every key before the one
+// that failed has been handed to `cb` and `next` names the failed one.
+Status Pop3Mailbox::fetch_from(const std::vector<std::string>& keys, size_t& next,
+                               const FetchCallback& cb, bool& cb_failed) {
+  MB_RETURN_IF_ERROR(ensure_open());
+  MB_RETURN_IF_ERROR(load_sizes());
   std::vector<uint32_t> numbers;
   std::vector<size_t> for_key;  // numbers[i] answers keys[for_key[i]]
-  for (size_t k = 0; k < keys.size(); ++k) {
-    auto it = index_.find(keys[k]);
-    if (it == index_.end()) continue;
-    numbers.push_back(entries_[it->second].number);
+  for (size_t k = next; k < keys.size(); ++k) {
+    if (!answered_without_retr(keys[k]).ok()) continue;
+    numbers.push_back(entries_[index_.at(keys[k])].number);
     for_key.push_back(k);
   }
   auto missing_until = [&](size_t end) -> Status {
     for (; next < end; ++next) {
-      MB_RETURN_IF_ERROR(cb(keys[next], Status(ErrorKind::kNotFound, "message " + keys[next] +
-                                                   " is no longer in the POP3 maildrop",
-                                               ErrorScope::kMessage)));
+      MB_RETURN_IF_ERROR(cb(keys[next], answered_without_retr(keys[next])));
     }
     return Status::Ok();
   };
   Status cb_status;
+  size_t answered = 0;
   Status s = client_->retr_many(numbers, [&](size_t i, Result<std::string> raw) -> Status {
+    answered = i + 1;
     cb_status = missing_until(for_key[i]);
     if (cb_status.ok()) {
       ++next;
@@ -337,12 +457,42 @@ Status Pop3Mailbox::fetch(const std::vector<std::string>& keys, const FetchCallb
     }
     return cb_status;
   });
-  if (!cb_status.ok()) {
+  cb_failed = !cb_status.ok();
+  if (cb_failed) {
     if (!client_ || client_->state() != pop3::State::kTransaction) drop();
     return cb_status;
   }
+  if (!s.ok() && unreadable_answer(s) && answered < for_key.size()) {
+    drop();
+    cb_status = missing_until(for_key[answered]);
+    cb_failed = !cb_status.ok();
+    return cb_failed ? cb_status : s.prefixed("mailbox " + cfg_.name);
+  }
   if (!s.ok()) return check(s.prefixed("mailbox " + cfg_.name));
-  return missing_until(keys.size());
+  cb_status = missing_until(keys.size());
+  cb_failed = !cb_status.ok();
+  return cb_status;
+}
+
+// `key`, whose answer could not be read in a batch, alone on a new session: its body, or
+// kInvalidInput when it cannot be read there either (the session is then dropped, so that
+// the next key starts on one that is in step).
+Status Pop3Mailbox::retry_alone(const std::string& key, const FetchCallback& cb) {
+  drop();
+  MB_RETURN_IF_ERROR(ensure_open());
+  MB_RETURN_IF_ERROR(load_sizes());
+  if (Status without = answered_without_retr(key); !without.ok()) return cb(key, without);
+  std::string body;
+  Status s = client_->retr(entries_[index_.at(key)].number, body);
+  if (s.ok()) return cb(key, std::move(body));
+  if (s.scope() == ErrorScope::kMessage) return cb(key, s);
+  if (!unreadable_answer(s)) return check(s.prefixed("mailbox " + cfg_.name));
+  drop();
+  spdlog::warn("mailbox {}: message {} cannot be read and is left on the server: {}", cfg_.name,
+               key, s.message());
+  return cb(key, Status(ErrorKind::kInvalidInput,
+                        "message " + key + " cannot be read: " + s.message(),
+                        ErrorScope::kMessage));
 }
 
 // DELE marks, and only QUIT's +OK makes the deletions real; success is reported only then.
@@ -378,7 +528,7 @@ Status Pop3Mailbox::apply(const std::vector<std::string>& keys, const PostAction
 // test-connection up to a greeted connection: resolve, TCP, and for implicit TLS the
 // handshake as its own step, so that a failure names its layer.
 bool Pop3Mailbox::connect_steps(const StepFn& step) {
-  std::string where = cfg_.host + ":" + std::to_string(cfg_.port);
+  std::string where = server_address(cfg_.host, cfg_.port);
   auto addrs = resolve_host(cfg_.host, cfg_.port);
   if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return false;
   auto stream = factory_ ? factory_() : connect_tcp(cfg_.host, cfg_.port, cfg_.timeouts);

@@ -21,15 +21,9 @@ Status protocol(std::string message) {
 }
 
 // Removes a secret from server text before it reaches a message (a server that echoes a
-// command back must not leak it), then lets the Redactor catch any resolved secret.
-std::string scrub(std::string text, const std::string& secret) {
-  if (secret.size() >= 4) {
-    for (size_t p = text.find(secret); p != std::string::npos; p = text.find(secret, p)) {
-      text.replace(p, secret.size(), "<redacted>");
-      p += 10;
-    }
-  }
-  return Redactor::instance().scrub(text);
+// command back must not leak it, in plain or in base64), and every resolved secret.
+std::string scrub(std::string_view text, const std::string& secret = {}) {
+  return Redactor::instance().scrub(text, secret);
 }
 
 }  // namespace
@@ -69,7 +63,7 @@ Result<Reply> Client::read_reply() {
     }
     auto parsed = parse_reply_line(*line);
     if (!parsed) return fail(protocol(who() + " sent a line that is not an SMTP reply: '" +
-                                      sasl::excerpt(*line) + "'"));
+                                      sasl::excerpt(scrub(*line)) + "'"));
     if (reply.code != 0 && parsed->code != reply.code) {
       return fail(protocol(who() + " changed the reply code within one reply (" +
                            std::to_string(reply.code) + ", then " +
@@ -96,7 +90,14 @@ Status Client::write_line(const std::string& line, size_t secret_from) {
   return s;
 }
 
+// Starts the step (command and whole reply) that must be over within timeouts.response
+// plus the time its bytes take at LineChannel::kMinRate.
+void Client::begin_step(const std::string& what) {
+  if (channel_) channel_->begin_step("the answer to " + what, options_.timeouts.response);
+}
+
 Result<Reply> Client::command(const std::string& line) {
+  begin_step(line.substr(0, line.find(' ')));  // the verb: never an argument or a secret
   MB_RETURN_IF_ERROR(write_line(line));
   return read_reply();
 }
@@ -106,7 +107,8 @@ Status Client::refused(const Reply& r, const std::string& what, Stage stage) {
   stage_ = stage;
   ErrorKind kind = r.code >= 500 ? ErrorKind::kRejected : ErrorKind::kThrottled;
   ErrorScope scope = r.code == 421 ? ErrorScope::kConnection : ErrorScope::kMessage;
-  return Status(kind, who() + " refused " + what + ": " + sasl::excerpt(r.text()), scope);
+  return Status(kind, who() + " refused " + what + ": " + sasl::excerpt(scrub(r.text())),
+                scope);
 }
 
 Status Client::connect(std::unique_ptr<Stream> stream) {
@@ -121,8 +123,12 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
     channel_->set_trace([label](const std::string& l) { spdlog::trace("{}: {}", label, l); });
   }
   channel_->set_timeout(options_.timeouts.connect);
+  channel_->begin_step("the greeting", options_.timeouts.connect);
   auto greeting = read_reply();
-  if (channel_) channel_->set_timeout(options_.timeouts.response);
+  if (channel_) {
+    channel_->end_step();
+    channel_->set_timeout(options_.timeouts.response);
+  }
   if (!greeting.ok()) return greeting.status();
   if (greeting->code != 220) {
     Status s = refused(*greeting, "the connection", Stage::kNone);
@@ -164,7 +170,8 @@ Status Client::starttls() {
   auto r = command("STARTTLS");
   if (!r.ok()) return r.status();
   if (r->code != 220) {
-    return fail(Status(ErrorKind::kTls, who() + " refused STARTTLS: " + sasl::excerpt(r->text()),
+    return fail(Status(ErrorKind::kTls,
+                       who() + " refused STARTTLS: " + sasl::excerpt(scrub(r->text())),
                        ErrorScope::kConnection));
   }
   channel_->set_timeout(options_.timeouts.connect);
@@ -180,7 +187,7 @@ Status Client::starttls() {
 Status Client::sasl_failure(const sasl::Exchange& ex, const Reply& r,
                             const sasl::Credentials& creds) {
   Status known = ex.failure();
-  std::string server = " (server: " + scrub(sasl::excerpt(r.text()), creds.secret) + ")";
+  std::string server = " (server: " + sasl::excerpt(scrub(r.text(), creds.secret)) + ")";
   if (r.code == 235) {
     return fail(protocol(who() + " accepted an AUTH " + ex.name() +
                          (ex.cancelled() ? " that was cancelled" : " after reporting an error")));
@@ -203,6 +210,7 @@ Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials&
     secret_from = line.size() + 1;
     line += " " + *first;
   }
+  begin_step("AUTH " + ex.name());
   MB_RETURN_IF_ERROR(write_line(line, secret_from));
   auto r = read_reply();
   for (size_t rounds = 0; r.ok() && r->code == 334; ++rounds) {
@@ -219,7 +227,7 @@ Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials&
     mechanism_ = ex.name();
     return Status::Ok();
   }
-  std::string text = scrub(sasl::excerpt(r->text()), creds.secret);
+  std::string text = sasl::excerpt(scrub(r->text(), creds.secret));
   if (r->code < 500) {
     return Status(ErrorKind::kThrottled,
                   who() + " could not sign in user " + creds.user + " for now: " + text,
@@ -269,8 +277,9 @@ Status Client::noop() {
 void Client::quit() {
   if (!channel_) return;
   // The answer to QUIT changes nothing; waiting for it long would only delay the caller.
-  channel_->set_timeout(std::min<std::chrono::milliseconds>(options_.timeouts.response,
-                                                            kQuitWait));
+  auto wait = std::min<std::chrono::milliseconds>(options_.timeouts.response, kQuitWait);
+  channel_->set_timeout(wait);
+  channel_->begin_step("the answer to QUIT", wait);
   if (channel_->write_line("QUIT").ok()) read_reply().status().ignore();
   close();
 }
@@ -280,6 +289,7 @@ void Client::quit() {
 // server discards the transaction if we vanish (RFC 5321 §4.1.1.4), so a crash before it
 // can never have delivered the message.
 Status Client::send_body(std::string_view raw) {
+  begin_step("the message data");
   DotStuffer stuffer;
   std::string out;
   auto write = [&]() -> Status {
@@ -342,6 +352,7 @@ Result<SendResult> Client::send_pipelined(const Envelope& env, std::string_view 
   for (const auto& r : env.recipients) flight += "RCPT TO:<" + r + ">\r\n";
   flight += "DATA\r\n";
   stage_ = rset_first ? Stage::kRset : Stage::kMail;
+  begin_step("MAIL, RCPT and DATA");
   Status w = channel_->write_raw(flight);
   if (!w.ok()) return fail(Status(w.kind(), who() + ": " + w.message(), ErrorScope::kConnection));
   if (rset_first) {

@@ -174,6 +174,7 @@ class Client {
   Result<Reply> read_reply();
   Status write_line(const std::string& line, size_t secret_from = std::string::npos);
   Result<Reply> command(const std::string& line);
+  void begin_step(const std::string& what);
   Status fail(Status s);
   Status refused(const Reply& r, const std::string& what, Stage stage);
   Status sasl_failure(const sasl::Exchange& ex, const Reply& r, const sasl::Credentials& creds);

@@ -14,6 +14,7 @@
 
 #include "auth/token_cache.h"
 #include "connectors/smtp/smtp_client.h"
+#include "core/net.h"
 
 namespace mb {
 namespace {
@@ -219,7 +220,7 @@ ConnectionReport SmtpSender::test_connection() {
     if (!s.ok()) rep.status = s;
     return s.ok();
   };
-  std::string where = cfg_.host + ":" + std::to_string(cfg_.port);
+  std::string where = server_address(cfg_.host, cfg_.port);
   auto addrs = resolve_host(cfg_.host, cfg_.port);
   if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return rep;
   // Without a test factory TCP and TLS are separate steps, so a failure names its layer.
@@ -242,7 +243,7 @@ ConnectionReport SmtpSender::test_connection() {
   s = client_->connect(std::move(*stream));
   if (s.ok() && cfg_.security == Security::kStartTls) {
     s = client_->starttls();
-    if (!step("tls", s, "STARTTLS: " + client_->tls_summary())) {
+    if (!step("starttls", s, "STARTTLS: " + client_->tls_summary())) {
       client_.reset();
       return rep;
     }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <unordered_set>
 
 #include "core/ingest.h"
 #include "core/monitor.h"
@@ -41,6 +42,7 @@ bool stops_pass(const Status& s) {
     case ErrorKind::kRejected:
     case ErrorKind::kNotFound:
     case ErrorKind::kInvalidInput:
+    case ErrorKind::kTooLarge:
       return false;
     default:
       return true;
@@ -97,17 +99,23 @@ Status apply_post_actions(Run& r, const std::vector<std::string>& keys) {
 }
 
 // The email-out note a genuine cookie names, if that note, its ticket and the ticket's
-// project still match: a cookie for a ticket that no longer exists matches nothing.
-std::optional<Store::EmailOut> cookie_target(Store& store, const std::string& secret,
-                                             const ParsedMessage& msg) {
-  if (secret.empty()) return std::nullopt;
+// project still match: a cookie for a ticket that no longer exists matches nothing. A store
+// error is returned, never taken for "no match".
+Result<std::optional<Store::EmailOut>> cookie_target(Store& store, const std::string& secret,
+                                                     const ParsedMessage& msg) {
+  using Target = std::optional<Store::EmailOut>;
+  if (secret.empty()) return Target();
   auto cookie = TrackingSigner(secret).find({msg.subject, msg.text, msg.html});
-  if (!cookie) return std::nullopt;
+  if (!cookie) return Target();
   auto out = store.find_email_out(cookie->email);
-  if (!out.ok() || !*out) return std::nullopt;
+  if (!out.ok()) {
+    return out.status().prefixed("looking up the email-out note " +
+                                 std::to_string(cookie->email) + " of a tracking cookie");
+  }
+  if (!*out) return Target();
   if ((*out)->ticket_id != cookie->ticket ||
       (*out)->project.substr(0, kMaxCookieProject) != cookie->project) {
-    return std::nullopt;
+    return Target();
   }
   return *out;
 }
@@ -115,41 +123,71 @@ std::optional<Store::EmailOut> cookie_target(Store& store, const std::string& se
 // The forward of a tracked reply to the technician the original was sent for (SPEC §4),
 // committed with the reply's note. Nothing when the original names nobody, the reply comes
 // from that technician, or the forward cannot be built (then logged: the reply is kept).
-void add_forward(Run& r, int64_t email_out_note, const std::string& subject,
-                 const std::string& key, MessageCommit& c) {
-  if (r.options.tracking_secret.empty() || r.mcfg.name != r.config.tracking.mailbox) return;
+// A store error looking up the original is returned: the reply waits for the next pass
+// rather than lose its forward.
+Status add_forward(Run& r, int64_t email_out_note, const std::string& subject,
+                   const std::string& key, MessageCommit& c) {
+  if (r.options.tracking_secret.empty() || r.mcfg.name != r.config.tracking.mailbox) {
+    return Status::Ok();
+  }
   auto original = r.store.outbox_for_note(email_out_note);
-  if (!original.ok() || !*original || (*original)->user.empty()) return;
-  if ((*original)->user == c.note.author) return;
+  if (!original.ok()) {
+    return original.status().prefixed("looking up the tracked mail of note " +
+                                      std::to_string(email_out_note) + " to forward a reply");
+  }
+  if (!*original || (*original)->user.empty()) return Status::Ok();
+  if ((*original)->user == c.note.author) return Status::Ok();
   auto fwd = build_forward(r.config, **original, c.note, subject, c.attachments,
                            "forward:" + r.mcfg.name + ":" + key);
   if (!fwd.ok()) {
     spdlog::warn("mailbox {}: reply {} not forwarded: {}", r.mcfg.name, key,
                  fwd.status().to_string());
-    return;
+    return Status::Ok();
   }
   c.outbox.push_back(std::move(*fwd));
+  return Status::Ok();
 }
 
+// decide()'s view of the store. Every lookup returns its error, so that a busy or failing
+// store stops the message (left on the server for the next pass) instead of routing it.
 RouteContext route_context(Store& store, const std::string& tracking_secret) {
   RouteContext ctx;
   if (!tracking_secret.empty()) {
-    ctx.ticket_for_tracking_cookie = [&store, tracking_secret](
-                                         const ParsedMessage& msg) -> std::optional<int64_t> {
+    ctx.ticket_for_tracking_cookie =
+        [&store, tracking_secret](const ParsedMessage& msg) -> Result<std::optional<int64_t>> {
       auto target = cookie_target(store, tracking_secret, msg);
-      if (!target) return std::nullopt;
-      return target->ticket_id;
+      if (!target.ok()) return target.status();
+      if (!*target) return std::optional<int64_t>();
+      return std::optional<int64_t>((*target)->ticket_id);
     };
   }
-  ctx.ticket_exists = [&store](int64_t id) {
-    auto r = store.ticket_exists(id);
-    return r.ok() && *r;
-  };
-  ctx.ticket_for_message_id = [&store](const std::string& id) -> std::optional<int64_t> {
-    auto r = store.ticket_for_sent_message_id(id);
-    return r.ok() ? *r : std::nullopt;
+  ctx.ticket_exists = [&store](int64_t id) { return store.ticket_exists(id); };
+  ctx.ticket_for_message_id = [&store](const std::string& id) {
+    return store.ticket_for_sent_message_id(id);
   };
   return ctx;
+}
+
+// A message recorded as skipped for good and left on the server (counted as left there,
+// so it never crowds out new mail).
+void skip_and_leave(MessageCommit& c, const char* reason) {
+  c.skip = true;
+  c.skip_reason = reason;
+  c.post_action = PostAction::leave().to_string();
+}
+
+// What a parse failure makes of a message. The same bytes parse the same way every time,
+// so a failure the bytes cause is a skip for good: kInvalidInput (the parser could not make
+// sense of them) is "malformed", kTooLarge (over a bound of the parser) is "too-large".
+// Anything else (running out of memory) is transient: the message is retried next pass.
+Status parse_failure(Run& r, const std::string& key, const Status& why, MessageCommit& c) {
+  if (why.kind() == ErrorKind::kInvalidInput || why.kind() == ErrorKind::kTooLarge) {
+    spdlog::warn("mailbox {}: message {} cannot be parsed and is left on the server: {}",
+                 r.mcfg.name, key, why.to_string());
+    skip_and_leave(c, why.kind() == ErrorKind::kTooLarge ? kSkipTooLarge : kSkipMalformed);
+    return Status::Ok();
+  }
+  return Status(why).with_scope(ErrorScope::kMessage);
 }
 
 // Parses and decides; fills `c`. Errors of scope kMessage leave the message for a retry;
@@ -157,29 +195,24 @@ RouteContext route_context(Store& store, const std::string& tracking_secret) {
 Status prepare_commit(Run& r, const std::string& key, const std::string& raw,
                       MessageCommit& c) {
   auto parsed = parse_message(raw);
-  if (!parsed.ok()) {
-    if (parsed.status().kind() != ErrorKind::kInvalidInput) {
-      return Status(parsed.status()).with_scope(ErrorScope::kMessage);
-    }
-    c.skip = true;
-    c.skip_reason = kSkipMalformed;
-    c.post_action = PostAction::leave().to_string();
-    return Status::Ok();
-  }
+  if (!parsed.ok()) return parse_failure(r, key, parsed.status(), c);
   const std::string& secret = r.options.tracking_secret;
-  Decision d = decide(*parsed, r.config, r.mcfg, route_context(r.store, secret));
+  auto d = decide(*parsed, r.config, r.mcfg, route_context(r.store, secret));
+  if (!d.ok()) return d.status();
   std::optional<int64_t> reply_to_note;
-  if (d.kind == Decision::Kind::kNote && !d.matched_message_id.empty()) {
-    auto sent = r.store.find_sent_message(d.matched_message_id);
+  if (d->kind == Decision::Kind::kNote && !d->matched_message_id.empty()) {
+    auto sent = r.store.find_sent_message(d->matched_message_id);
     if (!sent.ok()) return sent.status();
     if (*sent) reply_to_note = (*sent)->note_id;
-  } else if (d.kind == Decision::Kind::kNote && d.matched_by == "cookie") {
-    if (auto target = cookie_target(r.store, secret, *parsed)) reply_to_note = target->note_id;
+  } else if (d->kind == Decision::Kind::kNote && d->matched_by == "cookie") {
+    auto target = cookie_target(r.store, secret, *parsed);
+    if (!target.ok()) return target.status();
+    if (*target) reply_to_note = (*target)->note_id;
   }
   const std::string subject = parsed->subject;
-  c = build_message_commit(std::move(*parsed), d, r.mcfg, r.config);
+  c = build_message_commit(std::move(*parsed), *d, r.mcfg, r.config);
   c.note.in_reply_to = reply_to_note;
-  if (reply_to_note) add_forward(r, *reply_to_note, subject, key, c);
+  if (reply_to_note) MB_RETURN_IF_ERROR(add_forward(r, *reply_to_note, subject, key, c));
   return Status::Ok();
 }
 
@@ -188,9 +221,7 @@ Status prepare_commit(Run& r, const std::string& key, const std::string& raw,
 Status build_commit(Run& r, const std::string& key, const std::string& raw,
                     MessageCommit& c) {
   if (raw.size() > r.config.ingest.max_message_bytes) {
-    c.skip = true;
-    c.skip_reason = kSkipTooLarge;
-    c.post_action = PostAction::leave().to_string();
+    skip_and_leave(c, kSkipTooLarge);
     return Status::Ok();
   }
   std::string sha = sha256_hex(raw);
@@ -225,17 +256,50 @@ void count(Run& r, const MessageCommit& c, const CommitResult& res) {
   }
 }
 
-// One fetched message, end to end up to its commit. Returns only errors that stop the pass.
-Status ingest_one(Run& r, const std::string& key, Result<std::string> raw,
-                  std::vector<std::string>& committed) {
-  if (!raw.ok()) {
-    if (raw.status().scope() != ErrorScope::kMessage && stops_pass(raw.status())) {
-      return raw.status();
-    }
-    note_message_error(r, key, raw.status());
+// The skip reason of a message the connector could not hand over (core/mailbox.h's
+// FetchCallback contract; an error without a scope is taken as the message's), or nullptr
+// when the error is transient.
+const char* fetch_skip_reason(const Status& s) {
+  if (s.scope() != ErrorScope::kMessage && s.scope() != ErrorScope::kNone) return nullptr;
+  if (s.kind() == ErrorKind::kTooLarge) return kSkipTooLarge;
+  if (s.kind() == ErrorKind::kInvalidInput) return kSkipUnreadable;
+  return nullptr;
+}
+
+Status commit_and_count(Run& r, MessageCommit& c, const std::string& key, const std::string& raw,
+                        std::vector<std::string>& committed) {
+  c.mailbox = r.mcfg.name;
+  c.key = key;
+  auto res = r.store.commit_message(c, raw);
+  if (!res.ok()) return res.status();
+  count(r, c, *res);
+  committed.push_back(key);
+  return Status::Ok();
+}
+
+// A message the connector could not hand over. Too large or unreadable: recorded once in the
+// ledger as skipped and left on the server, so it is neither downloaded again every poll
+// nor holding the cursor back. Anything else is left for a retry next pass.
+Status fetch_failed(Run& r, const std::string& key, const Status& why,
+                    std::vector<std::string>& committed) {
+  if (why.scope() != ErrorScope::kMessage && stops_pass(why)) return why;
+  const char* reason = fetch_skip_reason(why);
+  if (reason == nullptr) {
+    note_message_error(r, key, why);
     r.left_for_retry = true;
     return Status::Ok();
   }
+  spdlog::warn("mailbox {}: message {} skipped ({}) and left on the server: {}", r.mcfg.name,
+               key, reason, why.to_string());
+  MessageCommit c;
+  skip_and_leave(c, reason);
+  return commit_and_count(r, c, key, std::string(), committed);
+}
+
+// One fetched message, end to end up to its commit. Returns only errors that stop the pass.
+Status ingest_one(Run& r, const std::string& key, Result<std::string> raw,
+                  std::vector<std::string>& committed) {
+  if (!raw.ok()) return fetch_failed(r, key, raw.status(), committed);
   MessageCommit c;
   Status s = build_commit(r, key, *raw, c);
   if (!s.ok()) {
@@ -244,13 +308,7 @@ Status ingest_one(Run& r, const std::string& key, Result<std::string> raw,
     r.left_for_retry = true;
     return Status::Ok();
   }
-  c.mailbox = r.mcfg.name;
-  c.key = key;
-  auto res = r.store.commit_message(c, *raw);
-  if (!res.ok()) return res.status();
-  count(r, c, *res);
-  committed.push_back(key);
-  return Status::Ok();
+  return commit_and_count(r, c, key, *raw, committed);
 }
 
 Status process_batch(Run& r, const std::vector<std::string>& batch) {
@@ -265,9 +323,29 @@ Status process_batch(Run& r, const std::vector<std::string>& batch) {
   return apply_post_actions(r, committed);
 }
 
+// The listed keys the ledger does not have yet, each once. A connector that lists a key
+// twice (a server bug) would otherwise fetch the message twice in one pass; the second copy
+// is dropped with a warning naming the key (the ledger would record only one anyway).
+Result<std::vector<std::string>> fresh_keys(Run& r, const std::vector<std::string>& keys) {
+  std::vector<std::string> fresh;
+  std::unordered_set<std::string> seen;
+  for (const auto& key : keys) {
+    if (!seen.insert(key).second) {
+      spdlog::warn("mailbox {}: the server listed message {} more than once; it is taken once",
+                   r.mcfg.name, key);
+      continue;
+    }
+    auto known = r.store.find_ledger(r.mcfg.name, key);
+    if (!known.ok()) return known.status();
+    if (!*known) fresh.push_back(key);
+  }
+  return fresh;
+}
+
 Status run_pass(Run& r, const std::string& cursor) {
-  // Messages the ledger left on the server on purpose (subject too long, malformed) are
-  // listed again on every poll; look past them so they can never crowd out new mail.
+  // Messages the ledger left on the server on purpose (subject too long, malformed,
+  // unreadable, too large) are listed again on every poll; look past them so they can never
+  // crowd out new mail.
   auto left = r.store.count_left_on_server(r.mcfg.name);
   if (!left.ok()) return left.status();
   const size_t limit = r.mcfg.max_per_poll;
@@ -282,20 +360,16 @@ Status run_pass(Run& r, const std::string& cursor) {
   for (const auto& e : *undone) undone_keys.push_back(e.key);
   MB_RETURN_IF_ERROR(apply_post_actions(r, undone_keys));
 
-  std::vector<std::string> fresh;
-  for (const auto& key : pending->keys) {
-    auto known = r.store.find_ledger(r.mcfg.name, key);
-    if (!known.ok()) return known.status();
-    if (!*known) fresh.push_back(key);
-  }
-  const bool truncated = fresh.size() > limit;
-  if (truncated) fresh.resize(limit);
-  r.total = fresh.size();
+  auto fresh = fresh_keys(r, pending->keys);
+  if (!fresh.ok()) return fresh.status();
+  const bool truncated = fresh->size() > limit;
+  if (truncated) fresh->resize(limit);
+  r.total = fresh->size();
   const size_t step = std::max<size_t>(1, r.options.fetch_batch);
-  for (size_t i = 0; i < fresh.size(); i += step) {
-    auto first = fresh.begin() + static_cast<std::ptrdiff_t>(i);
+  for (size_t i = 0; i < fresh->size(); i += step) {
+    auto first = fresh->begin() + static_cast<std::ptrdiff_t>(i);
     std::vector<std::string> batch(first, first + static_cast<std::ptrdiff_t>(
-                                                      std::min(step, fresh.size() - i)));
+                                                      std::min(step, fresh->size() - i)));
     MB_RETURN_IF_ERROR(process_batch(r, batch));
   }
   // Advancing the connector's state past a key that is not in the ledger would lose it.
@@ -345,7 +419,8 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
     state.last_run = finished;
     state.imported = r.stats.imported;
     state.skipped = r.stats.skipped;
-    state.last_error = s.ok() ? r.last_message_error : s.to_string();
+    // Server text: stored scrubbed (the Redactor's scrub in the CLI), as the alert is.
+    state.last_error = options.monitor.clean(s.ok() ? r.last_message_error : s.to_string());
     if (r.next_cursor) state.sync_state = *r.next_cursor;
     // The server's own word on when to come back; any other outcome ends the wait.
     state.throttled_until.clear();

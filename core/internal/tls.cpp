@@ -11,6 +11,8 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include "core/files.h"
+
 namespace mb::internal {
 namespace {
 
@@ -206,6 +208,12 @@ Status TlsSession::setup(int fd, const std::string& host, const TlsOptions& opti
   SSL_CTX_set_min_proto_version(ctx_, tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (options.verify) {
+    // OpenSSL would read a FIFO or /dev/zero without end: only a bounded regular file.
+    if (!options.ca_file.empty()) {
+      Status file =
+          check_regular_file(options.ca_file, kMaxCaFileBytes, "cannot load tls.ca_file");
+      if (!file.ok()) return file;
+    }
     bool loaded = options.ca_file.empty()
                       ? SSL_CTX_set_default_verify_paths(ctx_) == 1
                       : SSL_CTX_load_verify_locations(ctx_, options.ca_file.c_str(), nullptr) == 1;

@@ -2,7 +2,7 @@
 //
 // Build by hand with clang, e.g.:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
-//     tests/fuzz/message_fuzz.cpp core/message.cpp core/status.cpp \
+//     tests/fuzz/message_fuzz.cpp core/message.cpp core/rfc2047.cpp core/status.cpp \
 //     $(pkg-config --cflags --libs gmime-3.0) -o message_fuzz
 //   ./message_fuzz -max_len=65536 tests/data/mail/
 // Properties checked: no crash, only kInvalidInput as an error, text fields valid UTF-8.

@@ -1,7 +1,9 @@
 // File: tests/integration/doctor_test.cpp — `mailbridge doctor` (the real binary) against
 // the Entra ID stand-in: an app without IMAP.AccessAsApp is named with its fix and exit 3;
 // with the role every token check passes and what remains is the connection (exit 4); an
-// AADSTS error is the token step's cause and fix; no output holds the secret or a token.
+// AADSTS error is the token step's cause and fix; a Graph sender needs Mail.Send alone and a
+// Graph mailbox without Mail.ReadWrite is told to add it (not an access policy); no output
+// holds the secret or a token.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "tests/integration/entra_harness.h"
+#include "tests/integration/graph_harness.h"
 #include "tests/integration/harness.h"
 #include "tests/status_matchers.h"
 
@@ -142,6 +145,58 @@ TEST_F(DoctorTest, WithTheRoleTheTokenChecksPassAndTheConnectionIsWhatFails) {
     if (s["ok"] == false) failed.push_back(s["name"]);
   }
   EXPECT_EQ(failed, std::vector<std::string>{"connect"}) << r.out;
+}
+
+// An app with Mail.Send and nothing else: its Graph sender passes every check (Microsoft
+// requires Mail.Send for sendMail, nothing more), while a Graph mailbox of the same app fails
+// its permission step with Mail.ReadWrite named, and the stand-in's 403 at sign-in is put
+// down to that missing permission — not to an application access policy.
+TEST_F(DoctorTest, GraphSenderNeedsMailSendOnlyAndAMailboxMissingMailReadWriteIsToldSo) {
+  ASSERT_FALSE(graph::env().empty());
+  auto app = entra::register_app({{"secret", true}, {"roles", {{"graph", {"Mail.Send"}}}}});
+  ASSERT_THAT(app.status(), IsOk());
+  const std::string secret = (*app)["secret"];
+  const std::string user = graph::upn(unique_user());
+  std::string tables =
+      graph::mailbox_toml({.user = user, .client_id = (*app)["client_id"]}) +
+      fmt::format("\n[[sender]]\nname = \"outgoing\"\ntype = \"graph\"\napp = \"graph-app\"\n"
+                  "user = {}\nendpoint = {}\ntls = {{ ca_file = {} }}\n",
+                  toml_quote(user), toml_quote(graph::at("MB_GRAPH_URL")),
+                  toml_quote(graph::at("MB_GRAPH_CA_FILE")));
+  std::string config = tmp_.file("mailbridge.toml");
+  ASSERT_THAT(write_file(config, config_toml(tmp_.file("mb.db"), tables)), IsOk());
+  RunOptions opts;
+  opts.env = {{graph::kSecretVar, secret}};
+  RunResult r = run_mailbridge({"--config", config, "doctor", "--json"}, opts);
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr(secret)));
+  EXPECT_EQ(r.exit_code, 3) << r.describe();
+  json doc = parse_json(r.out);
+  ASSERT_FALSE(doc.is_discarded()) << r.describe();
+  const json* sender = nullptr;
+  const json* mailbox = nullptr;
+  for (const auto& res : doc["results"]) (res["kind"] == "sender" ? sender : mailbox) = &res;
+  ASSERT_NE(sender, nullptr);
+  ASSERT_NE(mailbox, nullptr);
+  EXPECT_EQ((*sender)["ok"], true) << sender->dump(2);
+  EXPECT_THAT((*step(*sender, "permission"))["detail"].get<std::string>(), HasSubstr("Mail.Send"));
+  ASSERT_NE(step(*sender, "send permission"), nullptr) << sender->dump(2);
+  EXPECT_EQ(step(*sender, "sign-in"), nullptr) << "a sender's connection test is run, not skipped";
+  EXPECT_THAT(sender->dump(), Not(HasSubstr("Mail.ReadWrite")));
+
+  const json* perm = step(*mailbox, "permission");
+  ASSERT_NE(perm, nullptr);
+  EXPECT_EQ((*perm)["ok"], false);
+  EXPECT_THAT((*perm)["fix"].get<std::string>(), HasSubstr("Mail.ReadWrite"));
+  std::vector<std::string> fixes;
+  for (const auto& s : (*mailbox)["steps"]) {
+    if (s["ok"] == false && s["name"] != "permission" && s["fix"].is_string()) {
+      fixes.push_back(s["fix"]);
+    }
+  }
+  ASSERT_FALSE(fixes.empty()) << mailbox->dump(2);
+  for (const auto& fix : fixes) {
+    EXPECT_THAT(fix, AllOf(HasSubstr("permission named above"), Not(HasSubstr("access policy"))));
+  }
 }
 
 TEST_F(DoctorTest, WrongSecretIsTheTokenStepWithItsAadstsCause) {

@@ -1,6 +1,8 @@
 // File: tests/integration/graph_sender_test.cpp — the Graph Sender against the Graph stand-in
 // (tokens from the Entra stand-in): sendMail with our MIME, JSON with saveToSentItems =
-// false, a 4 MB attachment through an upload session, and the sender's test-connection.
+// false, a 4 MB attachment through an upload session, the sender's test-connection, and a
+// sendMail answered 504 or dropped after the stand-in recorded the mail (in doubt, sent once)
+// against a 429 and a 503 before it (repeated).
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,6 +22,9 @@ namespace mb::itest {
 namespace {
 
 using ::mb::testing::IsOk;
+using ::mb::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::AnyOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -73,6 +78,18 @@ class GraphSenderTest : public ::testing::Test {
   }
 
   std::string from() const { return graph::upn(user_); }
+
+  // How many messages the stand-in recorded as sent by the user.
+  size_t sent_count() {
+    auto sent = graph::admin("GET", "/sent?user=" + graph::url_encode(graph::upn(user_)));
+    if (!sent.ok()) return 0;
+    const nlohmann::json& list = sent->is_array() ? *sent : (*sent)["sent"];
+    return list.is_array() ? list.size() : 0;
+  }
+  std::string small_mail() const {
+    return "From: " + from() + "\r\nTo: dave@example.com\r\nSubject: once\r\n"
+           "Message-ID: <once-1@mailbridge.test>\r\n\r\nonly once\r\n";
+  }
 
   std::string user_;
   std::unique_ptr<TempDir> dir_;
@@ -137,17 +154,97 @@ TEST_F(GraphSenderTest, SendsJsonWithoutSentItemsCopyAndA4MbAttachmentThroughAnU
   EXPECT_EQ((*rec)["internetMessageId"], "<q-1@mailbridge.test>");
 }
 
-TEST_F(GraphSenderTest, TestConnectionGetsATokenAndReachesTheMailbox) {
+// The stand-in records the mail, then answers 504 (or closes the connection without an
+// answer): the sender does not repeat sendMail (on a kept-alive connection warmed by a
+// first send, where cpprestsdk alone would re-send it), the outbox heard of the hand-over,
+// and the error is one the outbox holds in doubt.
+TEST_F(GraphSenderTest, ASendMailAnswered504OrDroppedAfterSendingIsInDoubtAndSentOnce) {
+  for (bool save : {true, false}) {
+    for (const char* fault : {"504", "drop"}) {
+      SCOPED_TRACE(std::string(save ? "MIME " : "JSON ") + fault);
+      user_ = unique_user();
+      auto s = sender(save);
+      ASSERT_THAT(s, IsOk());
+      ASSERT_THAT((*s)->send({"ob-0", {from(), {"dave@example.com"}}, small_mail(), {}}), IsOk());
+      nlohmann::json f = {{"route", "sendMail"}, {"user", graph::upn(user_)}, {"after", true}};
+      if (std::string(fault) == "drop") f["kind"] = "drop";
+      else f["status"] = 504;
+      ASSERT_THAT(graph::add_fault(f), IsOk());
+      int handovers = 0;
+      OutgoingMail mail{"ob-1", {from(), {"dave@example.com"}}, small_mail(), {}};
+      mail.on_handed_over = [&](const SendResult&) { ++handovers; };
+      auto sent = (*s)->send(mail);
+      EXPECT_THAT(sent, StatusIs(ErrorKind::kNetwork, AnyOf(HasSubstr("may have sent"),
+                                                            HasSubstr("may have acted on it"))));
+      EXPECT_FALSE(is_server_answer(sent.status()));
+      EXPECT_EQ(handovers, 1);
+      EXPECT_EQ(sent_count(), 2u) << "sendMail was sent again";
+      ASSERT_THAT(graph::clear_faults(), IsOk());
+    }
+  }
+}
+
+// 429 and 503 come before Graph acts on the request: sendMail goes again and the mail is
+// sent once.
+TEST_F(GraphSenderTest, A429AndA503BeforeSendMailAreRepeated) {
+  auto s = sender(true);
+  ASSERT_THAT(s, IsOk());
+  for (int status : {429, 503}) {
+    ASSERT_THAT(graph::add_fault({{"status", status}, {"route", "sendMail"},
+                                  {"user", graph::upn(user_)}, {"retry_after", 0}}),
+                IsOk());
+  }
+  int handovers = 0;
+  OutgoingMail mail{"ob-1", {from(), {"dave@example.com"}}, small_mail(), {}};
+  mail.on_handed_over = [&](const SendResult&) { ++handovers; };
+  ASSERT_THAT((*s)->send(mail), IsOk());
+  EXPECT_EQ(sent_count(), 1u);
+  EXPECT_EQ(handovers, 1);
+  auto faults = graph::admin("GET", "/faults");
+  ASSERT_THAT(faults, IsOk());
+  EXPECT_TRUE((*faults)["faults"].empty()) << faults->dump();
+}
+
+TEST_F(GraphSenderTest, TestConnectionGetsATokenAndChecksMailSend) {
   auto s = sender(true);
   ASSERT_THAT(s, IsOk());
   ConnectionReport rep = (*s)->test_connection();
   ASSERT_THAT(rep.status, IsOk());
   ASSERT_EQ(rep.steps.size(), 2u);
   EXPECT_EQ(rep.steps[0].name, "token");
-  EXPECT_EQ(rep.steps[1].name, "mailbox");
+  EXPECT_EQ(rep.steps[1].name, "permission");
+  EXPECT_THAT(rep.steps[1].detail, HasSubstr("Mail.Send granted"));
   for (const auto& step : rep.steps) {
     EXPECT_THAT(step.detail, Not(HasSubstr(graph::app_secret())));
   }
+}
+
+// `mailbridge send-test` on a Graph sender whose app has Mail.Send only (no User.Read.All):
+// every step passes and is marked so, nothing warns about Mail.Send, and the endpoint is
+// printed with its own port only.
+TEST_F(GraphSenderTest, SendTestWithMailSendOnlyPassesEveryStep) {
+  auto app = entra::register_app({{"secret", true}, {"roles", {{"graph", {"Mail.Send"}}}}});
+  ASSERT_THAT(app.status(), IsOk());
+  std::string tables =
+      graph::mailbox_toml({.user = user_, .client_id = (*app)["client_id"]}) +
+      fmt::format("\n[[sender]]\nname = \"outgoing\"\ntype = \"graph\"\napp = \"graph-app\"\n"
+                  "user = {}\nendpoint = {}\ntls = {{ ca_file = {} }}\n",
+                  toml_quote(graph::upn(user_)), toml_quote(graph::at("MB_GRAPH_URL")),
+                  toml_quote(graph::at("MB_GRAPH_CA_FILE")));
+  std::string config = dir_->file("mailbridge.toml");
+  ASSERT_THAT(write_file(config, config_toml(dir_->file("mb.db"), tables)), IsOk());
+  RunOptions opts;
+  opts.env = {{graph::kSecretVar, (*app)["secret"].get<std::string>()}};
+  RunResult r = run_mailbridge(
+      {"--config", config, "send-test", "outgoing", "--to", "erin@example.com"}, opts);
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_THAT(r.out, AllOf(HasSubstr("✓ token"), HasSubstr("✓ permission"),
+                           HasSubstr("✓ send"), Not(HasSubstr("✗")),
+                           Not(HasSubstr("not readable")),
+                           HasSubstr("graph " + graph::at("MB_GRAPH_URL") + ",")))
+      << r.describe();
+  EXPECT_THAT(r.out, Not(HasSubstr(":443"))) << r.describe();
+  EXPECT_EQ(sent_count(), 1u);
 }
 
 }  // namespace

@@ -5,21 +5,29 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include "connectors/registry.h"
+#include "core/config.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/ingest_suite.h"
 #include "tests/status_matchers.h"
+#include "tests/unit/core/script_server.h"
 
 namespace mb::itest {
 namespace {
 
 using ::mb::testing::IsOk;
+using ::mb::testing::StatusIs;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -48,6 +56,7 @@ class DovecotImap : public MailServer {
   std::vector<std::pair<std::string, std::string>> secrets_env() const override {
     return {{kPasswordVar, env_.password}};
   }
+  std::string fetch_trace() const override { return "UID FETCH"; }
 
  private:
   std::string security_;
@@ -65,6 +74,54 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// Captures spdlog output (protocol traces included) for the life of the object.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+  // Lines of the log holding `needle`.
+  std::vector<std::string> lines_with(const std::string& needle) const {
+    std::vector<std::string> found;
+    std::istringstream in(out_.str());
+    for (std::string l; std::getline(in, l);) {
+      if (l.find(needle) != std::string::npos) found.push_back(l);
+    }
+    return found;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// A message of about `bytes` bytes in 100-character lines.
+std::string big_message(const std::string& subject, size_t bytes) {
+  std::string text;
+  while (text.size() < bytes) text += std::string(98, 'x') + "\n";
+  return make_message({.subject = subject, .text = text});
+}
+
+// Fetches every pending key of `mbx`: key → its status.
+std::map<std::string, Status> fetch_statuses(Mailbox& mbx, std::vector<std::string>* keys) {
+  std::map<std::string, Status> got;
+  auto p = mbx.list_pending(10, "");
+  EXPECT_THAT(p, IsOk());
+  if (!p.ok()) return got;
+  *keys = p->keys;
+  Status s = mbx.fetch(p->keys, [&](const std::string& key, Result<std::string> raw) {
+    got[key] = raw.status();
+    return Status::Ok();
+  });
+  EXPECT_THAT(s, IsOk());
+  return got;
 }
 
 // Fixture for the IMAP-only tests: one fresh user and store per test.
@@ -286,6 +343,68 @@ TEST_F(ImapTest, SigkillMidSyncThenResumeLosesAndDuplicatesNothing) {
   for (const auto& m : *processed) moved.insert(m.subject);
   EXPECT_EQ(moved.size(), static_cast<size_t>(kMessages));
   EXPECT_EQ(std::set<std::string>(moved.begin(), moved.end()), expected);
+}
+
+// [ingest] max_message_bytes reaches the IMAP connector through make_mailbox, and a message
+// over it is not downloaded: the size check (UID FETCH RFC822.SIZE) answers for it, and the
+// body FETCH that follows names only the small message.
+TEST_F(ImapTest, MessageOverMaxMessageBytesIsNotDownloaded) {
+  ASSERT_THAT(write_file(config(), config_toml(db(), imap_mailbox_toml(env_, box()) +
+                                                         "\n[ingest]\nmax_message_bytes = 100000\n")),
+              IsOk());
+  deliver_one("Small one");
+  ASSERT_THAT(deliver(env_, user_, big_message("Big one", 300000)), IsOk());
+  ::setenv(kPasswordVar, env_.password.c_str(), 1);
+  auto cfg = load_config(config());
+  ASSERT_THAT(cfg, IsOk());
+  auto mbx = make_mailbox(cfg->mailboxes.at(0), *cfg);
+  ASSERT_THAT(mbx, IsOk());
+  std::vector<std::string> keys;
+  std::map<std::string, Status> got;
+  LogCapture log;
+  got = fetch_statuses(**mbx, &keys);
+  (*mbx)->close();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_THAT(got[keys[0]], IsOk());
+  EXPECT_THAT(got[keys[1]], StatusIs(ErrorKind::kTooLarge, HasSubstr("max_message_bytes (100000)")));
+  EXPECT_EQ(got[keys[1]].scope(), ErrorScope::kMessage);
+  EXPECT_THAT(got[keys[1]].message(), Not(HasSubstr("found while downloading")));
+  auto sizes = log.lines_with("(UID RFC822.SIZE)");
+  ASSERT_EQ(sizes.size(), 1u) << log.text();
+  auto bodies = log.lines_with("(UID BODY.PEEK[])");
+  ASSERT_EQ(bodies.size(), 1u) << log.text();
+  std::string small_uid = keys[0].substr(keys[0].find(':') + 1);
+  EXPECT_THAT(bodies[0], HasSubstr("UID FETCH " + small_uid + " (UID BODY.PEEK[])"));
+  for (const std::string& l : log.lines_with("S: <")) {  // literals: "S: <N bytes>"
+    uint64_t n = std::strtoull(l.c_str() + l.find("S: <") + 4, nullptr, 10);
+    EXPECT_LT(n, 100000u) << "a body over the limit crossed the wire: " << l;
+  }
+}
+
+// A mailbox whose server trickles its greeting one byte at a time used to keep `sync --once`
+// running for ever. With the step deadline it ends that mailbox's pass with a network error
+// naming the step; the other mailbox is synced and the process exits.
+TEST_F(ImapTest, TricklingServerDoesNotKeepSyncAlive) {
+  mb::testing::ScriptServer slow([](mb::testing::Peer& p) {
+    p.trickle("* OK a greeting that never ends ", std::chrono::milliseconds(200), true);
+  });
+  std::string hung = fmt::format(
+      "[[mailbox]]\nname = \"hung\"\ntype = \"imap\"\nhost = \"127.0.0.1\"\nport = {}\n"
+      "security = \"none\"\nauth = \"password\"\nuser = \"nobody\"\n"
+      "password = \"env:MB_TEST_PASSWORD\"\nafter = \"mark-read\"\n"
+      "timeouts = {{ connect = \"2s\", response = \"2s\" }}\n",
+      slow.port());
+  ASSERT_THAT(write_file(config(), config_toml(db(), imap_mailbox_toml(env_, box()) + "\n" + hung)),
+              IsOk());
+  deliver_one("Next to a hung mailbox");
+  auto started = std::chrono::steady_clock::now();
+  RunResult r = mailbridge({"sync", "--once"});
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_FALSE(r.timed_out) << r.describe();
+  EXPECT_LT(took, std::chrono::seconds(60)) << r.describe();
+  EXPECT_THAT(r.err, HasSubstr("timed out waiting for the greeting after 2 s")) << r.describe();
+  EXPECT_GE(slow.accepted(), 1);
+  EXPECT_EQ(ticket_count(), 1u);
 }
 
 }  // namespace

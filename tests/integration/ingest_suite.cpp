@@ -308,6 +308,44 @@ TEST_P(IngestSuite, SubjectOver400CharactersSkippedAndLeftUnseen) {
   EXPECT_TRUE(left_unseen) << "the 401-character message is not in INBOX, unseen";
 }
 
+// Issue 13 item 12: a message over max_message_bytes is recorded once as too-large, left on
+// the server, counted in status, and not downloaded again by the next pass.
+TEST_P(IngestSuite, TooLargeMessageSkippedOnceLeftOnServerAndNotFetchedAgain) {
+  extra_toml_ = "[ingest]\nmax_message_bytes = 4096\n";
+  configure("mark-read");
+  std::string big_text;
+  for (int i = 0; i < 200; ++i) big_text += "line " + std::to_string(i) + " of a big message\n";
+  deliver({.subject = "Big attachment dump", .text = big_text});
+  deliver({.subject = "Small and welcome", .text = "Fits.\n"});
+  RunResult first = mailbridge({"--log-level", "trace", "sync", "--once"});
+  ASSERT_EQ(first.exit_code, 0) << first.describe();
+
+  auto list = tickets();
+  ASSERT_EQ(list.size(), 1u) << list.dump(2);
+  EXPECT_EQ(list[0].value("subject", ""), "Small and welcome");
+  auto st = mailbox_status();
+  ASSERT_TRUE(st.contains("skipped")) << st.dump(2);
+  EXPECT_EQ(st["skipped"].value("too-large", 0), 1) << st.dump(2);
+  bool left = false;
+  for (const auto& m : folder("INBOX")) {
+    if (m.subject == "Big attachment dump") left = !server_->has_seen_flag() || !m.seen;
+  }
+  EXPECT_TRUE(left) << "the big message is not in INBOX, unseen";
+  const std::string marker = server_->fetch_trace();
+  if (!marker.empty()) {
+    EXPECT_THAT(first.err, HasSubstr(marker));  // the trace does show downloads
+  }
+
+  RunResult second = mailbridge({"--log-level", "trace", "sync", "--once"});
+  ASSERT_EQ(second.exit_code, 0) << second.describe();
+  if (!marker.empty()) {
+    EXPECT_EQ(second.err.find(marker), std::string::npos)
+        << "the second pass downloaded a message again:\n" << second.err;
+  }
+  EXPECT_EQ(tickets().size(), 1u);
+  EXPECT_EQ(skipped_total(), 0) << "counted once, in the pass that met it";
+}
+
 TEST_P(IngestSuite, DefaultSubjectFilterAndAutoReplyCreateNoTicket) {
   configure("mark-read");
   deliver({.subject = "Out of Office: back on Monday", .text = "I am away.\n"});

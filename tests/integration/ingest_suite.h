@@ -42,6 +42,9 @@ class MailServer {
   // Protocol abilities: POP3 has neither a \Seen flag nor folders.
   virtual bool has_seen_flag() const { return true; }
   virtual bool has_folders() const { return true; }
+  // What `sync --log-level trace` prints for each message it downloads ("UID FETCH",
+  // "RETR "); empty when the connector does not trace its requests.
+  virtual std::string fetch_trace() const { return {}; }
 };
 
 struct MailServerParam {

@@ -10,14 +10,18 @@
 #include <cctype>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "auth/token_cache.h"
 #include "connectors/pop3/pop3_mailbox.h"
+#include "connectors/registry.h"
 #include "core/config.h"
 #include "core/ingest.h"
 #include "core/store.h"
@@ -85,6 +89,7 @@ class DovecotPop3 : public MailServer {
   }
   bool has_seen_flag() const override { return false; }
   bool has_folders() const override { return false; }
+  std::string fetch_trace() const override { return "RETR "; }
 
  private:
   std::string security_;
@@ -119,6 +124,9 @@ class QuitCutter : public Stream {
     return inner_->write_all(data);
   }
   void set_timeout(std::chrono::milliseconds t) override { inner_->set_timeout(t); }
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) override {
+    inner_->set_deadline(at);
+  }
   Status start_tls(const std::string& h, const TlsOptions& o) override { return inner_->start_tls(h, o); }
   bool is_tls() const override { return inner_->is_tls(); }
   std::string tls_summary() const override { return inner_->tls_summary(); }
@@ -128,6 +136,54 @@ class QuitCutter : public Stream {
   std::unique_ptr<Stream> inner_;
   bool* armed_;
 };
+
+// Captures spdlog output (protocol traces included) for the life of the object.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+  // Lines of the log holding `needle`.
+  std::vector<std::string> lines_with(const std::string& needle) const {
+    std::vector<std::string> found;
+    std::istringstream in(out_.str());
+    for (std::string l; std::getline(in, l);) {
+      if (l.find(needle) != std::string::npos) found.push_back(l);
+    }
+    return found;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// A message of about `bytes` bytes in 100-character lines.
+std::string big_message(const std::string& subject, size_t bytes) {
+  std::string text;
+  while (text.size() < bytes) text += std::string(98, 'x') + "\n";
+  return make_message({.subject = subject, .text = text});
+}
+
+// Fetches every pending key of `mbx`: key → its status.
+std::map<std::string, Status> fetch_statuses(Mailbox& mbx, std::vector<std::string>* keys) {
+  std::map<std::string, Status> got;
+  auto p = mbx.list_pending(10, "");
+  EXPECT_THAT(p, IsOk());
+  if (!p.ok()) return got;
+  *keys = p->keys;
+  Status s = mbx.fetch(p->keys, [&](const std::string& key, Result<std::string> raw) {
+    got[key] = raw.status();
+    return Status::Ok();
+  });
+  EXPECT_THAT(s, IsOk());
+  return got;
+}
 
 class Pop3Test : public ::testing::Test {
  protected:
@@ -441,6 +497,64 @@ TEST_F(Pop3OAuthTest, Xoauth2TokenSignsInAndARefusedOneIsTokenRejected) {
   auto refused = make_pop3_mailbox(oauth_mailbox(), only_bad)->list_pending(10, "");
   EXPECT_THAT(refused.status(), StatusIs(ErrorKind::kAuth, HasSubstr("token rejected")));
   EXPECT_THAT(refused.status().message(), Not(HasSubstr(token)));
+}
+
+// [ingest] max_message_bytes reaches the POP3 connector through make_mailbox, and a message
+// over it by LIST is answered kTooLarge without a RETR.
+TEST_F(Pop3Test, MessageOverMaxMessageBytesIsNotRetrieved) {
+  ASSERT_THAT(write_file(config(), config_toml(db(), pop3_mailbox_toml(env_, box()) +
+                                                         "\n[ingest]\nmax_message_bytes = 100000\n")),
+              IsOk());
+  deliver_subject("Small one");
+  ASSERT_THAT(deliver(env_, user_, big_message("Big one", 300000)), IsOk());
+  ::setenv(kPasswordVar, env_.password.c_str(), 1);
+  auto cfg = load_config(config());
+  ASSERT_THAT(cfg, IsOk());
+  auto mbx = make_mailbox(cfg->mailboxes.at(0), *cfg);
+  ASSERT_THAT(mbx, IsOk());
+  std::vector<std::string> keys;
+  std::map<std::string, Status> got;
+  LogCapture log;
+  got = fetch_statuses(**mbx, &keys);
+  (*mbx)->close();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_THAT(got[keys[0]], IsOk());
+  EXPECT_THAT(got[keys[1]], StatusIs(ErrorKind::kTooLarge, HasSubstr("by LIST")));
+  EXPECT_EQ(log.lines_with("C: RETR 1").size(), 1u) << log.text();
+  EXPECT_TRUE(log.lines_with("C: RETR 2").empty()) << log.text();
+}
+
+// A message with a line of 2 MiB (over the old 1 MiB line bound) is retrieved whole, as
+// over IMAP, and the message behind it too.
+TEST_F(Pop3Test, MessageWithALineOverOneMebibyteIsRetrieved) {
+  configure(box());
+  const std::string line(2u << 20, 'L');
+  std::string raw = "From: a@example.com\r\nTo: support@example.com\r\nSubject: Long line\r\n"
+                    "Message-ID: <long-line@example.com>\r\n\r\n" + line + "\r\nend\r\n";
+  ASSERT_THAT(deliver(env_, user_, raw), IsOk());
+  deliver_subject("Behind it");
+  ::setenv(kPasswordVar, env_.password.c_str(), 1);
+  auto cfg = load_config(config());
+  ASSERT_THAT(cfg, IsOk());
+  auto mbx = make_mailbox(cfg->mailboxes.at(0), *cfg);
+  ASSERT_THAT(mbx, IsOk());
+  auto p = (*mbx)->list_pending(10, "");
+  ASSERT_THAT(p, IsOk());
+  ASSERT_EQ(p->keys.size(), 2u);
+  std::vector<std::string> bodies;
+  ASSERT_THAT((*mbx)->fetch(p->keys, [&](const std::string&, Result<std::string> raw) {
+    EXPECT_THAT(raw, IsOk());
+    bodies.push_back(raw.ok() ? *raw : raw.status().to_string());
+    return Status::Ok();
+  }),
+              IsOk());
+  (*mbx)->close();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_NE(bodies[0].find(line + "\r\nend\r\n"), std::string::npos);
+  EXPECT_THAT(bodies[1], HasSubstr("Behind it"));
+  RunResult sync = mailbridge({"sync", "--once"});
+  EXPECT_EQ(sync.exit_code, 0) << sync.describe();
+  EXPECT_EQ(ticket_subjects(), (std::multiset<std::string>{"Long line", "Behind it"}));
 }
 
 }  // namespace

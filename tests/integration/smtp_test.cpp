@@ -372,7 +372,7 @@ TEST_F(SendTestCommand, SendsATestEmailAndReportsEachStep) {
   RunResult r = run(sm::sender_toml("outgoing", sm::Port::kSubmission, kUser),
                     {"outgoing", "--to", "admin@example.test"});
   ASSERT_EQ(r.exit_code, 0) << r.describe();
-  for (const char* step : {"compose", "resolve", "connect", "tls", "ehlo", "sign-in", "send"}) {
+  for (const char* step : {"compose", "resolve", "connect", "starttls", "ehlo", "sign-in", "send"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("✓ ") + step)) << r.out;
   }
   auto got = received();

@@ -3,8 +3,9 @@
 // attachment upload URLs, bearer tokens of the Entra stand-in checked against its JWKS, and a
 // plain-HTTP admin port to deliver and inspect mail, read the request counters and log,
 // switch the application access policy, invalidate delta tokens and inject faults (429 with
-// or without Retry-After, MailboxConcurrency, 503, 504, 401). Only node: modules; state is
-// in memory.
+// or without Retry-After, MailboxConcurrency, 503, 504, 401, a dropped connection; before
+// the request is acted on, or with `after` once it was: a 504 after the mail was sent).
+// Only node: modules; state is in memory.
 //
 //   node server.mjs DIR     # reads DIR/tls/server.*; writes DIR/server.json
 //
@@ -132,10 +133,11 @@ function remember(entry) {
   if (log.length > settings.log_size) log = log.slice(-settings.log_size);
 }
 
-// The next injected fault matching this request, if any.
-function takeFault(routeName, pathname, user) {
+// The next injected fault matching this request, if any: one served before the request is
+// acted on (after = false) or once it was (after = true).
+function takeFault(routeName, pathname, user, after = false) {
   const i = faults.findIndex((f) => (!f.route || routeName.includes(f.route) || pathname.includes(f.route)) &&
-    (!f.user || f.user.toLowerCase() === String(user ?? '').toLowerCase()));
+    (!f.user || f.user.toLowerCase() === String(user ?? '').toLowerCase()) && f.after === after);
   if (i < 0) return null;
   const f = faults[i];
   if (--f.remaining <= 0) faults.splice(i, 1);
@@ -160,6 +162,13 @@ function faultError(f) {
     headers['WWW-Authenticate'] = 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"';
   }
   return new GraphError(f.status, f.code ?? byStatus[0], f.message ?? byStatus[1], headers);
+}
+
+// A connection closed without an answer (the request was read), as a gateway that lost its
+// upstream may do. Logged with status 0.
+function dropConnection(req) {
+  req.socket.destroy();
+  return undefined;
 }
 
 // PUT/DELETE on an upload session's URL (pre-authenticated: no bearer token); the status.
@@ -264,12 +273,23 @@ async function handleGraph(req, res) {
       }
     }
     const fault = takeFault(routeName, url.pathname, rest[1]);
+    if (fault?.kind === 'drop') {
+      status = 0;
+      return dropConnection(req);
+    }
     if (fault) throw faultError(fault);
     if (settings.latency_ms > 0) await sleep(settings.latency_ms);
     const raw = ['POST', 'PATCH', 'PUT'].includes(req.method) ? await readBody(req, settings.max_body) : Buffer.alloc(0);
     const ctx = requestContext(req, url, raw, { claims, segs: rest, prefer, applied, base });
     const [st, body, extra] = await route.run(ctx);
     status = st;
+    // Acted on (a sendMail recorded the mail), then the answer goes wrong.
+    const late = takeFault(routeName, url.pathname, rest[1], true);
+    if (late?.kind === 'drop') {
+      status = 0;
+      return dropConnection(req);
+    }
+    if (late) throw faultError(late);
     if (Buffer.isBuffer(body)) stats.value_bytes += body.length;
     if (prefer.immutable) applied.push('IdType="ImmutableId"');
     if (applied.length) headers['Preference-Applied'] = applied.join(', ');
@@ -436,7 +456,8 @@ function admin(method, pathname, query, body) {
       const status = Number(body.status ?? (body.kind === 'mailbox_concurrency' ? 429 : 503));
       faults.push({ status, remaining: Number(body.count ?? 1), route: body.route ?? null,
         user: body.user ? ensureUser(body.user).upn : null, kind: body.kind ?? null,
-        code: body.code ?? null, message: body.message ?? null, retry_after: body.retry_after ?? null });
+        code: body.code ?? null, message: body.message ?? null, retry_after: body.retry_after ?? null,
+        after: body.after === true });
       return [200, { faults }];
     }
     case 'POST /faults/clear': faults = []; return [200, { faults }];

@@ -438,10 +438,43 @@ TEST(OAuthErrors, EveryEntraFixtureBecomesATypedErrorWithCauseFixAndTrace) {
     EXPECT_THAT(st.message(), HasSubstr("Trace ID " + e->trace_id));
     EXPECT_EQ(is_invalid_grant(st), f.error == "invalid_grant");
     if (const AadstsAdvice* a = find_aadsts(f.code)) {
-      EXPECT_THAT(st.message(), AllOf(HasSubstr(std::string(a->cause)), HasSubstr(std::string(a->fix))));
+      // secret_app() is app-only: its own fix where the table has one.
+      std::string fix(a->app_only_fix.empty() ? a->fix : a->app_only_fix);
+      fix = fix.substr(0, fix.find("{consent_url}"));
+      EXPECT_THAT(st.message(), AllOf(HasSubstr(std::string(a->cause)), HasSubstr(fix)));
     }
     EXPECT_EQ(http.requests.size(), 1u) << "an authentication failure is not retried";
   }
+}
+
+// An app-only app without admin consent (AADSTS65001) is told to grant it, with the consent
+// page of its own authority; no advice sends an app-only app to `mailbridge auth login`
+// (a delegated app's sign-in), and a delegated app's advice names the app to sign in with.
+TEST(OAuthErrors, AdviceFitsTheAppsFlow) {
+  AppConfig app_only = secret_app();
+  app_only.authority = "https://login.microsoftonline.us/";
+  AppConfig delegated = public_app();
+  for (const AadstsAdvice& a : aadsts_table()) {
+    SCOPED_TRACE(a.code);
+    OAuthError e{400, "invalid_request", "", {a.code}, "", ""};
+    EXPECT_THAT(oauth_error_status(e, app_only).message(), Not(HasSubstr("auth login")));
+    EXPECT_THAT(oauth_error_status(e, app_only).message(), Not(HasSubstr("{consent_url}")));
+    EXPECT_THAT(oauth_error_status(e, delegated).message(), Not(HasSubstr("auth login APP")));
+  }
+  OAuthError consent{400, "invalid_grant", "AADSTS65001: ...", {65001}, "", ""};
+  EXPECT_THAT(oauth_error_status(consent, app_only),
+              StatusIs(ErrorKind::kAuth,
+                       AllOf(HasSubstr("grant admin consent"),
+                             HasSubstr("https://login.microsoftonline.us/contoso.onmicrosoft.com/"
+                                       "adminconsent?client_id=00001111-aaaa-2222-bbbb-3333cccc4444"))));
+  EXPECT_THAT(oauth_error_status(consent, delegated).message(),
+              HasSubstr("`mailbridge auth login`"));
+  OAuthError mfa{400, "invalid_grant", "", {50076}, "", ""};
+  EXPECT_THAT(oauth_error_status(mfa, delegated).message(),
+              HasSubstr("`mailbridge auth login contoso`"));
+  EXPECT_EQ(admin_consent_url(app_only),
+            "https://login.microsoftonline.us/contoso.onmicrosoft.com/adminconsent?client_id="
+            "00001111-aaaa-2222-bbbb-3333cccc4444");
 }
 
 TEST(OAuthErrors, ExpiredSecretMessageReadsAsTheIssueShowsIt) {

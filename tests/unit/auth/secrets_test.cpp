@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -104,6 +105,54 @@ TEST_F(SecretsTest, EmptyFileIsAConfigError) {
   std::ofstream(path) << "\n";
   EXPECT_THAT(resolve_secret({"file:" + path.string()}, "x"),
               StatusIs(ErrorKind::kConfig, HasSubstr("is empty")));
+}
+
+// file: secrets are bounded (issue 13 item 14): /dev/zero used to fill memory, a FIFO hung
+// and a directory was reported as "empty".
+TEST_F(SecretsTest, DeviceFileIsRefusedNotRead) {
+  EXPECT_THAT(resolve_secret({"file:/dev/zero"}, "mailbox support: password"),
+              StatusIs(ErrorKind::kConfig,
+                       AllOf(HasSubstr("mailbox support: password: cannot read file /dev/zero"),
+                             HasSubstr("character device, not a regular file"))));
+}
+
+TEST_F(SecretsTest, FifoIsRefusedWithoutWaitingForAWriter) {
+  auto path = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  EXPECT_THAT(resolve_secret({"file:" + path.string()}, "[auth] key"),
+              StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("[auth] key: cannot read file " +
+                                                           path.string()),
+                                                 HasSubstr("a FIFO, not a regular file"))));
+}
+
+TEST_F(SecretsTest, DirectoryIsRefusedNotCalledEmpty) {
+  EXPECT_THAT(resolve_secret({"file:" + dir_.string()}, "x"),
+              StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("a directory, not a regular file"),
+                                                 Not(HasSubstr("empty")))));
+}
+
+TEST_F(SecretsTest, FileOver64KiBIsRefused) {
+  auto path = dir_ / "big";
+  std::ofstream(path) << std::string(64 * 1024, 'k');
+  auto v = resolve_secret({"file:" + path.string()}, "x");
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(v->size(), 64u * 1024);
+  std::ofstream(path, std::ios::app) << "k";
+  EXPECT_THAT(resolve_secret({"file:" + path.string()}, "app contoso: certificate"),
+              StatusIs(ErrorKind::kConfig,
+                       AllOf(HasSubstr("app contoso: certificate: cannot read file " +
+                                       path.string()),
+                             HasSubstr("over the limit of 64 KiB"))));
+}
+
+TEST_F(SecretsTest, SymlinkToARegularFileIsRead) {
+  auto target = dir_ / "pw";
+  std::ofstream(target) << "linked-secret\n";
+  auto link = dir_ / "link";
+  std::filesystem::create_symlink(target, link);
+  auto v = resolve_secret({"file:" + link.string()}, "x");
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(*v, "linked-secret");
 }
 
 TEST_F(SecretsTest, LiteralAndEmptyReference) {

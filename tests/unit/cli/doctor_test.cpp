@@ -67,10 +67,49 @@ TEST(DoctorNeeds, EachConnectorNeedsItsOwnPermission) {
   EXPECT_THAT(g.roles, ElementsAre("Mail.ReadWrite"));
   EXPECT_EQ(g.resource_name, "Microsoft Graph");
   EXPECT_EQ(g.audiences.front(), "https://graph.microsoft.com");
+  // Sending needs Mail.Send alone (Microsoft's permissions for sendMail and message: send).
   Target graph_sender = graph_box;
   graph_sender.sender = true;
   EXPECT_THAT(needs_for(graph_sender, "https://graph.microsoft.com").roles,
-              ElementsAre("Mail.ReadWrite", "Mail.Send"));
+              ElementsAre("Mail.Send"));
+  graph_sender.delegated = true;
+  EXPECT_THAT(needs_for(graph_sender, "https://graph.microsoft.com").scopes,
+              ElementsAre("Mail.Send"));
+}
+
+TokenClaims graph_claims(std::vector<std::string> roles) {
+  TokenClaims c = exchange_claims(std::move(roles));
+  c.aud = "https://graph.microsoft.com";
+  return c;
+}
+
+// A Graph sender whose token carries Mail.Send passes; a Graph mailbox whose token lacks
+// Mail.ReadWrite is told to add it — and only the permission, not an access policy.
+TEST(DoctorClaims, GraphSenderNeedsMailSendAndMailboxMailReadWrite) {
+  Target sender{"out", "graph", true, "help@contoso.com", "a", false};
+  Report ok{.target = sender, .steps = {}, .exit_code = 0};
+  check_claims(ok, graph_claims({"Mail.Send"}), kObjectId,
+               needs_for(sender, "https://graph.microsoft.com"));
+  EXPECT_TRUE(ok.ok()) << to_text(ok);
+  Target box{"in", "graph", false, "help@contoso.com", "a", false};
+  Report lacking{.target = box, .steps = {}, .exit_code = 0};
+  check_claims(lacking, graph_claims({"Mail.Send"}), kObjectId,
+               needs_for(box, "https://graph.microsoft.com"));
+  EXPECT_EQ(lacking.exit_code, 3);
+  EXPECT_THAT(to_text(lacking), AllOf(HasSubstr("✗ permission"), HasSubstr("Mail.ReadWrite"),
+                                      Not(HasSubstr("access policy"))));
+}
+
+// Graph's 403 ErrorAccessDenied points at the application access policy only when the token
+// carries the permission; without it, the permission is the cause.
+TEST(DoctorSignInFix, GraphAccessPolicyOnlyWhenThePermissionIsPresent) {
+  Target box{"in", "graph", false, "help@contoso.com", "a", false};
+  TokenClaims c = graph_claims({"Mail.ReadWrite"});
+  EXPECT_THAT(sign_in_fix(box, &c, kObjectId, false),
+              AllOf(HasSubstr("application access policy"),
+                    HasSubstr("Test-ApplicationAccessPolicy -Identity help@contoso.com")));
+  EXPECT_THAT(sign_in_fix(box, &c, kObjectId, true),
+              AllOf(HasSubstr("permission named above"), Not(HasSubstr("access policy"))));
 }
 
 TEST(DoctorClaims, TokenWithTheRoleAndAudiencePasses) {

@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -405,14 +406,45 @@ TEST(ConfigTest, MonitorKeysAndAlertTemplate) {
   EXPECT_EQ(cfg->monitor.alert.requester, "ops@example.com");
 }
 
-TEST(ConfigTest, ReportsTheFirstProblemInTheFile) {
-  // [[sender]] is read after [[mailbox]], but its error comes first in the file.
+TEST(ConfigTest, ReportsEveryProblemInFileOrder) {
+  // [[sender]] is read after [[mailbox]], but its error comes first in the file; the
+  // mailbox's error is reported too (it used to be hidden until the first was fixed).
   const std::string text = "[[sender]]\nname = \"out\"\ntype = \"fax\"\nuser = \"u\"\n"
                            "password = \"env:X\"\n" +
                            mailbox_with("max_per_poll = 0");
   auto cfg = parse_config(text, kOrigin);
-  EXPECT_THAT(cfg, StatusIs(ErrorKind::kConfig,
-                            AllOf(HasSubstr(at(text, "fax")), Not(HasSubstr("max_per_poll")))));
+  ASSERT_THAT(cfg, StatusIs(ErrorKind::kConfig, HasSubstr(at(text, "fax"))));
+  const std::string& all = cfg.status().message();
+  size_t fax = all.find(at(text, "fax") + "sender \"out\": type must be");
+  size_t poll = all.find(at(text, "max_per_poll") + "mailbox \"support\": max_per_poll must be");
+  ASSERT_NE(fax, std::string::npos) << all;
+  ASSERT_NE(poll, std::string::npos) << all;
+  EXPECT_LT(fax, poll);
+  EXPECT_EQ(std::count(all.begin(), all.end(), '\n'), 1) << all;  // one error a line
+}
+
+TEST(ConfigTest, MisspelledKeyIsNamedWithTheLikelyKey) {
+  std::string text = kMinimal;
+  text.replace(text.find("host ="), 6, "hots =");
+  auto cfg = parse_config(text, kOrigin);
+  ASSERT_THAT(cfg, StatusIs(ErrorKind::kConfig,
+                            HasSubstr(at(text, "hots") + "mailbox \"support\": unknown key "
+                                                         "\"hots\" (did you mean \"host\"?)")));
+  EXPECT_THAT(cfg.status().message(), HasSubstr("mailbox \"support\": host is missing"));
+}
+
+TEST(ConfigTest, MisspelledNestedAndTopLevelKeys) {
+  auto nested = parse_config(mailbox_with("tls = { verfy = false }"), kOrigin);
+  EXPECT_THAT(nested, StatusIs(ErrorKind::kConfig,
+                               HasSubstr("unknown key \"tls.verfy\" (did you mean "
+                                         "\"tls.verify\"?)")));
+  auto top = parse_config("[stor]\npath = \"x.db\"\n" + kMinimal, kOrigin);
+  EXPECT_THAT(top, StatusIs(ErrorKind::kConfig,
+                            HasSubstr("unknown key \"stor\" (did you mean [store]?)")));
+  // Nothing close: no guess.
+  auto far = parse_config(mailbox_with("colour = \"red\""), kOrigin);
+  EXPECT_THAT(far, StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("unknown key \"colour\""),
+                                                      Not(HasSubstr("did you mean")))));
 }
 
 TEST(ConfigTest, LiteralSecretIsWarnedAboutByKeyNotValue) {
@@ -600,6 +632,86 @@ class LoadConfigTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+// check-config's deep check (ConfigCheck::kDeep): what the file names and would fail later.
+TEST_F(LoadConfigTest, DeepCheckEws) {
+  std::string ews = "[[mailbox]]\nname = \"onprem\"\ntype = \"ews\"\nuser = \"u@x\"\n"
+                    "password = \"env:EWS_PW\"\n";
+  EXPECT_THAT(parse_config(ews, kOrigin, dir_.string()), IsOk());  // every other command
+  auto deep = parse_config(ews, kOrigin, dir_.string(), ConfigCheck::kDeep);
+  EXPECT_THAT(deep, StatusIs(ErrorKind::kConfig,
+                             HasSubstr(at(ews, "ews") + "mailbox \"onprem\": type = \"ews\": "
+                                                        "EWS is not supported yet")));
+  EXPECT_THAT(parse_config(ews + "enabled = false\n", kOrigin, dir_.string(), ConfigCheck::kDeep),
+              IsOk());
+  std::string sender = kMinimal + "[[sender]]\nname = \"out\"\ntype = \"ews\"\n"
+                                  "user = \"u@x\"\npassword = \"env:EWS_PW\"\n";
+  EXPECT_THAT(parse_config(sender, kOrigin, dir_.string(), ConfigCheck::kDeep),
+              StatusIs(ErrorKind::kConfig, HasSubstr("sender \"out\": type = \"ews\": EWS is "
+                                                     "not supported yet")));
+}
+
+TEST_F(LoadConfigTest, DeepCheckStoreDirectory) {
+  auto check = [&](const std::string& path) {
+    return parse_config("[store]\npath = \"" + path + "\"\n" + kMinimal, kOrigin,
+                        dir_.string(), ConfigCheck::kDeep);
+  };
+  EXPECT_THAT(check("mailbridge.db"), IsOk());
+  EXPECT_THAT(check("absent/mailbridge.db"),
+              StatusIs(ErrorKind::kConfig,
+                       HasSubstr(std::string(kOrigin) + ":2: [store]: path " +
+                                 (dir_ / "absent/mailbridge.db").string() + ": the directory " +
+                                 (dir_ / "absent").string() + " does not exist")));
+  EXPECT_THAT(check("."), StatusIs(ErrorKind::kConfig, HasSubstr("is a directory")));
+}
+
+TEST_F(LoadConfigTest, DeepCheckCaFile) {
+  auto check = [&](const std::string& file) {
+    return parse_config(mailbox_with("tls = { ca_file = \"" + file + "\" }"), kOrigin,
+                        dir_.string(), ConfigCheck::kDeep);
+  };
+  std::ofstream(dir_ / "ca.pem") << "-----BEGIN CERTIFICATE-----\nMIIB\n"
+                                    "-----END CERTIFICATE-----\n";
+  std::ofstream(dir_ / "notpem.txt") << "hello\n";
+  EXPECT_THAT(check("ca.pem"), IsOk());
+  EXPECT_THAT(check("absent.pem"),
+              StatusIs(ErrorKind::kConfig,
+                       HasSubstr("mailbox \"support\": tls.ca_file: cannot read file " +
+                                 (dir_ / "absent.pem").string() + ": No such file")));
+  EXPECT_THAT(check("notpem.txt"),
+              StatusIs(ErrorKind::kConfig, HasSubstr("tls.ca_file file " +
+                                                     (dir_ / "notpem.txt").string() +
+                                                     " holds no PEM certificate")));
+  EXPECT_THAT(check("/dev/zero"), StatusIs(ErrorKind::kConfig, HasSubstr("not a regular file")));
+  // Not checked by the other commands (the connection reports it).
+  EXPECT_THAT(parse_config(mailbox_with("tls = { ca_file = \"absent.pem\" }"), kOrigin,
+                           dir_.string()),
+              IsOk());
+}
+
+TEST_F(LoadConfigTest, DeepCheckSecrets) {
+  ::unsetenv("MB_CONFIG_TEST_UNSET");
+  std::string text = kMinimal;
+  text.replace(text.find("env:IMAP_PW"), 11, "env:MB_CONFIG_TEST_UNSET");
+  auto cfg = parse_config(text, kOrigin, dir_.string(), ConfigCheck::kDeep);
+  ASSERT_THAT(cfg, IsOk());  // the service may have it in its environment: a warning
+  ASSERT_EQ(cfg->warnings.size(), 1u);
+  EXPECT_THAT(cfg->warnings[0], HasSubstr("password names the environment variable "
+                                          "MB_CONFIG_TEST_UNSET, which is not set here"));
+  std::string file = kMinimal;
+  file.replace(file.find("env:IMAP_PW"), 11, "file:pw.txt");
+  EXPECT_THAT(parse_config(file, kOrigin, dir_.string(), ConfigCheck::kDeep),
+              StatusIs(ErrorKind::kConfig,
+                       HasSubstr(at(file, "pw.txt") + "mailbox \"support\": password: cannot "
+                                                      "read file " + (dir_ / "pw.txt").string())));
+  std::ofstream(dir_ / "pw.txt") << "\n";
+  EXPECT_THAT(parse_config(file, kOrigin, dir_.string(), ConfigCheck::kDeep),
+              StatusIs(ErrorKind::kConfig, HasSubstr("is empty")));
+  std::ofstream(dir_ / "pw.txt") << "s3cret\n";
+  auto ok = parse_config(file, kOrigin, dir_.string(), ConfigCheck::kDeep);
+  ASSERT_THAT(ok, IsOk());
+  EXPECT_TRUE(ok->warnings.empty());
+}
+
 TEST(ExampleConfigTest, ShippedExampleIsValidAndWarningFree) {
   const std::string path = std::string(MB_SOURCE_DIR) + "/mailbridge.example.toml";
   auto cfg = load_config(path);
@@ -630,7 +742,7 @@ TEST_F(LoadConfigTest, ErrorsNameTheFile) {
 TEST_F(LoadConfigTest, MissingFile) {
   auto path = dir_ / "absent.toml";
   EXPECT_THAT(load_config(path.string()),
-              StatusIs(ErrorKind::kConfig, HasSubstr("cannot read configuration file " +
+              StatusIs(ErrorKind::kConfig, HasSubstr("configuration: cannot read file " +
                                                      path.string())));
 }
 

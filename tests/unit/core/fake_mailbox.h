@@ -4,7 +4,8 @@
 // deleted flag; FakeMailbox is a connection to it, so a test can drop a connection, make a
 // new one and see the same server. Failures are injected by call count, to stop a sync at
 // any step: list_pending, the N-th message fetched (connection drop), the N-th apply (before
-// or after it changed the server), or one message's fetch (a message-scoped error).
+// or after it changed the server), or one message's fetch (a message-scoped error, or any
+// Status given per key, e.g. kTooLarge). Fetches are counted per key.
 //
 //   auto server = std::make_shared<FakeServer>();
 //   server->add("Subject: hi\r\n\r\nbody\r\n");
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -55,6 +57,8 @@ struct FakeServer {
   int fail_apply_at = 0;                 // the N-th apply drops before changing anything
   int fail_apply_after_effect_at = 0;    // the N-th apply changes the server, then drops
   std::set<std::string> message_errors;  // keys whose fetch is a kMessage error
+  std::map<std::string, Status> fetch_errors;  // keys whose fetch gets this error instead
+  std::map<std::string, int> fetches;          // how often each key was handed over
 
   std::string add(std::string raw) {
     FakeMessage m;
@@ -128,7 +132,10 @@ class FakeMailbox : public Mailbox {
       }
       Status s;
       FakeMessage* m = server_->find(key);
-      if (server_->message_errors.count(key) != 0) {
+      ++server_->fetches[key];
+      if (auto e = server_->fetch_errors.find(key); e != server_->fetch_errors.end()) {
+        s = cb(key, e->second);
+      } else if (server_->message_errors.count(key) != 0) {
         s = cb(key, Status(ErrorKind::kRejected, "FETCH " + key + " failed", ErrorScope::kMessage));
       } else if (m == nullptr || m->deleted || m->folder != "INBOX") {
         s = cb(key, Status(ErrorKind::kNotFound, "no message " + key, ErrorScope::kMessage));

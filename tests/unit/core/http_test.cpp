@@ -28,6 +28,7 @@
 #include "core/internal/tls.h"
 #include "core/net.h"
 #include "tests/status_matchers.h"
+#include "tests/unit/core/script_server.h"
 #include "tests/unit/core/tls_server.h"
 
 namespace mb {
@@ -53,6 +54,7 @@ struct Reply {
   std::string body;
   HttpHeaders headers;
   bool cut;  // send half the body, then hang up
+  bool drop = false;  // hang up without answering (the request was read)
 };
 
 // g++ 12 -Wextra warns about designated initializers that leave members out, so requests
@@ -241,6 +243,7 @@ class HttpServer {
   }
 
   bool write_reply(Conn& c, const Reply& r) {
+    if (r.drop) return false;
     std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\n";
     for (const auto& [n, v] : r.headers) out += n + ": " + v + "\r\n";
     out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n";
@@ -457,6 +460,10 @@ TEST_F(HttpTest, InvalidPinOrCaFileIsConfigError) {
   bad_ca.tls.ca_file = pki_.dir + "/missing.pem";
   EXPECT_THAT(get(bad_ca, "https://localhost:1/"),
               StatusIs(ErrorKind::kConfig, HasSubstr("missing.pem")));
+  // A device would be read without end by OpenSSL: refused before it gets the path.
+  bad_ca.tls.ca_file = "/dev/zero";
+  EXPECT_THAT(get(bad_ca, "https://localhost:1/"),
+              StatusIs(ErrorKind::kConfig, HasSubstr("not a regular file")));
 }
 
 TEST_F(HttpTest, MinVersion13AgainstA12OnlyServerIsTlsError) {
@@ -517,6 +524,40 @@ TEST_F(HttpTest, SilentServerTimesOutAsNetworkError) {
   EXPECT_GE(took, std::chrono::milliseconds(900));
   EXPECT_LT(took, std::chrono::seconds(4));
   EXPECT_EQ(server.seen().size(), 1u);  // the request arrived; the answer never came
+}
+
+// cpprestsdk restarts its timer whenever a piece of the body (64 KiB) has arrived, so a body
+// sent steadily a little faster than 64 KiB per time-out never ended. The exchange's
+// deadline (connect + response, plus the bytes' time at 64 KiB/s) ends it: here 32 KiB/s
+// against a 3 s timer, which alone would let it run for ever.
+TEST_F(HttpTest, SlowEndlessBodyEndsAtTheExchangeDeadline) {
+  mb::testing::ScriptServer server([](mb::testing::Peer& p) {
+    std::string line;
+    while (p.read_line(line) && line != "\r\n") {
+    }
+    p.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000000000\r\n\r\n");
+    const std::string piece(8 * 1024, 'x');
+    while (p.send(piece) && p.pause(std::chrono::milliseconds(250))) {
+    }
+  });
+  HttpOptions quick = trusting();
+  quick.allow_plain_http = true;
+  quick.timeouts.connect = std::chrono::seconds(1);
+  quick.timeouts.response = std::chrono::seconds(3);
+  auto client = make_http_client(quick);
+  HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/slow";
+  size_t got = 0;
+  req.body_sink = [&](std::string_view piece) {
+    got += piece.size();
+    return Status::Ok();
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto r = client->send(req);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kNetwork,
+                          HasSubstr("timed out waiting for the answer to GET")));
+  EXPECT_GT(got, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
 TEST_F(HttpTest, PlainHttpIsRefusedUnlessAllowed) {
@@ -603,6 +644,61 @@ TEST_F(HttpTest, BodyCutShortIsNetworkError) {
   EXPECT_THAT(get(trusting(), url("localhost", server.port(), "/")),
               StatusIs(ErrorKind::kNetwork,
                        HasSubstr("localhost:" + std::to_string(server.port()))));
+}
+
+// The server reads each POST and hangs up without answering, on a connection kept alive by
+// a GET just before: the answer is lost, and the POST is never sent a second time
+// (cpprestsdk alone re-sends it on a new connection when it went on a reused one).
+// on_written reports that the request went out. Declared repeatable, a request may go again.
+TEST_F(HttpTest, ARequestThatMayNotBeRepeatedIsSentOnceWhenItsAnswerIsLost) {
+  auto o = serving(pki_.localhost);
+  std::mutex mu;
+  std::map<std::string, int> copies;  // POST body → times the server read it
+  o.handler = [&](const Seen& s) {
+    Reply r{200, s.method, {}};
+    std::lock_guard<std::mutex> lock(mu);
+    if (s.method == "POST" && copies[s.body]++ == 0) r.drop = true;
+    return r;
+  };
+  HttpServer server(o);
+  auto http = make_http_client(trusting());
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_THAT(http->send(get_request(url("localhost", server.port(), "/warm"))), IsOk());
+    int written = 0;
+    HttpRequest post = request("POST", url("localhost", server.port(), "/sendMail"), {},
+                               "mail " + std::to_string(i));
+    post.on_written = [&] { ++written; };
+    EXPECT_THAT(http->send(post),
+                StatusIs(ErrorKind::kNetwork, HasSubstr("the server may have acted on it")));
+    EXPECT_EQ(written, 1);
+  }
+  for (const auto& [body, n] : copies) EXPECT_EQ(n, 1) << body << " was sent again";
+  HttpRequest post = request("POST", url("localhost", server.port(), "/sendMail"), {}, "mail 0");
+  post.repeatable = true;
+  int written = 0;
+  post.on_written = [&] { ++written; };
+  auto again = http->send(post);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(written, 1);
+  EXPECT_FALSE(is_repeatable(request("POST", "https://h/")));
+  EXPECT_FALSE(is_repeatable(request("PATCH", "https://h/")));
+  EXPECT_TRUE(is_repeatable(request("GET", "https://h/")));
+  EXPECT_TRUE(is_repeatable(request("PUT", "https://h/")));
+  EXPECT_TRUE(is_repeatable(request("DELETE", "https://h/")));
+}
+
+// A refused connection: the request was never written, so on_written is not called.
+TEST_F(HttpTest, OnWrittenIsNotCalledWhenNothingWasSent) {
+  uint16_t port = 0;
+  int fd = HttpServer::listen_on_loopback(port);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  int written = 0;
+  HttpRequest post = request("POST", url("localhost", port, "/sendMail"), {}, "mail");
+  post.on_written = [&] { ++written; };
+  EXPECT_THAT(make_http_client(trusting())->send(post), StatusIs(ErrorKind::kNetwork, HasSubstr("localhost:" + std::to_string(port))));
+  EXPECT_EQ(written, 0);
 }
 
 TEST_F(HttpTest, Ipv6LiteralIsAConfigErrorNamingTheLimitation) {

@@ -56,7 +56,11 @@ class DecideTest : public ::testing::Test {
       return std::nullopt;
     };
   }
-  Decision run(const ParsedMessage& m) { return decide(m, config_, mailbox_, ctx_); }
+  Decision run(const ParsedMessage& m) {
+    auto d = decide(m, config_, mailbox_, ctx_);
+    EXPECT_THAT(d, IsOk());
+    return d.ok() ? *d : Decision{};
+  }
 
   Config config_;
   MailboxConfig mailbox_;
@@ -306,6 +310,37 @@ TEST_F(DecideTest, TrackingCookieHookRoutesBeforeTags) {
   Decision d = run(m);
   EXPECT_EQ(d.ticket_id, 9);
   EXPECT_EQ(d.matched_by, "cookie");
+}
+
+TEST_F(DecideTest, AFailingLookupIsAnErrorNeverANewTicket) {
+  const Status busy(ErrorKind::kInternal, "database is locked");
+  // Every rule that looks something up: each lookup's error is decide()'s error.
+  ParsedMessage tagged = message("Re: printer [Ticket - 5]");
+  ctx_.ticket_exists = [&](int64_t) -> Result<bool> { return busy; };
+  EXPECT_THAT(decide(tagged, config_, mailbox_, ctx_),
+              StatusIs(ErrorKind::kInternal, HasSubstr("looking up ticket 5: database is locked")));
+  EXPECT_THAT(decide(message("Re: #9"), config_, mailbox_, ctx_),
+              StatusIs(ErrorKind::kInternal, HasSubstr("hash-id")));
+  ctx_.ticket_exists = [this](int64_t id) { return existing_.count(id) != 0; };
+
+  ParsedMessage reply = message("Re: your question");
+  reply.references = {"sent-7@mailbridge"};
+  ctx_.ticket_for_message_id = [&](const std::string&) -> Result<std::optional<int64_t>> {
+    return busy;
+  };
+  EXPECT_THAT(decide(reply, config_, mailbox_, ctx_),
+              StatusIs(ErrorKind::kInternal, HasSubstr("Message-ID sent-7@mailbridge")));
+  ctx_.ticket_for_message_id = [](const std::string&) -> std::optional<int64_t> {
+    return std::nullopt;
+  };
+
+  ctx_.ticket_for_tracking_cookie = [&](const ParsedMessage&) -> Result<std::optional<int64_t>> {
+    return busy;
+  };
+  EXPECT_THAT(decide(message("no tag at all"), config_, mailbox_, ctx_),
+              StatusIs(ErrorKind::kInternal, HasSubstr("routing (cookie)")));
+  // Filters come first and look nothing up: a skip needs no store.
+  EXPECT_EQ(run(message("Out of Office")).reason, kSkipSubjectFilter);
 }
 
 TEST_F(DecideTest, RoutesByModuleTagInSubjectOrBody) {
@@ -647,6 +682,32 @@ TEST_F(SyncTest, SkipsAreCountedAndGetTheirPostActions) {
   EXPECT_TRUE(again->skipped.empty());
 }
 
+// Issue 13: a subject and display name folded into padded base64 words reach the ticket
+// whole, and the 400-character rule counts the decoded subject in characters.
+TEST_F(SyncTest, EncodedWordsAreStoredWholeAndTheSubjectLimitCountsThemDecoded) {
+  const std::string padded = "=?UTF-8?B?Q2Fmw6kg4oCUIA==?=\r\n =?UTF-8?B?4oKsNSDinJM=?=";
+  const std::string text = "Caf\u00e9 \u2014 \u20ac5 \u2713";
+  std::string five_e;  // "ééééé" in one word that ends in "==" padding
+  for (int i = 0; i < 80; ++i) {
+    five_e += (i ? "\r\n " : "") + std::string("=?UTF-8?B?w6nDqcOpw6nDqQ==?=");
+  }
+  server_->add(mail(padded, "x\r\n", padded + " <alice@example.com>"));
+  server_->add(mail(five_e));                                         // 400 characters
+  std::string over = server_->add(mail(five_e + " =?UTF-8?Q?x?="));  // 401: skipped
+  auto stats = sync();
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->tickets, 2);
+  EXPECT_EQ(stats->skipped[kSkipSubjectTooLong], 1);
+  EXPECT_FALSE(server_->find(over)->seen);
+  auto all = tickets();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].subject, text);
+  EXPECT_EQ(all[0].requester_name, text);
+  ASSERT_EQ(all[0].notes.size(), 1u);
+  EXPECT_EQ(all[0].notes[0].author_name, text);
+  EXPECT_EQ(all[1].subject, repeat("\u00e9", 400));
+}
+
 TEST_F(SyncTest, NotAcceptedSendersAreCountedAndGetAfterFiltered) {
   mcfg_.after_filtered = PostAction::move("Rejected");
   config_.filters.accept_from = "requestors";
@@ -740,6 +801,54 @@ TEST_F(SyncTest, MessageErrorLeavesItForTheNextRun) {
   EXPECT_EQ(tickets().size(), 2u);
 }
 
+TEST_F(SyncTest, AFailingRoutingLookupLeavesRepliesForTheNextPassNeverNewTickets) {
+  server_->add(mail("printer on fire"));
+  ASSERT_THAT(sync(), IsOk());
+  Note out;
+  out.kind = "email-out";
+  out.author = "tom@example.com";
+  out.message_id = "out-1@mailbridge.example";
+  ASSERT_THAT(store_->add_note(1, out), IsOk());
+  const std::vector<std::string> replies = {
+      server_->add(mail("Re: your question", "yes\r\n", "Alice <alice@example.com>",
+                        "In-Reply-To: <out-1@mailbridge.example>\r\n")),
+      server_->add(mail("Re: [Ticket - 1] printer", "smoke\r\n")),
+      server_->add(mail("Re: printer #1", "fire\r\n"))};
+  // A busy or failing store at each lookup routing makes: the pass stops with its error,
+  // nothing is routed, nothing enters the ledger, the server is not touched.
+  for (const std::string step : {"lookup:sent-message", "lookup:ticket"}) {
+    SCOPED_TRACE(step);
+    store_->set_fault_hook_for_testing([step](std::string_view s) {
+      return s == step ? Status(ErrorKind::kInternal, "database is locked (injected)")
+                       : Status();
+    });
+    EXPECT_THAT(sync(), StatusIs(ErrorKind::kInternal, HasSubstr("database is locked")));
+    store_->set_fault_hook_for_testing(nullptr);
+    auto all = tickets();
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].notes.size(), 2u);
+    for (const auto& key : replies) {
+      auto e = store_->find_ledger("support", key);
+      ASSERT_THAT(e, IsOk());
+      EXPECT_FALSE(e->has_value()) << key;
+      EXPECT_FALSE(server_->find(key)->seen) << key;
+    }
+    auto state = store_->get_mailbox_state("support");
+    ASSERT_THAT(state, IsOk());
+    EXPECT_EQ(state->sync_state, "7:1");  // not advanced past the replies
+    EXPECT_THAT(state->last_error, HasSubstr("database is locked"));
+  }
+  // The store works again: each reply lands on its ticket, once.
+  auto stats = sync();
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->notes, 3);
+  EXPECT_EQ(stats->tickets, 0);
+  auto all = tickets();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].notes.size(), 5u);
+  for (const auto& key : replies) EXPECT_TRUE(server_->find(key)->seen) << key;
+}
+
 TEST_F(SyncTest, AuthFailuresAreCountedNetworkErrorsAreNot) {
   server_->fail_next_list = Status(ErrorKind::kAuth, "LOGIN refused", ErrorScope::kConnection);
   EXPECT_THAT(sync(), StatusIs(ErrorKind::kAuth, HasSubstr("LOGIN refused")));
@@ -801,6 +910,117 @@ TEST_F(SyncTest, MessagesLeftOnPurposeNeverCrowdOutNewMail) {
   auto all = tickets();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].subject, "new mail after the backlog");
+}
+
+// A message the connector could not hand over for good — too large (item 12) or unreadable
+// (item 10) — is recorded once in the ledger, left on the server, counted, and never fetched
+// again, and it does not hold back the messages behind it or the cursor.
+TEST_F(SyncTest, TooLargeAndUnreadableAreRecordedOnceAndNeverFetchedAgain) {
+  server_->ignore_cursor = true;  // listed again on every poll, like IMAP mark-read's UNSEEN
+  config_.ingest.max_message_bytes = 2000;
+  std::string announced = server_->add(mail("big, said the server"));
+  server_->fetch_errors[announced] =
+      Status(ErrorKind::kTooLarge, "message 1 is 300000000 bytes, over the limit of 2000",
+             ErrorScope::kMessage);
+  std::string unreadable = server_->add(mail("broken"));
+  server_->fetch_errors[unreadable] =
+      Status(ErrorKind::kInvalidInput, "RETR 2: line too long", ErrorScope::kMessage);
+  std::string downloaded = server_->add(mail("big, seen by the ingest", repeat("0123456789", 300)));
+  std::string unscoped = server_->add(mail("big, said without a scope"));
+  server_->fetch_errors[unscoped] = Status(ErrorKind::kTooLarge, "over the limit");
+  std::string fine = server_->add(mail("printer on fire"));
+  auto first = sync();
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->tickets, 1);
+  EXPECT_EQ(first->errors, 0);
+  EXPECT_EQ(first->skipped[kSkipTooLarge], 3);
+  EXPECT_EQ(first->skipped[kSkipUnreadable], 1);
+  for (const auto& [key, reason] : std::vector<std::pair<std::string, std::string>>{
+           {announced, kSkipTooLarge}, {unreadable, kSkipUnreadable}, {downloaded, kSkipTooLarge},
+           {unscoped, kSkipTooLarge}}) {
+    auto e = store_->find_ledger("support", key);
+    ASSERT_THAT(e, IsOk());
+    ASSERT_TRUE(e->has_value()) << key;
+    EXPECT_EQ((*e)->outcome, "skipped") << key;
+    EXPECT_EQ((*e)->reason, reason) << key;
+    EXPECT_EQ((*e)->post_action, "leave") << key;
+    EXPECT_FALSE(server_->find(key)->seen) << key;  // left where it is
+    EXPECT_FALSE(server_->find(key)->deleted) << key;
+  }
+  EXPECT_TRUE(server_->find(fine)->seen);
+  auto state = store_->get_mailbox_state("support");
+  ASSERT_THAT(state, IsOk());
+  EXPECT_EQ(state->sync_state, "7:5");  // the cursor moved past them
+  EXPECT_EQ(state->skipped.at(kSkipTooLarge), 3);
+  EXPECT_EQ(state->skipped.at(kSkipUnreadable), 1);
+  EXPECT_EQ(state->last_error, "");
+  auto left = store_->count_left_on_server("support");
+  ASSERT_THAT(left, IsOk());
+  EXPECT_EQ(*left, 4);  // they never crowd out new mail
+  auto second = sync();
+  ASSERT_THAT(second, IsOk());
+  EXPECT_TRUE(second->skipped.empty());
+  EXPECT_EQ(second->imported, 0);
+  for (const auto& key : {announced, unreadable, downloaded, unscoped, fine}) {
+    EXPECT_EQ(server_->fetches[key], 1) << key;  // not downloaded again
+  }
+}
+
+TEST_F(SyncTest, UnreadableMessagesNeverCrowdOutNewMail) {
+  mcfg_.max_per_poll = 2;
+  server_->ignore_cursor = true;
+  for (int i = 0; i < 3; ++i) {
+    std::string key = server_->add(mail("unreadable " + std::to_string(i)));
+    server_->fetch_errors[key] =
+        Status(ErrorKind::kInvalidInput, "broken framing", ErrorScope::kMessage);
+  }
+  ASSERT_THAT(sync(), IsOk());
+  ASSERT_THAT(sync(), IsOk());
+  server_->add(mail("new mail after the backlog"));
+  auto third = sync();
+  ASSERT_THAT(third, IsOk());
+  EXPECT_EQ(third->tickets, 1);
+  EXPECT_FALSE(third->more);
+}
+
+// Any other message-scoped error is transient: left for the next pass, not recorded.
+TEST_F(SyncTest, OtherMessageErrorsAreRetriedNotSkipped) {
+  std::string key = server_->add(mail("one"));
+  server_->fetch_errors[key] =
+      Status(ErrorKind::kNetwork, "RETR 1: timed out", ErrorScope::kMessage);
+  auto first = sync();
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->errors, 1);
+  EXPECT_TRUE(first->skipped.empty());
+  auto e = store_->find_ledger("support", key);
+  ASSERT_THAT(e, IsOk());
+  EXPECT_FALSE(e->has_value());
+  server_->fetch_errors.clear();
+  auto second = sync();
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->tickets, 1);
+}
+
+// A connector that lists one key twice (a server bug) must not make the message fetched or
+// counted twice.
+TEST_F(SyncTest, AKeyListedTwiceIsTakenOnce) {
+  class TwiceMailbox : public FakeMailbox {
+   public:
+    using FakeMailbox::FakeMailbox;
+    Result<Pending> list_pending(size_t limit, const std::string& state) override {
+      auto p = FakeMailbox::list_pending(limit, state);
+      if (p.ok() && !p->keys.empty()) p->keys.push_back(p->keys.front());
+      return p;
+    }
+  };
+  std::string key = server_->add(mail("printer on fire"));
+  TwiceMailbox mbx(server_);
+  auto stats = sync_mailbox(mbx, mcfg_, config_, *store_);
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->tickets, 1);
+  EXPECT_TRUE(stats->skipped.empty());
+  EXPECT_EQ(server_->fetches[key], 1);
+  EXPECT_EQ(tickets().size(), 1u);
 }
 
 // --- kill-and-resume (STYLE §12) -----------------------------------------------------------

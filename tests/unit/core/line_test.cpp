@@ -3,10 +3,13 @@
 // trace redaction.
 #include "core/line.h"
 
+#include <chrono>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/status_matchers.h"
+#include "tests/unit/core/script_server.h"
 
 namespace mb {
 namespace {
@@ -112,8 +115,10 @@ TEST(LineChannelTest, ShortLiteralFailsAndLeavesOutputUntouched) {
 TEST(LineChannelTest, StartTlsRefusesBytesBufferedPastTheReply) {
   Scripted t("a1 OK Begin TLS now\r\n* OK injected\r\n");
   EXPECT_EQ(t.channel->read_line().value(), "a1 OK Begin TLS now");
-  EXPECT_THAT(t.channel->start_tls("imap.example", TlsOptions{}),
-              StatusIs(ErrorKind::kProtocol, HasSubstr("injection")));
+  // A TLS-security refusal (exit 4), for IMAP, POP3 and SMTP alike.
+  Status s = t.channel->start_tls("imap.example", TlsOptions{});
+  EXPECT_THAT(s, StatusIs(ErrorKind::kTls, HasSubstr("injection")));
+  EXPECT_EQ(s.scope(), ErrorScope::kConnection);
   EXPECT_FALSE(t.stream->is_tls());
 }
 
@@ -151,6 +156,110 @@ TEST(LineChannelTest, ClosedScriptedStreamRefusesIo) {
   t.channel->close();
   EXPECT_THAT(t.channel->write_line("a1 NOOP"), StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
   EXPECT_THAT(t.channel->read_line(), StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
+}
+
+
+// A line is appended to the caller's string as it arrives: a CR split from its LF by a
+// chunk boundary still ends the line, a lone CR inside stays, and bytes past `keep` are
+// counted but not kept.
+TEST(LineChannelTest, ReadLineIntoStreamsLongLinesAndKeepsOnlyWhatIsAsked) {
+  std::string longline(200000, 'x');
+  std::string script = longline + "\r\n.dot\r\na\rb\r\n\r\nend\n";
+  for (size_t chunk : {size_t{1}, size_t{3}, size_t{4096}}) {
+    SCOPED_TRACE(chunk);
+    Scripted t(script, chunk, /*max_line=*/16);
+    std::string out;
+    auto a = t.channel->read_line_into(out, UINT64_MAX, UINT64_MAX);
+    ASSERT_THAT(a, IsOk());
+    EXPECT_EQ(a->size, longline.size());
+    EXPECT_EQ(out, longline);
+    out.clear();
+    auto b = t.channel->read_line_into(out, 2, UINT64_MAX);
+    ASSERT_THAT(b, IsOk());
+    EXPECT_EQ(b->size, 4u);
+    EXPECT_EQ(b->first, '.');
+    EXPECT_EQ(out, ".d");
+    out.clear();
+    ASSERT_THAT(t.channel->read_line_into(out, 100, 100), IsOk());
+    EXPECT_EQ(out, "a\rb");
+    out.clear();
+    auto empty = t.channel->read_line_into(out, 100, 100);
+    ASSERT_THAT(empty, IsOk());
+    EXPECT_EQ(empty->size, 0u);
+    EXPECT_EQ(t.channel->read_line().value(), "end");
+  }
+}
+
+TEST(LineChannelTest, ReadLineIntoRefusesALinePastItsMax) {
+  Scripted t(std::string(5000, 'y') + "\r\n");
+  std::string out;
+  EXPECT_THAT(t.channel->read_line_into(out, 10, 4096),
+              StatusIs(ErrorKind::kProtocol, HasSubstr("line too long")));
+  EXPECT_LE(out.size(), 10u);
+}
+
+TEST(LineChannelTest, SkipDropsBytesAcrossChunks) {
+  Scripted t(std::string(10000, 'z') + "after\r\n", 7);
+  ASSERT_THAT(t.channel->skip(10000), IsOk());
+  EXPECT_EQ(t.channel->read_line().value(), "after");
+}
+
+// A step whose time is spent fails the next read with kNetwork naming the step, even when
+// the server has bytes ready (a trickle never counts as progress enough).
+TEST(LineChannelTest, SpentStepFailsTheNextReadNamingTheStep) {
+  Scripted t("* OK hi\r\nmore\r\n");
+  t.channel->begin_step("the answer to UID FETCH", std::chrono::milliseconds(0));
+  auto r = t.channel->read_line();
+  EXPECT_THAT(r, StatusIs(ErrorKind::kNetwork,
+                          HasSubstr("timed out waiting for the answer to UID FETCH after 0 ms")));
+  EXPECT_EQ(r.status().scope(), ErrorScope::kConnection);
+  t.channel->end_step();
+  EXPECT_EQ(t.channel->read_line().value(), "* OK hi");
+}
+
+// Over a real socket: a server sending one byte every 100 ms would keep a per-read
+// time-out of 1 s happy for ever; the step's deadline of 1 s ends it.
+TEST(LineChannelTest, TricklingServerHitsTheStepDeadline) {
+  mb::testing::ScriptServer server([](mb::testing::Peer& p) {
+    p.trickle("* OK this greeting never ends ", std::chrono::milliseconds(100), true);
+  });
+  Timeouts timeouts;
+  timeouts.connect = std::chrono::seconds(1);
+  timeouts.response = std::chrono::seconds(1);
+  auto stream = connect_tcp("127.0.0.1", server.port(), timeouts);
+  ASSERT_THAT(stream, IsOk());
+  LineChannel ch(std::move(*stream));
+  ch.set_timeout(std::chrono::seconds(1));
+  auto started = std::chrono::steady_clock::now();
+  ch.begin_step("the greeting", std::chrono::seconds(1));
+  auto r = ch.read_line();
+  auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_THAT(r, StatusIs(ErrorKind::kNetwork,
+                          HasSubstr("timed out waiting for the greeting after 1 s")));
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// The floor on throughput: a body arriving faster than kMinRate extends the deadline, so a
+// large transfer that outlasts the budget still succeeds.
+TEST(LineChannelTest, FastBodyOutlivesTheBudget) {
+  const std::string piece(LineChannel::kMinRate / 4, 'b');  // 16 KiB every 50 ms: 320 KiB/s
+  mb::testing::ScriptServer server([&](mb::testing::Peer& p) {
+    for (int i = 0; i < 40; ++i) {  // 2 s in all
+      if (!p.send(piece) || !p.pause(std::chrono::milliseconds(50))) return;
+    }
+    p.send("\r\n");
+    std::string ignored;
+    p.read_line(ignored);  // wait for the client to hang up
+  });
+  Timeouts timeouts;
+  auto stream = connect_tcp("127.0.0.1", server.port(), timeouts);
+  ASSERT_THAT(stream, IsOk());
+  LineChannel ch(std::move(*stream));
+  ch.begin_step("the answer to RETR 1", std::chrono::seconds(1));
+  std::string out;
+  auto r = ch.read_line_into(out, UINT64_MAX, UINT64_MAX);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->size, piece.size() * 40);
 }
 
 }  // namespace

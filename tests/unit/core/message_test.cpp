@@ -222,6 +222,66 @@ INSTANTIATE_TEST_SUITE_P(
         SubjectCase{"Subject: caf\xc3\xa9 UTF-8", "caf\u00e9 UTF-8"},
         SubjectCase{"Subject: caf\xe9 Latin-1", "caf\u00e9 Latin-1"}));
 
+// Issue 13: GMime 3.2.13 drops what follows a base64 word ending in padding. Every header
+// shown or routed on is decoded whole: Subject, display names, file names, the header list.
+constexpr const char* kPadded = "=?UTF-8?B?Q2Fmw6kg4oCUIA==?= =?UTF-8?B?4oKsNSDinJM=?=";
+constexpr const char* kPaddedText = "Caf\u00e9 \u2014 \u20ac5 \u2713";
+
+TEST(ParseMessage, SubjectAfterAPaddedWordIsKept) {
+  ParsedMessage m = parse_ok(with_subject(std::string("Subject: ") + kPadded));
+  EXPECT_EQ(m.subject, kPaddedText);
+  EXPECT_EQ(m.header("Subject"), kPaddedText);
+  // Folded over many lines, a multi-byte sequence split across words, B and Q mixed.
+  m = parse_ok(with_subject("Subject: =?UTF-8?B?w5xiZXJ3ZWlzdW5nIOKC?=\r\n"
+                            " =?UTF-8?Q?=AC_f=C3=BCr?=\r\n\t=?UTF-8?B?IGRpZSA=?=\r\n"
+                            " =?ISO-8859-1?Q?Rechnung_=FC?= =?UTF-8?B?w7w=?= done"));
+  EXPECT_EQ(m.subject, "\u00dcberweisung \u20ac f\u00fcr die Rechnung \u00fc\u00fc done");
+}
+
+TEST(ParseMessage, DisplayNamesAfterAPaddedWordAreKept) {
+  std::string raw = std::string("From: ") + kPadded + " <Cafe@Example.com>\r\n" +
+                    "To: \"" + kPadded + "\" <to@example.com>,\r\n" +
+                    " =?UTF-8?Q?B=C3=B6b?= <bob@x.org>\r\n" +
+                    "Cc: team: " + kPadded + " <cc@example.com>;\r\n" +
+                    "Reply-To: " + kPadded + " <Reply@Example.com>\r\n" +
+                    "X-Note: " + kPadded + "\r\n" +
+                    "Subject: names\r\n\r\nbody\r\n";
+  ParsedMessage m = parse_ok(raw);
+  EXPECT_EQ(m.from.name, kPaddedText);
+  EXPECT_EQ(m.from.email, "cafe@example.com");
+  ASSERT_THAT(m.to, SizeIs(2));
+  EXPECT_EQ(m.to[0].name, kPaddedText);
+  EXPECT_EQ(m.to[0].email, "to@example.com");
+  EXPECT_EQ(m.to[1].name, "B\u00f6b");
+  ASSERT_THAT(m.cc, SizeIs(1));
+  EXPECT_EQ(m.cc[0].name, kPaddedText);
+  EXPECT_EQ(m.reply_to, "reply@example.com");
+  EXPECT_EQ(m.header("X-Note"), kPaddedText);
+  EXPECT_THAT(m.header("From"), HasSubstr(kPaddedText));
+}
+
+TEST(ParseMessage, FilenamesAfterAPaddedWordAreKept) {
+  std::string raw = std::string(
+      "From: a@example.com\r\nSubject: files\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+      "--b\r\nContent-Type: application/pdf\r\n"
+      "Content-Disposition: attachment;\r\n filename=\"") + kPadded + ".pdf\"\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n"
+      "--b\r\nContent-Type: image/png; name=" + kPadded + "\r\n\r\npng\r\n"
+      "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+      "Subject: " + kPadded + "\r\n\r\ninner\r\n"
+      "--b\r\nContent-Type: text/plain; name=\"ignored.txt\"\r\n"
+      "Content-Disposition: attachment; filename*=UTF-8''%E2%82%AC%20f.txt\r\n\r\nx\r\n"
+      "--b--\r\n";
+  ParsedMessage m = parse_ok(raw);
+  ASSERT_THAT(m.attachments, SizeIs(4));
+  EXPECT_EQ(m.attachments[0].filename, std::string(kPaddedText) + ".pdf");
+  EXPECT_EQ(m.attachments[1].filename, kPaddedText);
+  EXPECT_EQ(m.attachments[2].filename, std::string(kPaddedText) + ".eml");
+  EXPECT_EQ(m.attachments[3].filename, "\u20ac f.txt");  // RFC 2231 still GMime's
+}
+
 TEST(ParseMessage, Rfc2231FilenameWithContinuationsAndUtf8) {
   ParsedMessage m = parse_file("rfc2231_filename.eml");
   EXPECT_EQ(m.text, "Anbei die \u00dcbersicht.");
@@ -448,6 +508,28 @@ std::string summary(const ParsedMessage& m) {
     << m.headers.size();
   for (const auto& a : m.attachments) s << '|' << a.filename << ':' << a.data.size();
   return s.str();
+}
+
+// 50 MB of small header fields cost GMime 2.18 GB: the top header block is bounded before
+// GMime builds anything, and the message is unreadable (kInvalidInput), not a crash or OOM.
+TEST(ParseMessage, HeaderBlockIsBoundedBeforeParsing) {
+  std::string many;
+  for (int i = 0; i < 30000; ++i) many += "X-F: " + std::to_string(i) + "\r\n";
+  EXPECT_THAT(parse_message("From: a@b.c\r\n" + many + "\r\nbody\r\n"),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("unreadable: header block over 20000 fields")));
+
+  std::string folded = "Subject: start\r\n";
+  while (folded.size() < (5u << 20)) folded += " " + std::string(998, 'w') + "\r\n";
+  auto big = parse_message("From: a@b.c\r\n" + folded + "\r\nbody\r\n");
+  EXPECT_THAT(big, StatusIs(ErrorKind::kInvalidInput, HasSubstr("unreadable: header block over 4 MiB")));
+  EXPECT_EQ(big.status().scope(), ErrorScope::kMessage);
+
+  // Below the bounds, and header-like lines in the body, are fine.
+  std::string some;
+  for (int i = 0; i < 1000; ++i) some += "X-F: " + std::to_string(i) + "\r\n";
+  auto ok = parse_message("From: a@b.c\r\nSubject: fine\r\n" + some + "\r\n" + many);
+  ASSERT_THAT(ok, IsOk());
+  EXPECT_EQ(ok->subject, "fine");
 }
 
 TEST(ParseMessage, SamplesDirectoryIsComplete) {

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -104,6 +105,19 @@ TEST_F(NetTest, MissingCaFileIsAConfigError) {
   TestServer server(serving(pki_.localhost));
   auto s = connect("localhost", server.port(), trusting(pki_.dir + "/absent.pem"));
   EXPECT_THAT(s, StatusIs(ErrorKind::kConfig, HasSubstr("cannot load tls.ca_file")));
+}
+
+// OpenSSL reads tls.ca_file itself: a FIFO would hang it, /dev/zero fill memory.
+TEST_F(NetTest, CaFileThatIsNotARegularFileIsAConfigError) {
+  TestServer server(serving(pki_.localhost));
+  std::string fifo = pki_.dir + "/ca.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto s = connect("localhost", server.port(), trusting(fifo));
+  ::unlink(fifo.c_str());
+  EXPECT_THAT(s, StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("tls.ca_file"),
+                                                    HasSubstr("a FIFO, not a regular file"))));
+  EXPECT_THAT(connect("localhost", server.port(), trusting("/dev/zero")),
+              StatusIs(ErrorKind::kConfig, HasSubstr("not a regular file")));
 }
 
 TEST_F(NetTest, HostnameMismatchNamesWhatTheCertificateIsFor) {
@@ -303,6 +317,20 @@ TEST_F(NetTest, LargeLiteralArrivesIntact) {
   ASSERT_THAT(ch.read_exact(payload.size(), got), IsOk());
   EXPECT_EQ(got.size(), payload.size() + 6);
   EXPECT_TRUE(got.compare(6, std::string::npos, payload) == 0);
+}
+
+// The header of test-connection and send-test: no port twice (a Graph endpoint is a URL
+// with its own port; a host may carry one), IPv6 literals in brackets.
+TEST(ServerAddressTest, ShowsEachPortOnceAndBracketsIpv6) {
+  EXPECT_EQ(server_address("imap.example.com", 993), "imap.example.com:993");
+  EXPECT_EQ(server_address("::1", 993), "[::1]:993");
+  EXPECT_EQ(server_address("fe80::1", 0), "[fe80::1]");
+  EXPECT_EQ(server_address("[::1]", 993), "[::1]:993");
+  EXPECT_EQ(server_address("[::1]:1993", 993), "[::1]:1993");
+  EXPECT_EQ(server_address("localhost:40845", 443), "localhost:40845");
+  EXPECT_EQ(server_address("", 443, "https://localhost:40845"), "https://localhost:40845");
+  EXPECT_EQ(server_address("https://localhost:40845", 443), "https://localhost:40845");
+  EXPECT_EQ(server_address("", 443), "default endpoint");
 }
 
 }  // namespace

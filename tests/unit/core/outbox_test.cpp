@@ -403,6 +403,35 @@ TEST_F(OutboxTest, PauseSurvivesARestartAndQueueingContinues) {
   EXPECT_EQ(sender_.sent.size(), 2u);
 }
 
+TEST_F(OutboxTest, APauseFlagThatCannotBeReadFailsTheFlush) {
+  config_.outbox.batch = 1;  // the flag is read again between rounds
+  auto ob = outbox();
+  auto first = ob.queue_tracked(mail());
+  auto second = ob.queue_tracked(mail());
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  int reads = 0;
+  store_->set_fault_hook_for_testing([&reads](std::string_view step) {
+    if (step == "lookup:outbox-paused" && ++reads == 2) {
+      return Status(ErrorKind::kInternal, "database is locked (injected)");
+    }
+    return Status();
+  });
+  EXPECT_THAT(ob.flush(factory()),
+              StatusIs(ErrorKind::kInternal, HasSubstr("pause flag: database is locked")));
+  // Before the first round too.
+  reads = 1;
+  EXPECT_THAT(ob.flush(factory()),
+              StatusIs(ErrorKind::kInternal, HasSubstr("pause flag: database is locked")));
+  store_->set_fault_hook_for_testing(nullptr);
+  EXPECT_EQ(sender_.sent.size(), 1u);  // the round before the failed read went out
+  EXPECT_EQ(row(second->id).state, "queued");
+  auto stats = ob.flush(factory());
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->sent, 1);
+  EXPECT_EQ(sender_.sent.size(), 2u);
+}
+
 TEST_F(OutboxTest, RowsOfADeadClaimerAreSentAgainOnceAndLiveOnesAreLeftAlone) {
   auto ob = outbox();
   auto a = ob.queue_tracked(mail());
@@ -496,7 +525,7 @@ TEST_F(OutboxTest, ACrashBeforeTheStoreRecordsTheHandOverIsCaughtByTheLog) {
   store_->set_fault_hook_for_testing(nullptr);
   EXPECT_EQ(row(queued->id).handed_over_at, "");  // the store never heard of it
   const std::string log = HandoverLog::path_for(path_, "test:1");
-  EXPECT_EQ(HandoverLog::last_handed_over(log), queued->id);
+  EXPECT_EQ(HandoverLog::last_handed_over(log).value(), queued->id);
 
   alive_owner_ = "test:2";
   auto restarted = outbox("test:2");
@@ -506,6 +535,36 @@ TEST_F(OutboxTest, ACrashBeforeTheStoreRecordsTheHandOverIsCaughtByTheLog) {
   EXPECT_EQ(r.state, "sent");
   EXPECT_TRUE(r.unconfirmed);
   EXPECT_FALSE(std::filesystem::exists(log));
+}
+
+// A log that is there but cannot be read stops the recovery with its error: the message it
+// may speak for is neither sent again nor settled until the log can be read.
+TEST_F(OutboxTest, AHandOverLogThatCannotBeReadStopsTheFlushLoudly) {
+  alive_owner_ = "test:1";
+  auto crashed = outbox("test:1");
+  auto queued = crashed.queue_tracked(mail());
+  ASSERT_THAT(queued, IsOk());
+  store_->set_fault_hook_for_testing([](std::string_view step) -> Status {
+    if (step == "outbox-handed-over") throw Crash{};
+    return Status::Ok();
+  });
+  EXPECT_THROW((void)crashed.flush(factory()), Crash);
+  store_->set_fault_hook_for_testing(nullptr);
+  const std::string log = HandoverLog::path_for(path_, "test:1");
+  std::filesystem::rename(log, log + ".aside");
+  std::filesystem::create_directories(log);  // unreadable as a log
+
+  alive_owner_ = "test:2";
+  auto restarted = outbox("test:2");
+  EXPECT_THAT(restarted.flush(factory()),
+              StatusIs(ErrorKind::kInternal, HasSubstr("cannot read the outbox's hand-over log")));
+  EXPECT_EQ(sender_.delivered[std::to_string(queued->id)], 1);  // not sent again
+  EXPECT_EQ(row(queued->id).state, "sending");
+  std::filesystem::remove(log);
+  std::filesystem::rename(log + ".aside", log);
+  ASSERT_THAT(restarted.flush(factory()), IsOk());
+  EXPECT_EQ(sender_.delivered[std::to_string(queued->id)], 1);
+  EXPECT_TRUE(row(queued->id).unconfirmed);
 }
 
 // Only the last message a process handed over is in its log: the next one, begun and
@@ -737,6 +796,34 @@ TEST_F(ReplyTest, ACrashBeforeTheCommitLosesNeitherNoteNorForward) {
   ASSERT_THAT(sync(), IsOk());
   EXPECT_EQ(forwards().size(), 1u);
   EXPECT_EQ((*store_->get_ticket(ticket_))->notes.size(), 3u);
+}
+
+TEST_F(ReplyTest, AFailingLookupLeavesTheReplyForTheNextPassWithItsForward) {
+  // A reply by cookie only: routing reads the email-out note the cookie names, then the
+  // tracked mail to forward it. A busy store at either is an error that stops the message.
+  server_->add("From: Bob <bob@example.com>\r\nSubject: " + parsed_.subject +
+               "\r\n\r\nCookie only\r\n");
+  const std::string key = server_->messages[0].key;
+  for (const std::string step : {"lookup:email-out", "lookup:outbox-for-note"}) {
+    SCOPED_TRACE(step);
+    store_->set_fault_hook_for_testing([step](std::string_view s) {
+      return s == step ? Status(ErrorKind::kInternal, "database is locked (injected)")
+                       : Status();
+    });
+    EXPECT_THAT(sync(), StatusIs(ErrorKind::kInternal, HasSubstr("database is locked")));
+    store_->set_fault_hook_for_testing(nullptr);
+    EXPECT_EQ(store_->list_tickets()->size(), 1u);  // not a new ticket
+    EXPECT_EQ((*store_->get_ticket(ticket_))->notes.size(), 2u);
+    EXPECT_TRUE(forwards().empty());
+    EXPECT_FALSE(store_->find_ledger("support", key)->has_value());
+    EXPECT_FALSE(server_->messages[0].seen);
+  }
+  ASSERT_THAT(sync(), IsOk());
+  auto t = *store_->get_ticket(ticket_);
+  ASSERT_EQ(t->notes.size(), 3u);
+  EXPECT_EQ(t->notes[2].in_reply_to, original_.note_id);
+  EXPECT_EQ(forwards().size(), 1u);
+  EXPECT_EQ(store_->list_tickets()->size(), 1u);
 }
 
 TEST_F(ReplyTest, ForgedCookiesAndDeletedTicketsMatchNothing) {

@@ -43,6 +43,14 @@ TEST(ResultTest, HoldsValueOrStatus) {
   EXPECT_THAT(bad, StatusIs(ErrorKind::kNotFound, HasSubstr("folder")));
 }
 
+TEST(ResultTest, BuiltFromAnOkStatusIsAnInternalErrorNotOk) {
+  Result<int> r(Status::Ok());
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(r, StatusIs(ErrorKind::kInternal, HasSubstr("OK Status without a value")));
+  Result<std::string> from_default{Status()};
+  EXPECT_THAT(from_default, StatusIs(ErrorKind::kInternal, HasSubstr("without a value")));
+}
+
 Status fails_then_returns() {
   MB_RETURN_IF_ERROR(Status(ErrorKind::kNetwork, "reset"));
   return Status(ErrorKind::kInternal, "not reached");

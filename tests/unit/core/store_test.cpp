@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <string>
@@ -253,9 +254,10 @@ TEST_F(StoreTest, RefusesAFileFromANewerSchema) {
   EXPECT_THAT(Store::open(path_), StatusIs(ErrorKind::kInternal, HasSubstr("newer")));
 }
 
-TEST_F(StoreTest, OpenFailureIsInternalWithSqliteMessage) {
-  EXPECT_THAT(Store::open((dir_ / "missing-dir" / "x.db").string()),
-              StatusIs(ErrorKind::kInternal, HasSubstr("cannot open store")));
+TEST_F(StoreTest, OpenInAMissingDirectoryIsAConfigurationErrorNamingThePath) {
+  const std::string nowhere = (dir_ / "missing-dir" / "x.db").string();
+  EXPECT_THAT(Store::open(nowhere),
+              StatusIs(ErrorKind::kConfig, HasSubstr("cannot open store " + nowhere)));
 }
 
 TEST_F(StoreTest, CommitWritesTicketNoteAttachmentsRawAndLedger) {
@@ -345,6 +347,28 @@ TEST_F(StoreTest, SameBytesUnderAnotherKeyIsRecordedAsDuplicateOfTheOriginal) {
   ASSERT_THAT(by_sha, IsOk());
   ASSERT_TRUE(by_sha->has_value());
   EXPECT_EQ((*by_sha)->key, "1:1");
+}
+
+// The store holds every message and the outbox: it and its side files are private even
+// under umask 022, and a path that cannot be a database file is a configuration error.
+TEST_F(StoreTest, TheStoreAndItsSideFilesAreCreated0600) {
+  const mode_t old = ::umask(022);
+  auto store = Store::open(path_);
+  ::umask(old);
+  ASSERT_THAT(store, IsOk());
+  ASSERT_THAT((*store)->commit_message(new_ticket_commit("1:1", "x"), "raw"), IsOk());
+  // While the connection is open SQLite keeps its write-ahead log and its index.
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    SCOPED_TRACE(suffix);
+    struct stat st {};
+    ASSERT_EQ(::stat((path_ + suffix).c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+}
+
+TEST_F(StoreTest, APathThatIsADirectoryIsAConfigurationError) {
+  EXPECT_THAT(Store::open(dir_.string()),
+              StatusIs(ErrorKind::kConfig, HasSubstr(dir_.string() + " is a directory")));
 }
 
 TEST_F(StoreTest, AFailureAtAnyStepOfACommitLeavesNothing) {

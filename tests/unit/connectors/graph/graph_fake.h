@@ -98,10 +98,15 @@ struct FakeGraph {
   }
 };
 
+// A handler's answer with this status is lost: the request was written (on_written runs),
+// then the connection dropped before any answer, as HttpClient reports it.
+constexpr int kLostAnswer = 0;
+
 class FakeHttp : public HttpClient {
  public:
   explicit FakeHttp(std::shared_ptr<FakeGraph> g) : g_(std::move(g)) {}
   Result<HttpResponse> send(const HttpRequest& request) override {
+    if (request.on_written) request.on_written();  // the whole request reached "Graph"
     {
       std::unique_lock lock(g_->mu);
       HttpRequest copy = request;
@@ -119,6 +124,12 @@ class FakeHttp : public HttpClient {
     {
       std::lock_guard lock(g_->mu);
       --g_->in_flight;
+    }
+    if (r.status == kLostAnswer) {
+      return Status(ErrorKind::kNetwork,
+                    "HTTP exchange with graph.test:443 failed: Failed to read HTTP status line; "
+                    "the whole request had been sent, so the server may have acted on it",
+                    ErrorScope::kConnection);
     }
     if (request.body_sink) {
       // Delivered in pieces, as the real client does.

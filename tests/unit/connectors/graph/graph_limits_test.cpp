@@ -64,6 +64,37 @@ TEST_F(GraphLimitsTest, RetriesAfterRetryAfterFor429And503And504) {
   EXPECT_EQ(graph_->snapshot().size(), 4u);
 }
 
+// A 504 may come after Graph acted: a POST that may not be repeated gets the answer back
+// (its caller judges it); one declared repeatable (a move) goes again. 429 and 503 were
+// refused before Graph acted: any call goes again.
+TEST_F(GraphLimitsTest, A504IsRepeatedOnlyForACallThatMayBeRepeated) {
+  auto c = client();
+  auto post = [&](std::optional<bool> repeatable) {
+    return c->call({.method = "POST",
+                    .target = "/users/support%40contoso.com/messages/m1/move",
+                    .body = "{}",
+                    .content_type = "application/json",
+                    .what = "move",
+                    .repeatable = repeatable});
+  };
+  script({graph_error(504, "GatewayTimeout", "timeout", {{"Retry-After", "2"}})});
+  auto once = post(std::nullopt);
+  ASSERT_THAT(once, IsOk());
+  EXPECT_EQ(once->status, 504);
+  EXPECT_EQ(graph_->snapshot().size(), 1u);
+  script({graph_error(504, "GatewayTimeout", "timeout", {{"Retry-After", "2"}})});
+  auto again = post(true);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(graph_->snapshot().size(), 3u);
+  script({graph_error(429, "TooManyRequests", "slow", {{"Retry-After", "1"}}),
+          graph_error(503, "serviceNotAvailable", "busy", {{"Retry-After", "1"}})});
+  auto throttled = post(false);
+  ASSERT_THAT(throttled, IsOk());
+  EXPECT_EQ(throttled->status, 200);
+  EXPECT_EQ(graph_->snapshot().size(), 6u);
+}
+
 TEST_F(GraphLimitsTest, BacksOffExponentiallyWithJitterWithoutRetryAfter) {
   script({graph_error(503, "ServiceUnavailable", "busy"), graph_error(503, "x", "busy"),
           graph_error(503, "x", "busy")});

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "graph_fake.h"
 #include "tests/status_matchers.h"
 
@@ -227,6 +229,29 @@ TEST_F(GraphMailboxTest, ConfiguredConcurrencyIsNeverExceeded) {
   EXPECT_EQ(graph_->max_in_flight, 2);
 }
 
+// A $value body growing past max_message_bytes is not kept: the download stops and that
+// message alone is kTooLarge; the others arrive.
+TEST_F(GraphMailboxTest, ADownloadOverTheSizeLimitStopsAndIsTooLarge) {
+  cfg_.max_message_bytes = 100;
+  route([](const HttpRequest& r) {
+    HttpResponse resp;
+    resp.status = 200;
+    bool big = r.url.find("/big/") != std::string::npos;
+    resp.body = "Subject: x\r\n\r\n" + std::string(big ? 5000 : 10, 'x') + "\r\n";
+    return resp;
+  });
+  std::map<std::string, Status> got;
+  ASSERT_THAT(mailbox()->fetch({"a", "big", "c"}, [&](const std::string& key, Result<std::string> raw) {
+    got[key] = raw.status();
+    return Status::Ok();
+  }),
+              IsOk());
+  EXPECT_THAT(got["a"], IsOk());
+  EXPECT_THAT(got["big"], StatusIs(ErrorKind::kTooLarge, HasSubstr("max_message_bytes (100)")));
+  EXPECT_EQ(got["big"].scope(), ErrorScope::kMessage);
+  EXPECT_THAT(got["c"], IsOk());
+}
+
 TEST_F(GraphMailboxTest, AGoneMessageIsAMessageErrorAndTheOthersArrive) {
   route([](const HttpRequest& r) {
     if (r.url.find("/gone/") != std::string::npos) {
@@ -251,6 +276,40 @@ TEST_F(GraphMailboxTest, AGoneMessageIsAMessageErrorAndTheOthersArrive) {
               IsOk());
   EXPECT_THAT(got, ElementsAre(std::pair<std::string, bool>{"a", true},
                                std::pair<std::string, bool>{"gone", false},
+                               std::pair<std::string, bool>{"b", true}));
+}
+
+// An item Exchange cannot convert to MIME is unreadable (kInvalidInput, scope kMessage:
+// skipped for good), even when answered 500, and the messages behind it still arrive.
+TEST_F(GraphMailboxTest, AnItemThatCannotBeReadIsUnreadableAndTheOthersArrive) {
+  route([](const HttpRequest& r) {
+    if (r.url.find("/corrupt/") != std::string::npos) {
+      return graph_error(500, "ErrorMimeContentConversionFailed",
+                         "The MIME content conversion failed.");
+    }
+    if (r.url.find("/broken/") != std::string::npos) {
+      return graph_error(400, "ErrorCorruptData", "Data is corrupt.");
+    }
+    HttpResponse resp;
+    resp.status = 200;
+    resp.body = "Subject: x\r\n\r\nx\r\n";
+    return resp;
+  });
+  std::vector<std::pair<std::string, bool>> got;
+  ASSERT_THAT(mailbox()->fetch({"a", "corrupt", "broken", "b"},
+                               [&](const std::string& key, Result<std::string> raw) {
+                                 if (!raw.ok()) {
+                                   EXPECT_THAT(raw.status(), StatusIs(ErrorKind::kInvalidInput,
+                                                                      HasSubstr("Error")));
+                                   EXPECT_EQ(raw.status().scope(), ErrorScope::kMessage);
+                                 }
+                                 got.emplace_back(key, raw.ok());
+                                 return Status::Ok();
+                               }),
+              IsOk());
+  EXPECT_THAT(got, ElementsAre(std::pair<std::string, bool>{"a", true},
+                               std::pair<std::string, bool>{"corrupt", false},
+                               std::pair<std::string, bool>{"broken", false},
                                std::pair<std::string, bool>{"b", true}));
 }
 

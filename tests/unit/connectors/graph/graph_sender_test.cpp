@@ -12,6 +12,7 @@ namespace mb::testing {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -195,6 +196,100 @@ TEST_F(GraphSenderTest, A400IsPermanentAndA503StormIsRetryable) {
   EXPECT_FALSE(is_permanent_send_failure(busy.status()));
 }
 
+// The request that sends (sendMail with MIME or JSON, a draft's /send) answered 504 or 500,
+// or with its answer lost: Graph may have sent the mail, so the request is not repeated,
+// the outbox heard of the hand-over once, and the error is not a server's refusal (the
+// outbox holds it in doubt). The draft is kept: Graph may have sent it.
+TEST_F(GraphSenderTest, A504OrALostAnswerToTheRequestThatSendsIsInDoubtAndNotRepeated) {
+  std::string big(3 * 1024 * 1024 + 1, 'x');
+  struct Case {
+    const char* name;
+    bool save;
+    std::string raw;
+    std::string sending;  // the URL suffix of the request that sends
+  };
+  const std::vector<Case> cases = {{"MIME", true, simple_mail(), "/sendMail"},
+                                   {"JSON", false, simple_mail(), "/sendMail"},
+                                   {"draft", true, mail_with_attachment(big), "/send"}};
+  for (const Case& c : cases) {
+    for (int status : {504, 500, 502, kLostAnswer}) {
+      SCOPED_TRACE(std::string(c.name) + " " + std::to_string(status));
+      graph_ = std::make_shared<FakeGraph>();
+      cfg_.save_to_sent_items = c.save;
+      const std::string sending = c.sending;
+      graph_->handler = [sending, status](const HttpRequest& r) {
+        if (r.method == "POST" && r.url.size() >= sending.size() &&
+            r.url.compare(r.url.size() - sending.size(), sending.size(), sending) == 0) {
+          return status == kLostAnswer
+                     ? HttpResponse{kLostAnswer, {}, ""}
+                     : graph_error(status, "UnknownError", "gateway", {{"Retry-After", "1"}});
+        }
+        if (r.method == "POST" && r.url == kApi + kUser + "/messages") {
+          return json_response(201, {{"id", "draft-9"}});
+        }
+        if (r.url.find("/createUploadSession") != std::string::npos) {
+          return json_response(201, {{"uploadUrl", kService + "/upload/s1?authtoken=x"}});
+        }
+        if (r.method == "PUT") return HttpResponse{201, {}, ""};
+        return HttpResponse{202, {}, ""};
+      };
+      int handovers = 0;
+      OutgoingMail mail = outgoing(c.raw);
+      mail.on_handed_over = [&](const SendResult& so_far) {
+        ++handovers;
+        EXPECT_EQ(so_far.recipients.size(), 2u);
+      };
+      auto sent = sender()->send(mail);
+      ASSERT_THAT(sent, StatusIs(ErrorKind::kNetwork, HasSubstr(status == kLostAnswer
+                                                                    ? "may have acted on it"
+                                                                    : "may have sent")));
+      EXPECT_FALSE(is_server_answer(sent.status()));
+      EXPECT_EQ(graph_->count("POST", c.sending), 1u) << "the request that sends was repeated";
+      EXPECT_EQ(handovers, 1);
+      EXPECT_EQ(graph_->count("DELETE", "/messages/"), 0u) << "a draft Graph may have sent";
+    }
+  }
+}
+
+// 429 and 503 say Graph refused the request before acting on it: it goes again, and the
+// outbox hears of the hand-over once.
+TEST_F(GraphSenderTest, A429AndA503BeforeTheSendAreRepeated) {
+  auto answers = std::make_shared<std::vector<HttpResponse>>(std::vector<HttpResponse>{
+      graph_error(429, "TooManyRequests", "slow down", {{"Retry-After", "2"}}),
+      graph_error(503, "serviceNotAvailable", "busy", {{"Retry-After", "3"}}),
+      HttpResponse{202, {{"request-id", "req-3"}}, ""}});
+  auto next = std::make_shared<size_t>(0);
+  graph_->handler = [answers, next](const HttpRequest&) { return (*answers)[(*next)++]; };
+  int handovers = 0;
+  OutgoingMail mail = outgoing(simple_mail());
+  mail.on_handed_over = [&](const SendResult&) { ++handovers; };
+  auto sent = sender()->send(mail);
+  ASSERT_THAT(sent, IsOk());
+  EXPECT_EQ(sent->server_id, "req-3");
+  EXPECT_EQ(graph_->count("POST", "/sendMail"), 3u);
+  EXPECT_EQ(handovers, 1);
+  EXPECT_EQ(sleeps_->waits,
+            (std::vector<std::chrono::milliseconds>{std::chrono::seconds(2),
+                                                    std::chrono::seconds(3)}));
+}
+
+// Graph's refusals after the request was written are answers, not doubts: 400, 403, 404.
+TEST_F(GraphSenderTest, ARefusalOfTheRequestThatSendsIsAnAnswer) {
+  for (int status : {400, 403, 404, 413}) {
+    SCOPED_TRACE(status);
+    graph_->handler = [status](const HttpRequest&) {
+      return graph_error(status, "ErrorX", "refused");
+    };
+    OutgoingMail mail = outgoing(simple_mail());
+    int handovers = 0;
+    mail.on_handed_over = [&](const SendResult&) { ++handovers; };
+    auto sent = sender()->send(mail);
+    ASSERT_FALSE(sent.ok());
+    EXPECT_TRUE(is_server_answer(sent.status())) << sent.status().to_string();
+    EXPECT_EQ(handovers, 1);
+  }
+}
+
 TEST_F(GraphSenderTest, AccessDeniedNamesMailSend) {
   graph_->handler = [](const HttpRequest&) {
     return graph_error(403, "ErrorAccessDenied",
@@ -204,16 +299,65 @@ TEST_F(GraphSenderTest, AccessDeniedNamesMailSend) {
               StatusIs(ErrorKind::kAuth, HasSubstr("Mail.Send")));
 }
 
-TEST_F(GraphSenderTest, TestConnectionChecksTokenAndMailbox) {
-  graph_->handler = [](const HttpRequest&) {
-    return json_response(200, {{"id", "u1"}, {"mail", "helpdesk@contoso.com"},
-                               {"displayName", "Help Desk"}});
+std::string b64url(const std::string& text) {
+  std::string out = base64_encode(text);
+  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+
+// A SignIn whose token is a JWT with `claims` (no signature: only Graph checks it).
+SignIn jwt_sign_in(const json& claims) {
+  SignIn s;
+  const std::string token =
+      b64url(R"({"typ":"JWT","alg":"RS256"})") + "." + b64url(claims.dump()) + ".c2ln";
+  s.with_token = [token](const std::function<Status(const std::string&)>& fn) {
+    return fn(token);
   };
-  auto rep = sender()->test_connection();
+  s.describe = [] { return std::string("app test (app-only)"); };
+  return s;
+}
+
+// Sending needs Mail.Send alone, which reads nothing: the test checks the token's roles and
+// makes no Graph request (GET /users/… would need User.Read.All and fail with Mail.Send).
+// A token without Mail.Send is a failure, shown as one.
+TEST_F(GraphSenderTest, TestConnectionChecksTheTokensMailSendWithoutReadingTheUser) {
+  graph_->handler = [](const HttpRequest&) {
+    return graph_error(403, "Authorization_RequestDenied",
+                       "Insufficient privileges to complete the operation.");
+  };
+  auto with = [&](const json& claims) {
+    return make_graph_sender(cfg_, kService, jwt_sign_in(claims), factory(graph_),
+                             fake_tuning(sleeps_))
+        ->test_connection();
+  };
+  auto rep = with({{"aud", "https://graph.microsoft.com"}, {"appid", "app-1"},
+                   {"roles", {"Mail.Send"}}});
   ASSERT_THAT(rep.status, IsOk());
   ASSERT_EQ(rep.steps.size(), 2u);
-  EXPECT_EQ(rep.steps[1].name, "mailbox");
-  EXPECT_THAT(rep.steps[1].detail, HasSubstr("Help Desk <helpdesk@contoso.com>"));
+  EXPECT_EQ(rep.steps[0].name, "token");
+  EXPECT_EQ(rep.steps[1].name, "permission");
+  EXPECT_TRUE(rep.steps[1].ok);
+  EXPECT_THAT(rep.steps[1].detail, HasSubstr("Mail.Send granted"));
+  EXPECT_TRUE(graph_->snapshot().empty()) << "test-connection called Graph";
+
+  auto lacking = with({{"aud", "https://graph.microsoft.com"}, {"appid", "app-1"},
+                       {"roles", {"Mail.ReadWrite"}}});
+  EXPECT_THAT(lacking.status,
+              StatusIs(ErrorKind::kAuth, AllOf(HasSubstr("lacks Mail.Send"),
+                                               HasSubstr("roles Mail.ReadWrite"),
+                                               HasSubstr("application permission Mail.Send"))));
+  ASSERT_EQ(lacking.steps.size(), 2u);
+  EXPECT_FALSE(lacking.steps[1].ok);
+  auto delegated = with({{"aud", "https://graph.microsoft.com"}, {"scp", "Mail.Send User.Read"}});
+  EXPECT_THAT(delegated.status, IsOk());
+  EXPECT_THAT(delegated.steps[1].detail, HasSubstr("scp Mail.Send User.Read"));
+  // An opaque token is not judged: no step claims what was not checked.
+  auto opaque = sender()->test_connection();
+  ASSERT_THAT(opaque.status, IsOk());
+  ASSERT_EQ(opaque.steps.size(), 1u);
+  EXPECT_THAT(opaque.steps[0].detail, HasSubstr("not checked"));
+  EXPECT_TRUE(graph_->snapshot().empty());
 }
 
 }  // namespace

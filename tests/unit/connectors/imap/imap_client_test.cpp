@@ -3,12 +3,15 @@
 // the Status kind expected.
 #include "connectors/imap/imap_client.h"
 
+#include <chrono>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "connectors/imap/imap_syntax.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/connectors/imap/imap_test_util.h"
+#include "tests/unit/core/script_server.h"
 
 namespace mb::imap {
 namespace {
@@ -73,11 +76,15 @@ TEST_P(ClientFlowTest, LoginSelectSearchFetch) {
       .C("a3 UID SEARCH UNSEEN")
       .S("* SEARCH 8 7")
       .S("a3 OK Search completed")
-      .C("a4 UID FETCH 7:8 (UID BODY.PEEK[])")
+      .C("a4 UID FETCH 7:8 (UID RFC822.SIZE)")
+      .size(1, 7, body1.size())
+      .size(2, 8, body2.size())
+      .S("a4 OK Fetch completed")
+      .C("a5 UID FETCH 7:8 (UID BODY.PEEK[])")
       .fetch(1, 7, body1)
       .S("* 2 FETCH (FLAGS (\\Recent))")
       .fetch(2, 8, body2)
-      .S("a4 OK Fetch completed");
+      .S("a5 OK Fetch completed");
   Harness h(s, GetParam());
   ASSERT_THAT(h.connect(), IsOk());
   EXPECT_EQ(h.client->state(), State::kNotAuthenticated);
@@ -225,6 +232,18 @@ TEST(ClientTest, PreauthGreetingSkipsSignIn) {
   EXPECT_EQ(h.written(), "");
 }
 
+TEST(ClientTest, PreauthBeforeStartTlsIsATlsRefusal) {
+  Script s;
+  s.S("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] welcome back");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  EXPECT_THAT(h.client->starttls(),
+              StatusIs(ErrorKind::kTls, HasSubstr("PREAUTH before STARTTLS")));
+  EXPECT_FALSE(h.stream->is_tls());
+  EXPECT_EQ(h.client->state(), State::kDisconnected);
+  EXPECT_EQ(h.written(), "");  // not a byte in plaintext
+}
+
 TEST(ClientTest, ByeAtGreetingIsNetwork) {
   Script s;
   s.S("* BYE Too many connections from your IP");
@@ -261,7 +280,7 @@ TEST(ClientTest, PlaintextInjectedAfterStartTlsOkIsRefused) {
       .S("a2 OK done");
   Harness h(s);
   ASSERT_THAT(h.connect(), IsOk());
-  EXPECT_THAT(h.client->starttls(), StatusIs(ErrorKind::kProtocol, HasSubstr("injection")));
+  EXPECT_THAT(h.client->starttls(), StatusIs(ErrorKind::kTls, HasSubstr("injection")));
   EXPECT_FALSE(h.stream->is_tls());
   EXPECT_EQ(h.client->state(), State::kDisconnected);
   EXPECT_EQ(h.written(), s.client);
@@ -422,17 +441,24 @@ TEST(ClientTest, EsearchFromAnImap4rev2Server) {
   EXPECT_THAT(*uids, ElementsAre(3u, 4u, 5u, 9u));
 }
 
-TEST(ClientTest, OversizedMessageIsDroppedAndTheConnectionGoesOn) {
-  std::string big(3000, 'b');
+// A message whose RFC822.SIZE is over max_message_bytes is not downloaded at all: the sink
+// gets kTooLarge and the body FETCH asks only for the others.
+TEST(ClientTest, MessageOverTheLimitByItsSizeIsNotDownloaded) {
   Script s;
   s.S("* PREAUTH hi")
+      .C("a1 SELECT \"INBOX\"")
       .S("* OK [UIDVALIDITY 9] x")
       .S("a1 OK sel")
-      .fetch(1, 4, big)
-      .fetch(2, 5, "small")
+      .C("a2 UID FETCH 4:5 (UID RFC822.SIZE)")
+      .size(1, 4, 3000)
+      .size(2, 5, 5)
       .S("a2 OK done")
+      .C("a3 UID FETCH 5 (UID BODY.PEEK[])")
+      .fetch(2, 5, "small")
+      .S("a3 OK done")
+      .C("a4 UID SEARCH ALL")
       .S("* SEARCH 4 5")
-      .S("a3 OK done");
+      .S("a4 OK done");
   Harness h(s);
   ClientOptions o;
   o.max_message_bytes = 1000;
@@ -443,7 +469,7 @@ TEST(ClientTest, OversizedMessageIsDroppedAndTheConnectionGoesOn) {
   ASSERT_THAT(h.client->uid_fetch({4, 5},
                                   [&](uint32_t uid, Result<std::string> body) {
                                     if (uid == 4) {
-                                      EXPECT_THAT(body, StatusIs(ErrorKind::kInvalidInput,
+                                      EXPECT_THAT(body, StatusIs(ErrorKind::kTooLarge,
                                                                  HasSubstr("3000 bytes")));
                                       EXPECT_EQ(body.status().scope(), ErrorScope::kMessage);
                                     }
@@ -453,6 +479,101 @@ TEST(ClientTest, OversizedMessageIsDroppedAndTheConnectionGoesOn) {
               IsOk());
   EXPECT_THAT(got, ElementsAre("error", "small"));
   EXPECT_THAT(h.client->uid_search("ALL"), IsOk());
+  EXPECT_EQ(h.written(), s.client);
+}
+
+// A server whose RFC822.SIZE lies: the body over the limit is read and dropped, never kept,
+// reported kTooLarge, and the connection goes on.
+TEST(ClientTest, BodyLargerThanItsSizeSaidIsDroppedAndTheConnectionGoesOn) {
+  std::string big(3000, 'b');
+  Script s;
+  s.S("* PREAUTH hi")
+      .S("* OK [UIDVALIDITY 9] x")
+      .S("a1 OK sel")
+      .size(1, 4, 10)
+      .size(2, 5, 5)
+      .S("a2 OK done")
+      .fetch(1, 4, big)
+      .fetch(2, 5, "small")
+      .S("a3 OK done")
+      .S("* SEARCH 4 5")
+      .S("a4 OK done");
+  Harness h(s);
+  ClientOptions o;
+  o.max_message_bytes = 1000;
+  o.trace = [&h](const std::string& line) { h.trace.push_back(line); };
+  h.client = std::make_unique<Client>(o);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  std::vector<std::string> got;
+  ASSERT_THAT(h.client->uid_fetch({4, 5},
+                                  [&](uint32_t uid, Result<std::string> body) {
+                                    if (uid == 4) {
+                                      EXPECT_THAT(body, StatusIs(ErrorKind::kTooLarge,
+                                                                 HasSubstr("3000 bytes")));
+                                    }
+                                    got.push_back(body.ok() ? *body : "error");
+                                    return Status::Ok();
+                                  }),
+              IsOk());
+  EXPECT_THAT(got, ElementsAre("error", "small"));
+  EXPECT_THAT(h.all_trace(), HasSubstr("S: <3000 bytes, dropped>"));
+  EXPECT_THAT(h.client->uid_search("ALL"), IsOk());
+}
+
+// Literals nobody asked for — in another FETCH item, or a second BODY[] — are read and
+// dropped, never kept; a response's small unrequested literal (an odd server's string)
+// stays.
+TEST(ClientTest, UnrequestedLiteralsAreDroppedNotKept) {
+  std::string junk(5000, 'j');
+  Script s;
+  s.S("* PREAUTH hi").S("* OK [UIDVALIDITY 9] x").S("a1 OK sel");
+  s.size(1, 4, 4).S("a2 OK done");
+  s.S("* 1 FETCH (UID 4 X-JUNK {" + std::to_string(junk.size()) + "}").server += junk;
+  s.S(" BODY[] {4}").server += "body";
+  s.S(")");
+  s.fetch(1, 4, junk);                      // the same message again: not asked for twice
+  s.fetch(7, 99, junk);                     // a message not asked for
+  s.S("* 1 FETCH (UID 4 X-NAME {3}").server += "abc";
+  s.S(")").S("a3 OK done");
+  Harness h(s);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  std::vector<std::pair<uint32_t, std::string>> got;
+  ASSERT_THAT(h.client->uid_fetch({4},
+                                  [&](uint32_t uid, Result<std::string> body) {
+                                    got.emplace_back(uid, body.ok() ? *body : "error");
+                                    return Status::Ok();
+                                  }),
+              IsOk());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, 4u);
+  EXPECT_EQ(got[0].second, "body");
+  size_t dropped = 0;
+  for (const auto& l : h.trace) dropped += l == "S: <5000 bytes, dropped>";
+  EXPECT_EQ(dropped, 3u);
+  EXPECT_THAT(h.all_trace(), HasSubstr("S: <3 bytes>"));
+}
+
+// One answer carrying unrequested literals without end (60 of 8 MB in the report) is cut
+// off once it passes kMaxAnswerOverhead: an error, not memory.
+TEST(ClientTest, FloodOfUnrequestedLiteralsEndsTheCommand) {
+  const std::string mib(1u << 20, 'x');
+  Script s;
+  s.S("* PREAUTH hi").S("* OK [UIDVALIDITY 9] x").S("a1 OK sel");
+  const size_t n = (Client::kMaxAnswerOverhead >> 20) + 2;
+  for (size_t i = 0; i < n; ++i) {
+    s.S("* " + std::to_string(i + 1) + " FETCH (UID 4 X-JUNK {" + std::to_string(mib.size()) +
+        "}").server += mib;
+    s.S(")");
+  }
+  s.S("a2 OK done");
+  Harness h(s, 1u << 20);
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  EXPECT_THAT(h.client->uid_fetch({4}, [](uint32_t, Result<std::string>) { return Status::Ok(); }),
+              StatusIs(ErrorKind::kProtocol, HasSubstr("besides the message bodies")));
+  EXPECT_EQ(h.client->state(), State::kDisconnected);
 }
 
 TEST(ClientTest, SinkErrorStopsDeliveriesButFinishesTheCommand) {
@@ -460,10 +581,13 @@ TEST(ClientTest, SinkErrorStopsDeliveriesButFinishesTheCommand) {
   s.S("* PREAUTH hi")
       .S("* OK [UIDVALIDITY 9] x")
       .S("a1 OK sel")
+      .size(1, 4, 3)
+      .size(2, 5, 3)
+      .S("a2 OK done")
       .fetch(1, 4, "one")
       .fetch(2, 5, "two")
-      .S("a2 OK done")
-      .S("a3 OK [CAPABILITY IMAP4rev1] done");
+      .S("a3 OK done")
+      .S("a4 OK [CAPABILITY IMAP4rev1] done");
   Harness h(s);
   ASSERT_THAT(h.connect(), IsOk());
   ASSERT_THAT(h.client->select("INBOX"), IsOk());
@@ -482,7 +606,8 @@ TEST(ClientTest, SinkErrorStopsDeliveriesButFinishesTheCommand) {
 TEST(ClientTest, NilBodyIsMessageScopedNotFound) {
   Script s;
   s.S("* PREAUTH hi").S("* OK [UIDVALIDITY 9] x").S("a1 OK sel");
-  s.S("* 1 FETCH (UID 4 BODY[] NIL)").S("a2 OK done");
+  s.size(1, 4, 3).S("a2 OK done");
+  s.S("* 1 FETCH (UID 4 BODY[] NIL)").S("a3 OK done");
   Harness h(s);
   ASSERT_THAT(h.connect(), IsOk());
   ASSERT_THAT(h.client->select("INBOX"), IsOk());
@@ -560,6 +685,126 @@ TEST(ClientTest, CommandFailureTable) {
   Status bad = command_failure(r, "SELECT");
   EXPECT_THAT(bad, StatusIs(ErrorKind::kProtocol, HasSubstr("BAD")));
   EXPECT_EQ(bad.scope(), ErrorScope::kConnection);
+}
+
+// A state guard never passes without a connection: every command on a client that was
+// never connected is a connection error (kNetwork), never OK and never a bug (kInternal).
+TEST(ClientTest, EveryCommandWithoutAConnectionIsAConnectionError) {
+  Client c(ClientOptions{});
+  sasl::Credentials creds;
+  creds.user = "support";
+  creds.secret = "pw";
+  auto mech = sasl::make_mechanism("PLAIN", creds);
+  ASSERT_THAT(mech.status(), IsOk());
+  auto sink = [](uint32_t, Result<std::string>) { return Status::Ok(); };
+  for (const Status& s : {c.capability(), c.starttls(), c.login("u", "p"),
+                          c.authenticate_plain("u", "p"), c.authenticate(**mech, creds),
+                          c.sign_in(creds).status(), c.select("INBOX").status(),
+                          c.create("Done"), c.uid_search("ALL").status(),
+                          c.uid_fetch({1}, sink), c.uid_store_add_flags({1}, "\\Seen"),
+                          c.uid_copy({1}, "Done"), c.uid_move({1}, "Done"),
+                          c.uid_expunge({1})}) {
+    EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
+    EXPECT_EQ(s.scope(), ErrorScope::kConnection) << s.to_string();
+  }
+}
+
+// Hostile servers over real sockets, with time-outs of 1 s: every call returns with an
+// error naming the step soon after its deadline, however the server dribbles.
+using ::mb::testing::Peer;
+using ::mb::testing::ScriptServer;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct SocketHarness {
+  ScriptServer server;
+  std::unique_ptr<Client> client;
+  explicit SocketHarness(ScriptServer::Handler h) : server(std::move(h)) {
+    ClientOptions o;
+    o.host = "127.0.0.1";
+    o.timeouts.connect = seconds(1);
+    o.timeouts.response = seconds(1);
+    client = std::make_unique<Client>(o);
+  }
+  Status connect() {
+    Timeouts t;
+    t.connect = seconds(1);
+    t.response = seconds(1);
+    auto s = connect_tcp("127.0.0.1", server.port(), t);
+    if (!s.ok()) return s.status();
+    return client->connect(std::move(*s));
+  }
+};
+
+// PREAUTH, SELECT answered, the size check answered; then `rest` plays the body FETCH.
+ScriptServer::Handler selected_then(std::function<void(Peer&)> rest) {
+  return [rest = std::move(rest)](Peer& p) {
+    std::string line;
+    if (!p.send("* PREAUTH hi\r\n") || !p.read_line(line)) return;
+    if (!p.send("* OK [UIDVALIDITY 9] x\r\na1 OK sel\r\n") || !p.read_line(line)) return;
+    if (!p.send("* 1 FETCH (UID 4 RFC822.SIZE 1000)\r\na2 OK done\r\n") || !p.read_line(line))
+      return;
+    rest(p);
+  };
+}
+
+// A bound on how long a call may take: its deadline plus generous slack for a busy machine.
+constexpr auto kReturnsWithin = seconds(6);
+
+TEST(ClientDeadlineTest, TricklingGreetingEndsAtTheConnectTimeout) {
+  SocketHarness h([](Peer& p) { p.trickle("* OK slow ", milliseconds(100), true); });
+  auto started = std::chrono::steady_clock::now();
+  Status s = h.connect();
+  EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork,
+                          HasSubstr("timed out waiting for the greeting after 1 s")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kReturnsWithin);
+}
+
+TEST(ClientDeadlineTest, TricklingFetchEndsAtTheResponseTimeout) {
+  SocketHarness h(selected_then([](Peer& p) {
+    p.send("* 1 FETCH (UID 4 BODY[] {1000}\r\n");
+    p.trickle(std::string(1000, 'x'), milliseconds(100));
+  }));
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  auto started = std::chrono::steady_clock::now();
+  Status s = h.client->uid_fetch({4}, [](uint32_t, Result<std::string>) { return Status::Ok(); });
+  EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork,
+                          HasSubstr("timed out waiting for the answer to UID FETCH after 1 s")));
+  EXPECT_EQ(s.scope(), ErrorScope::kConnection);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kReturnsWithin);
+  EXPECT_EQ(h.client->state(), State::kDisconnected);
+}
+
+TEST(ClientDeadlineTest, EndlessUntaggedLinesEndAtTheResponseTimeout) {
+  SocketHarness h(selected_then([](Peer& p) {
+    while (p.send("* OK still working\r\n") && p.pause(milliseconds(20))) {
+    }
+  }));
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  auto started = std::chrono::steady_clock::now();
+  Status s = h.client->uid_fetch({4}, [](uint32_t, Result<std::string>) { return Status::Ok(); });
+  EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("the answer to UID FETCH")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kReturnsWithin);
+}
+
+// As fast as loopback goes, the stream passes the deadline's allowance for its bytes; what
+// ends it is the bound on what an answer may carry besides its bodies.
+TEST(ClientDeadlineTest, UntaggedFloodIsCutOffByTheAnswerBound) {
+  SocketHarness h(selected_then([](Peer& p) {
+    std::string chunk;
+    for (int i = 0; i < 2000; ++i) chunk += "* 1 FETCH (FLAGS (\\Seen))\r\n";
+    p.stream(chunk);
+  }));
+  ASSERT_THAT(h.connect(), IsOk());
+  ASSERT_THAT(h.client->select("INBOX"), IsOk());
+  auto started = std::chrono::steady_clock::now();
+  Status s = h.client->uid_fetch({4}, [](uint32_t, Result<std::string>) { return Status::Ok(); });
+  EXPECT_THAT(s, StatusIs(ErrorKind::kProtocol,
+                          AllOf(HasSubstr("untagged responses"), HasSubstr("UID FETCH"))));
+  EXPECT_EQ(s.scope(), ErrorScope::kConnection);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(60));
 }
 
 }  // namespace

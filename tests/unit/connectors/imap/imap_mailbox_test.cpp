@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 
 #include "connectors/imap/imap_syntax.h"
 #include "tests/status_matchers.h"
@@ -152,11 +153,15 @@ TEST(ImapMailboxTest, DeleteAndMoveListEverythingNotDeleted) {
 // the order asked.
 TEST(ImapMailboxTest, FetchBatchesAndDeliversInRequestOrder) {
   Script s = opened("UIDPLUS");
-  s.C("a3 UID FETCH 1:25 (UID BODY.PEEK[])");
+  s.C("a3 UID FETCH 1:25 (UID RFC822.SIZE)").size(1, 1, 5).size(2, 2, 5);
+  for (uint32_t u = 4; u <= 25; ++u) s.size(u, u, 6);
+  s.S("a3 OK Fetch completed");
+  s.C("a4 UID FETCH 1:25 (UID BODY.PEEK[])");
   s.fetch(2, 2, "msg 2").fetch(1, 1, "msg 1");
   for (uint32_t u = 4; u <= 25; ++u) s.fetch(u, u, "msg " + std::to_string(u));
-  s.S("a3 OK Fetch completed");
-  s.C("a4 UID FETCH 27 (UID BODY.PEEK[])").fetch(26, 27, "msg 27").S("a4 OK done");
+  s.S("a4 OK Fetch completed");
+  s.C("a5 UID FETCH 27 (UID RFC822.SIZE)").size(26, 27, 6).S("a5 OK done");
+  s.C("a6 UID FETCH 27 (UID BODY.PEEK[])").fetch(26, 27, "msg 27").S("a6 OK done");
   std::vector<std::string> keys;
   for (uint32_t u = 1; u <= 25; ++u) keys.push_back(key(u));
   keys.push_back(key(26, 999));
@@ -185,8 +190,9 @@ TEST(ImapMailboxTest, FetchBatchesAndDeliversInRequestOrder) {
 
 TEST(ImapMailboxTest, FetchCallbackErrorStopsAndKeepsTheConnection) {
   Script s = opened("UIDPLUS");
-  s.C("a3 UID FETCH 1:2 (UID BODY.PEEK[])").fetch(1, 1, "one").fetch(2, 2, "two").S("a3 OK done");
-  s.C("a4 UID SEARCH UNSEEN").S("* SEARCH 2").S("a4 OK done");
+  s.C("a3 UID FETCH 1:2 (UID RFC822.SIZE)").size(1, 1, 3).size(2, 2, 3).S("a3 OK done");
+  s.C("a4 UID FETCH 1:2 (UID BODY.PEEK[])").fetch(1, 1, "one").fetch(2, 2, "two").S("a4 OK done");
+  s.C("a5 UID SEARCH UNSEEN").S("* SEARCH 2").S("a5 OK done");
   Fixture f(PostAction::mark_read());
   f.add(s);
   int calls = 0;
@@ -204,9 +210,11 @@ TEST(ImapMailboxTest, FetchCallbackErrorStopsAndKeepsTheConnection) {
 
 TEST(ImapMailboxTest, ReconnectsLazilyAfterTheConnectionBroke) {
   Script broken = opened("UIDPLUS");
-  broken.C("a3 UID FETCH 1 (UID BODY.PEEK[])").S("* 1 FETCH (UID 1 BODY[] {50}").S("trunc");
+  broken.C("a3 UID FETCH 1 (UID RFC822.SIZE)").size(1, 1, 50).S("a3 OK done");
+  broken.C("a4 UID FETCH 1 (UID BODY.PEEK[])").S("* 1 FETCH (UID 1 BODY[] {50}").S("trunc");
   Script good = opened("UIDPLUS");
-  good.C("a3 UID FETCH 1 (UID BODY.PEEK[])").fetch(1, 1, "whole").S("a3 OK done");
+  good.C("a3 UID FETCH 1 (UID RFC822.SIZE)").size(1, 1, 5).S("a3 OK done");
+  good.C("a4 UID FETCH 1 (UID BODY.PEEK[])").fetch(1, 1, "whole").S("a4 OK done");
   Fixture f(PostAction::mark_read());
   f.add(broken);
   f.add(good);
@@ -224,6 +232,47 @@ TEST(ImapMailboxTest, ReconnectsLazilyAfterTheConnectionBroke) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(f.used.size(), 2u);
   EXPECT_EQ(f.written(1), good.client);
+}
+
+// A FETCH answer that cannot be read ends its connection, and which message broke it is not
+// known: the keys not handed over yet are fetched one by one on new connections; one that
+// cannot be read alone either is handed over as kInvalidInput (skipped for good as
+// "unreadable") and the next one still comes.
+TEST(ImapMailboxTest, UnreadableMessageIsReportedAndTheNextOneStillComes) {
+  const std::string garbage = "* 2 FETCH (UID 2 BODY[] {12a}";
+  Script batch = opened("UIDPLUS");
+  batch.C("a3 UID FETCH 1:3 (UID RFC822.SIZE)").size(1, 1, 3).size(2, 2, 12).size(3, 3, 5);
+  batch.S("a3 OK done");
+  batch.C("a4 UID FETCH 1:3 (UID BODY.PEEK[])").fetch(1, 1, "one").S(garbage);
+  Script alone2 = opened("UIDPLUS");
+  alone2.C("a3 UID FETCH 2 (UID RFC822.SIZE)").size(2, 2, 12).S("a3 OK done");
+  alone2.C("a4 UID FETCH 2 (UID BODY.PEEK[])").S(garbage);
+  Script alone3 = opened("UIDPLUS");
+  alone3.C("a3 UID FETCH 3 (UID RFC822.SIZE)").size(3, 3, 5).S("a3 OK done");
+  alone3.C("a4 UID FETCH 3 (UID BODY.PEEK[])").fetch(3, 3, "three").S("a4 OK done");
+  Fixture f(PostAction::mark_read());
+  f.add(batch);
+  f.add(alone2);
+  f.add(alone3);
+  std::vector<std::string> seen;
+  std::map<std::string, Result<std::string>> got;
+  ASSERT_THAT(f.mbx().fetch({key(1), key(2), key(3)},
+                            [&](const std::string& k, Result<std::string> raw) {
+                              seen.push_back(k);
+                              got.emplace(k, std::move(raw));
+                              return Status::Ok();
+                            }),
+              IsOk());
+  EXPECT_THAT(seen, ElementsAre(key(1), key(2), key(3)));
+  EXPECT_EQ(*got.at(key(1)), "one");
+  EXPECT_THAT(got.at(key(2)).status(),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("cannot be read")));
+  EXPECT_EQ(got.at(key(2)).status().scope(), ErrorScope::kMessage);
+  ASSERT_THAT(got.at(key(3)), IsOk());
+  EXPECT_EQ(*got.at(key(3)), "three");
+  ASSERT_EQ(f.used.size(), 3u);
+  EXPECT_EQ(f.written(1), alone2.client);
+  EXPECT_EQ(f.written(2), alone3.client);
 }
 
 TEST(ImapMailboxTest, ListingRetriesOnceWhenTheKeptConnectionWasDropped) {
@@ -443,6 +492,24 @@ TEST(ImapMailboxTest, StartTlsMailboxRefusesAServerWithoutIt) {
   f.add(s);
   EXPECT_THAT(f.mbx().list_pending(10, ""), StatusIs(ErrorKind::kTls, HasSubstr("STARTTLS")));
   EXPECT_EQ(f.written(0), "");  // no credentials in plaintext
+}
+
+// PREAUTH before STARTTLS would leave the whole session unencrypted: a TLS refusal (exit 4)
+// in a sync pass and in test-connection alike, with nothing sent.
+TEST(ImapMailboxTest, StartTlsMailboxRefusesPreauth) {
+  Script s;
+  s.S("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] already in");
+  Fixture f(PostAction::mark_read(), Security::kStartTls);
+  f.add(s);
+  f.add(s);
+  EXPECT_THAT(f.mbx().list_pending(10, ""), StatusIs(ErrorKind::kTls, HasSubstr("PREAUTH")));
+  EXPECT_EQ(f.written(0), "");
+  ConnectionReport r = f.mbx().test_connection();
+  EXPECT_THAT(r.status, StatusIs(ErrorKind::kTls, HasSubstr("PREAUTH")));
+  ASSERT_FALSE(r.steps.empty());
+  EXPECT_EQ(r.steps.back().name, "starttls");
+  EXPECT_FALSE(r.steps.back().ok);
+  EXPECT_EQ(f.written(1), "");
 }
 
 }  // namespace

@@ -32,6 +32,11 @@ struct Script {
     client += bytes;
     return *this;
   }
+  // "* 1 FETCH (UID 7 RFC822.SIZE N)": a line of the size check uid_fetch() sends first.
+  Script& size(uint64_t seq, uint32_t uid, uint64_t bytes) {
+    return S("* " + std::to_string(seq) + " FETCH (UID " + std::to_string(uid) +
+             " RFC822.SIZE " + std::to_string(bytes) + ")");
+  }
   // "* 1 FETCH (UID 7 BODY[] {N}" + CRLF + body + rest + CRLF.
   Script& fetch(uint64_t seq, uint32_t uid, const std::string& body) {
     server += "* " + std::to_string(seq) + " FETCH (UID " + std::to_string(uid) + " BODY[] {" +
@@ -47,6 +52,9 @@ class SharedStream : public Stream {
   Result<size_t> read_some(char* buf, size_t cap) override { return s_->read_some(buf, cap); }
   Status write_all(std::string_view data) override { return s_->write_all(data); }
   void set_timeout(std::chrono::milliseconds t) override { s_->set_timeout(t); }
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) override {
+    s_->set_deadline(at);
+  }
   Status start_tls(const std::string& host, const TlsOptions& o) override {
     return s_->start_tls(host, o);
   }

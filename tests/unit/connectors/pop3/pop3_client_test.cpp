@@ -3,12 +3,15 @@
 // odd and hostile replies, STLS, and the sign-in (USER/PASS, AUTH PLAIN, AUTH XOAUTH2).
 #include "connectors/pop3/pop3_client.h"
 
+#include <chrono>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "auth/base64.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/connectors/pop3/pop3_test_util.h"
+#include "tests/unit/core/script_server.h"
 
 namespace mb::pop3 {
 namespace {
@@ -165,16 +168,55 @@ TEST(Pop3ClientTest, UnstuffedDotLineEndsMessageAndNextReplyIsProtocolError) {
   EXPECT_THAT(c.client->noop(), StatusIs(ErrorKind::kProtocol, HasSubstr("\"after\"")));
 }
 
-TEST(Pop3ClientTest, HugeLineIsProtocolError) {
+// A message line longer than max_line (1 MiB by default) but within max_message_bytes is
+// read like any other: the same mail imports over IMAP. Byte-at-a-time as well.
+TEST(Pop3ClientTest, LongMessageLineWithinTheSizeLimitIsRead) {
+  const std::string longline(5000, 'x');
+  for (size_t chunk : {size_t{1}, size_t{4096}}) {
+    SCOPED_TRACE(chunk);
+    Script s = transaction();
+    s.C("RETR 1").multi("+OK", {"Subject: x", "", longline, ".." + longline, "end"});
+    s.C("NOOP").S("+OK");
+    ClientOptions o;
+    o.max_line = 1024;
+    o.max_message_bytes = 20000;
+    Conn c(s, true, chunk, o);
+    ASSERT_THAT(c.connect(), IsOk());
+    ASSERT_THAT(sign_in(*c.client), IsOk());
+    std::string body;
+    ASSERT_THAT(c.client->retr(1, body), IsOk());
+    EXPECT_EQ(body, "Subject: x\r\n\r\n" + longline + "\r\n." + longline + "\r\nend\r\n");
+    EXPECT_THAT(c.client->noop(), IsOk());
+  }
+}
+
+// A status line is still bounded by max_line.
+TEST(Pop3ClientTest, HugeStatusLineIsProtocolError) {
   Script s = transaction();
-  s.C("RETR 1").S("+OK").S(std::string(5000, 'x')).S(".");
+  s.C("NOOP").S("+OK " + std::string(5000, 'x'));
   ClientOptions o;
   o.max_line = 1024;
   Conn c(s, true, 4096, o);
   ASSERT_THAT(c.connect(), IsOk());
   ASSERT_THAT(sign_in(*c.client), IsOk());
+  EXPECT_THAT(c.client->noop(), StatusIs(ErrorKind::kProtocol, HasSubstr("line too long")));
+}
+
+// One line longer than the size limit itself: too large, drained, the session goes on.
+TEST(Pop3ClientTest, LineOverTheSizeLimitIsTooLargeAndDrained) {
+  Script s = transaction();
+  s.C("RETR 1").multi("+OK", {"Subject: x", std::string(50000, 'y'), "tail"});
+  s.C("NOOP").S("+OK");
+  ClientOptions o;
+  o.max_message_bytes = 1000;
+  Conn c(s, true, 4096, o);
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
   std::string body;
-  EXPECT_THAT(c.client->retr(1, body), StatusIs(ErrorKind::kProtocol, HasSubstr("line too long")));
+  Status r = c.client->retr(1, body);
+  EXPECT_THAT(r, StatusIs(ErrorKind::kTooLarge, HasSubstr("over max_message_bytes (1000)")));
+  EXPECT_TRUE(body.empty());
+  EXPECT_THAT(c.client->noop(), IsOk());
 }
 
 TEST(Pop3ClientTest, OversizedMessageIsDrainedAndReportedForThatMessageOnly) {
@@ -188,7 +230,7 @@ TEST(Pop3ClientTest, OversizedMessageIsDrainedAndReportedForThatMessageOnly) {
   ASSERT_THAT(sign_in(*c.client), IsOk());
   std::string body;
   Status r = c.client->retr(1, body);
-  EXPECT_THAT(r, StatusIs(ErrorKind::kInvalidInput, HasSubstr("over the limit of 1000")));
+  EXPECT_THAT(r, StatusIs(ErrorKind::kTooLarge, HasSubstr("over max_message_bytes (1000)")));
   EXPECT_EQ(r.scope(), ErrorScope::kMessage);
   EXPECT_TRUE(body.empty());
   EXPECT_THAT(c.client->noop(), IsOk());  // the connection is still in step
@@ -323,7 +365,7 @@ TEST(Pop3ClientTest, StlsWithInjectedBytesIsRefused) {
   Conn c(s, /*tls=*/false);
   ASSERT_THAT(c.connect(), IsOk());
   ASSERT_THAT(c.client->capa(), IsOk());
-  EXPECT_THAT(c.client->stls(), StatusIs(ErrorKind::kProtocol, HasSubstr("sent")));
+  EXPECT_THAT(c.client->stls(), StatusIs(ErrorKind::kTls, HasSubstr("injection")));
   EXPECT_EQ(c.client->state(), State::kDisconnected);
 }
 
@@ -402,6 +444,126 @@ TEST(Pop3ClientTest, TopReturnsHeaders) {
   auto t = c.client->top(3, 0);
   ASSERT_THAT(t.status(), IsOk());
   EXPECT_EQ(*t, "Subject: hi\r\nMessage-ID: <a@b>\r\n\r\n");
+}
+
+// A state guard never passes without a connection: every command on a client that was
+// never connected, or whose connection is gone, is a connection error, never OK.
+TEST(Pop3ClientTest, EveryCommandWithoutAConnectionIsAConnectionError) {
+  Client c(ClientOptions{});
+  sasl::Credentials creds;
+  creds.user = "support";
+  creds.secret = "pw";
+  auto mech = sasl::make_mechanism("PLAIN", creds);
+  ASSERT_THAT(mech.status(), IsOk());
+  std::string body;
+  for (const Status& s : {c.capa(), c.stls(), c.user_pass("u", "p"), c.authenticate(**mech, creds),
+                          c.sign_in(creds).status(), c.stat().status(), c.uidl().status(),
+                          c.list().status(), c.retr(1, body), c.top(1, 0).status(), c.dele(1),
+                          c.rset(), c.noop(), c.quit()}) {
+    EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
+    EXPECT_EQ(s.scope(), ErrorScope::kConnection) << s.to_string();
+  }
+}
+
+// Hostile servers over real sockets, with time-outs of 1 s.
+using ::mb::testing::Peer;
+using ::mb::testing::ScriptServer;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr auto kReturnsWithin = seconds(6);  // the deadline plus slack for a busy machine
+
+struct SocketConn {
+  ScriptServer server;
+  std::unique_ptr<Client> client;
+  explicit SocketConn(ScriptServer::Handler h, uint64_t max_message_bytes = 1u << 20)
+      : server(std::move(h)) {
+    ClientOptions o;
+    o.host = "127.0.0.1";
+    o.timeouts.connect = seconds(1);
+    o.timeouts.response = seconds(1);
+    o.allow_plaintext_auth = true;
+    o.max_message_bytes = max_message_bytes;
+    client = std::make_unique<Client>(o);
+  }
+  Status connect_and_sign_in() {
+    Timeouts t;
+    t.connect = seconds(1);
+    t.response = seconds(1);
+    auto s = connect_tcp("127.0.0.1", server.port(), t);
+    if (!s.ok()) return s.status();
+    MB_RETURN_IF_ERROR(client->connect(std::move(*s)));
+    return client->user_pass("support", kPassword);
+  }
+};
+
+// Greeting, USER and PASS answered; then `rest` plays the RETR.
+ScriptServer::Handler signed_in_then(std::function<void(Peer&)> rest) {
+  return [rest = std::move(rest)](Peer& p) {
+    std::string line;
+    if (!p.send("+OK ready\r\n") || !p.read_line(line) || !p.send("+OK\r\n")) return;
+    if (!p.read_line(line) || !p.send("+OK in\r\n") || !p.read_line(line)) return;
+    rest(p);
+  };
+}
+
+TEST(Pop3DeadlineTest, TricklingGreetingEndsAtTheConnectTimeout) {
+  SocketConn c([](Peer& p) { p.trickle("+OK slow ", milliseconds(100), true); });
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_THAT(c.connect_and_sign_in(),
+              StatusIs(ErrorKind::kNetwork,
+                       HasSubstr("timed out waiting for the greeting after 1 s")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kReturnsWithin);
+}
+
+TEST(Pop3DeadlineTest, TricklingRetrEndsAtTheResponseTimeout) {
+  SocketConn c(signed_in_then([](Peer& p) {
+    p.send("+OK\r\nSubject: x\r\n\r\n");
+    p.trickle("body that never ends ", milliseconds(100), true);
+  }));
+  ASSERT_THAT(c.connect_and_sign_in(), IsOk());
+  auto started = std::chrono::steady_clock::now();
+  std::string body;
+  Status s = c.client->retr(1, body);
+  EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork,
+                          HasSubstr("timed out waiting for the answer to RETR 1 after 1 s")));
+  EXPECT_EQ(s.scope(), ErrorScope::kConnection);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kReturnsWithin);
+}
+
+// A RETR body without end, as fast as loopback goes: past the size limit nothing is kept,
+// and past kMaxDrain more the connection is closed; the message is kTooLarge.
+TEST(Pop3DeadlineTest, EndlessRetrIsTooLargeAndClosesTheConnection) {
+  SocketConn c(signed_in_then([](Peer& p) {
+                 p.send("+OK\r\n");
+                 std::string chunk;
+                 for (int i = 0; i < 1000; ++i) chunk += "a line of an endless message\r\n";
+                 p.stream(chunk);
+               }),
+               /*max_message_bytes=*/4096);
+  ASSERT_THAT(c.connect_and_sign_in(), IsOk());
+  auto started = std::chrono::steady_clock::now();
+  std::string body;
+  Status s = c.client->retr(1, body);
+  EXPECT_THAT(s, StatusIs(ErrorKind::kTooLarge, HasSubstr("the connection was closed")));
+  EXPECT_EQ(s.scope(), ErrorScope::kMessage);
+  EXPECT_TRUE(body.empty());
+  EXPECT_EQ(c.client->state(), State::kDisconnected);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(60));
+}
+
+// The same endless body trickled in one line: the deadline ends it before any bound.
+TEST(Pop3DeadlineTest, EndlessLineTrickledEndsAtTheResponseTimeout) {
+  SocketConn c(signed_in_then([](Peer& p) {
+    p.send("+OK\r\n");
+    p.trickle("x", milliseconds(10), true);
+  }));
+  ASSERT_THAT(c.connect_and_sign_in(), IsOk());
+  auto started = std::chrono::steady_clock::now();
+  std::string body;
+  EXPECT_THAT(c.client->retr(1, body),
+              StatusIs(ErrorKind::kNetwork, HasSubstr("the answer to RETR 1")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, kReturnsWithin);
 }
 
 }  // namespace

@@ -8,9 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <filesystem>
+#include <map>
+
+#include <unistd.h>
 
 #include "auth/base64.h"
 #include "core/config.h"
+#include "core/ingest.h"
+#include "core/store.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/connectors/pop3/pop3_test_util.h"
 
@@ -49,6 +55,13 @@ Script session(const std::vector<std::string>& uids) {
 
 std::string message(const std::string& subject) {
   return "From: a@example.com\r\nSubject: " + subject + "\r\n\r\nbody of " + subject + "\r\n";
+}
+
+// Adds the LIST the first fetch of a session sends: messages 1..n of `size` bytes each.
+void list(Script& s, size_t n, uint64_t size = 100) {
+  std::vector<std::string> lines;
+  for (size_t i = 1; i <= n; ++i) lines.push_back(std::to_string(i) + " " + std::to_string(size));
+  s.C("LIST").multi("+OK", lines);
 }
 
 // Adds "RETR n" and its stuffed answer for `raw`.
@@ -126,6 +139,7 @@ TEST(Pop3MailboxTest, ListsUidlKeysInOrderWithinTheLimit) {
 TEST(Pop3MailboxTest, FetchMapsKeysToThisSessionsMessageNumbers) {
   Fixture f(PostAction::leave());
   Script s = session({"a", "b", "c"});
+  list(s, 3);
   retr(s, 3, message("third"));
   retr(s, 1, message(".dot first"));
   s.C("QUIT").S("+OK Bye");
@@ -150,6 +164,7 @@ TEST(Pop3MailboxTest, PipelinedFetchSendsTheBatchAtOnce) {
   s.S(kGreeting).C("CAPA").multi("+OK", {"UIDL", "PIPELINING", "SASL PLAIN"})
       .C("AUTH PLAIN " + plain_ir("support", kPassword)).S("+OK Logged in.")
       .C("UIDL").multi("+OK", {"1 a", "2 b", "3 c"});
+  list(s, 3);
   s.C("RETR 2").C("RETR 3").C("RETR 1");
   s.S("+OK").S("Subject: b").S("").S(".");
   s.S("-ERR message 3 cannot be read");
@@ -172,6 +187,38 @@ TEST(Pop3MailboxTest, PipelinedFetchSendsTheBatchAtOnce) {
   EXPECT_EQ(f.written(0), s.client);
 }
 
+// LIST is asked once per session, before the first RETR: a message over max_message_bytes
+// by its LIST size is answered kTooLarge without being retrieved, in its place in the
+// order; one larger than LIST said is kTooLarge too, and the session goes on.
+TEST(Pop3MailboxTest, MessagesOverTheLimitAreNotRetrieved) {
+  Fixture f(PostAction::leave());
+  f.cfg.max_message_bytes = 2000;
+  Script s = session({"a", "b", "c"});
+  s.C("LIST").multi("+OK", {"1 100", "2 50000", "3 100"});
+  retr(s, 1, message("a"));
+  s.C("RETR 3").multi("+OK", {"Subject: lying", std::string(3000, 'x'), ""});
+  retr(s, 1, message("a"));
+  s.C("QUIT").S("+OK");
+  f.add(s);
+  ASSERT_THAT(f.mbx().list_pending(10, "").status(), IsOk());
+  std::vector<std::string> order;
+  std::map<std::string, Status> status;
+  auto cb = [&](const std::string& key, Result<std::string> raw) {
+    order.push_back(key);
+    status[key] = raw.status();
+    return Status::Ok();
+  };
+  ASSERT_THAT(f.mbx().fetch({"a", "b", "c"}, cb), IsOk());
+  EXPECT_THAT(order, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(status["a"], IsOk());
+  EXPECT_THAT(status["b"], StatusIs(ErrorKind::kTooLarge, HasSubstr("50000 bytes by LIST")));
+  EXPECT_EQ(status["b"].scope(), ErrorScope::kMessage);
+  EXPECT_THAT(status["c"], StatusIs(ErrorKind::kTooLarge, HasSubstr("max_message_bytes (2000)")));
+  ASSERT_THAT(f.mbx().fetch({"a"}, cb), IsOk());  // same session: no second LIST
+  f.mbx().close();
+  EXPECT_EQ(f.written(0), s.client);
+}
+
 // Message numbers change between sessions: after another client deleted message 1, "b" is
 // message 1 in the next session.
 TEST(Pop3MailboxTest, NumbersAreRemappedInANewSession) {
@@ -179,6 +226,7 @@ TEST(Pop3MailboxTest, NumbersAreRemappedInANewSession) {
   Script first = session({"a", "b"});
   first.C("QUIT").S("+OK");
   Script second = session({"b"});
+  list(second, 1);
   retr(second, 1, message("b"));
   f.add(first);
   f.add(second);
@@ -296,6 +344,171 @@ TEST(Pop3MailboxTest, WithoutUidlOrTopTheMailboxIsRefused) {
   f.add(s);
   EXPECT_THAT(f.mbx().list_pending(10, "").status(),
               StatusIs(ErrorKind::kRejected, HasSubstr("neither UIDL nor TOP")));
+}
+
+// RFC 1939 forbids two messages with one UIDL; a server that does it must not make one of
+// them vanish. The first keeps the UIDL; a later one is keyed by UIDL + headers + size, which
+// do not change when the earlier message is deleted (its number would).
+TEST(Pop3MailboxTest, RepeatedUidlsAreKeyedByHeadersAndSize) {
+  Fixture f(PostAction::remove());
+  Script both = session({"uid00001", "uid00001", "other"});
+  both.C("LIST").multi("+OK", {"1 100", "2 120", "3 50"});
+  both.C("TOP 2 0").multi("+OK", {"Message-ID: <two@x>", "Subject: two", ""});
+  both.C("QUIT").S("+OK");
+  Script again = both;  // the same maildrop, a new session: the same keys
+  Script no_top = session({"uid00001", "uid00001"});
+  no_top.C("LIST").multi("+OK", {"1 100", "2 120"}).C("TOP 2 0").S("-ERR Unknown command");
+  no_top.C("QUIT").S("+OK");
+  Script first_gone = session({"uid00001", "other"});  // message 1 deleted elsewhere
+  f.add(both);
+  f.add(again);
+  f.add(no_top);
+  f.add(first_gone);
+  auto p1 = f.mbx().list_pending(10, "");
+  ASSERT_THAT(p1.status(), IsOk());
+  ASSERT_EQ(p1->keys.size(), 3u);
+  EXPECT_EQ(p1->keys[0], "uid00001");
+  EXPECT_THAT(p1->keys[1], ::testing::StartsWith("uid00001/hdr-"));
+  EXPECT_EQ(p1->keys[2], "other");
+  auto p2 = f.mbx().list_pending(10, "");
+  ASSERT_THAT(p2.status(), IsOk());
+  EXPECT_EQ(p2->keys, p1->keys);
+  auto p3 = f.mbx().list_pending(10, "");
+  ASSERT_THAT(p3.status(), IsOk());
+  EXPECT_THAT(p3->keys, ElementsAre("uid00001", "uid00001/size-120"));
+  auto p4 = f.mbx().list_pending(10, "");
+  ASSERT_THAT(p4.status(), IsOk());
+  EXPECT_THAT(p4->keys, ElementsAre("uid00001", "other"));
+  EXPECT_EQ(f.written(0), both.client);
+}
+
+// Both messages of a repeated UIDL become tickets, once, across passes and a restart; when
+// the earlier one is deleted, the later one takes over the plain UIDL and is not imported
+// again.
+TEST(Pop3MailboxTest, RepeatedUidlsBothBecomeTicketsOnceAcrossPasses) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("mb_pop3_dup_uidl_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  Config config;
+  Fixture f(PostAction::leave());
+  f.cfg.project = "IT";
+  Script s1 = session({"uid00001", "uid00001"});
+  s1.C("LIST").multi("+OK", {"1 60", "2 61"});
+  s1.C("TOP 2 0").multi("+OK", {"From: a@example.com", "Subject: second", ""});
+  s1.C("LIST").multi("+OK", {"1 60", "2 61"});  // the sizes, before the first RETR
+  retr(s1, 1, message("first"));
+  retr(s1, 2, message("second"));
+  s1.C("QUIT").S("+OK");
+  Script s2 = session({"uid00001", "fresh"});  // "first" deleted by another client
+  list(s2, 2);
+  retr(s2, 2, message("fresh"));
+  s2.C("QUIT").S("+OK");
+  f.add(s1);
+  f.add(s2);
+  {
+    auto store = Store::open((dir / "mb.db").string());
+    ASSERT_THAT(store.status(), IsOk());
+    auto stats = sync_mailbox(f.mbx(), f.cfg, config, **store);
+    ASSERT_THAT(stats.status(), IsOk());
+    EXPECT_EQ(stats->tickets, 2);
+    f.mailbox.reset();  // a restart
+  }
+  auto store = Store::open((dir / "mb.db").string());
+  ASSERT_THAT(store.status(), IsOk());
+  auto stats = sync_mailbox(f.mbx(), f.cfg, config, **store);
+  ASSERT_THAT(stats.status(), IsOk());
+  EXPECT_EQ(stats->tickets, 1);
+  f.mailbox.reset();
+  auto list = (*store)->list_tickets();
+  ASSERT_THAT(list.status(), IsOk());
+  std::vector<std::string> subjects;
+  for (const auto& t : *list) subjects.push_back(t.subject);
+  EXPECT_THAT(subjects, ::testing::UnorderedElementsAre("first", "second", "fresh"));
+  EXPECT_EQ(f.written(0), s1.client);
+  EXPECT_EQ(f.written(1), s2.client);  // the later copy is not fetched again
+  std::filesystem::remove_all(dir);
+}
+
+// A RETR answer that cannot be read (here not even a status line) leaves the session out of
+// step. The message is tried alone on a new session; failing there too, it is handed over
+// as kInvalidInput (skipped for good as "unreadable") and the next message follows on
+// another new session — the pass goes on.
+TEST(Pop3MailboxTest, UnreadableMessageIsReportedAndTheNextOneStillComes) {
+  Fixture f(PostAction::leave());
+  Script s1 = session({"a", "b", "c"});
+  list(s1, 3);
+  retr(s1, 1, message("a"));
+  s1.C("RETR 2").S("\x1b[2J garbage instead of a status line");
+  Script s2 = session({"a", "b", "c"});
+  list(s2, 3);
+  s2.C("RETR 2").S("\x1b[2J garbage instead of a status line");
+  Script s3 = session({"a", "b", "c"});
+  list(s3, 3);
+  retr(s3, 3, message("c"));
+  s3.C("QUIT").S("+OK");
+  f.add(s1);
+  f.add(s2);
+  f.add(s3);
+  ASSERT_THAT(f.mbx().list_pending(10, "").status(), IsOk());
+  std::vector<std::string> order;
+  std::map<std::string, Result<std::string>> got;
+  Status st = f.mbx().fetch({"a", "b", "gone", "c"}, [&](const std::string& key,
+                                                        Result<std::string> raw) {
+    order.push_back(key);
+    got.emplace(key, std::move(raw));
+    return Status::Ok();
+  });
+  ASSERT_THAT(st, IsOk());
+  EXPECT_THAT(order, ElementsAre("a", "b", "gone", "c"));
+  EXPECT_THAT(got.at("a"), IsOk());
+  EXPECT_THAT(got.at("b").status(), StatusIs(ErrorKind::kInvalidInput, HasSubstr("cannot be read")));
+  EXPECT_EQ(got.at("b").status().scope(), ErrorScope::kMessage);
+  EXPECT_THAT(got.at("gone").status(), StatusIs(ErrorKind::kNotFound, HasSubstr("no longer")));
+  ASSERT_THAT(got.at("c"), IsOk());
+  EXPECT_EQ(*got.at("c"), message("c"));
+  f.mbx().close();
+  EXPECT_EQ(f.written(1), s2.client);
+  EXPECT_EQ(f.written(2), s3.client);
+}
+
+// A message garbled once but readable on a new session is delivered, not skipped.
+TEST(Pop3MailboxTest, MessageGarbledOnceIsDeliveredFromANewSession) {
+  Fixture f(PostAction::leave());
+  Script s1 = session({"a", "b"});
+  list(s1, 2);
+  s1.C("RETR 1").S("garbage");
+  Script s2 = session({"a", "b"});
+  list(s2, 2);
+  retr(s2, 1, message("a"));
+  retr(s2, 2, message("b"));  // a session in step goes on
+  s2.C("QUIT").S("+OK");
+  f.add(s1);
+  f.add(s2);
+  ASSERT_THAT(f.mbx().list_pending(10, "").status(), IsOk());
+  Status st;
+  auto got = fetch_all(f.mbx(), {"a", "b"}, &st);
+  ASSERT_THAT(st, IsOk());
+  EXPECT_EQ(got["a"], message("a"));
+  EXPECT_EQ(got["b"], message("b"));
+  f.mbx().close();
+  EXPECT_EQ(f.written(1), s2.client);
+}
+
+// A connection that breaks is not a message that cannot be read: the pass ends, nothing is
+// reported as unreadable.
+TEST(Pop3MailboxTest, ConnectionLostDuringRetrEndsTheFetch) {
+  Fixture f(PostAction::leave());
+  Script s1 = session({"a"});
+  list(s1, 1);
+  s1.C("RETR 1").S("+OK").S("Subject: a");  // then the connection ends
+  f.add(s1);
+  ASSERT_THAT(f.mbx().list_pending(10, "").status(), IsOk());
+  Status st;
+  auto got = fetch_all(f.mbx(), {"a"}, &st);
+  EXPECT_THAT(st, StatusIs(ErrorKind::kNetwork, HasSubstr("RETR 1")));
+  EXPECT_EQ(st.scope(), ErrorScope::kConnection);
+  EXPECT_TRUE(got.empty());
 }
 
 TEST(Pop3MailboxTest, WrongPasswordIsAuth) {

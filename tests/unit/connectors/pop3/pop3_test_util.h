@@ -40,6 +40,9 @@ class SharedStream : public Stream {
   Result<size_t> read_some(char* buf, size_t cap) override { return s_->read_some(buf, cap); }
   Status write_all(std::string_view data) override { return s_->write_all(data); }
   void set_timeout(std::chrono::milliseconds t) override { s_->set_timeout(t); }
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> at) override {
+    s_->set_deadline(at);
+  }
   Status start_tls(const std::string& host, const TlsOptions& o) override {
     return s_->start_tls(host, o);
   }

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,8 +14,10 @@
 #include "auth/base64.h"
 #include "auth/sasl.h"
 #include "auth/token_cache.h"
+#include "connectors/smtp/smtp_client.h"
 #include "connectors/smtp/smtp_sender.h"
 #include "tests/status_matchers.h"
+#include "tests/unit/core/script_server.h"
 #include "tests/unit/connectors/imap/imap_test_util.h"
 
 namespace mb {
@@ -445,7 +448,8 @@ TEST(SmtpSenderTest, StartTlsUpgradesThenSaysEhloAgain) {
   ASSERT_THAT(rep.status, IsOk());
   std::vector<std::string> names;
   for (const auto& st : rep.steps) names.push_back(st.name);
-  EXPECT_THAT(names, ::testing::ElementsAre("resolve", "connect", "tls", "ehlo", "sign-in"));
+  EXPECT_THAT(names, ::testing::ElementsAre("resolve", "connect", "starttls", "ehlo", "sign-in"));
+  EXPECT_THAT(rep.steps[2].detail, HasSubstr("STARTTLS"));
   EXPECT_THAT(rep.steps[3].detail, HasSubstr("PIPELINING"));
   EXPECT_THAT(rep.steps[4].detail, HasSubstr("AUTH PLAIN"));
   EXPECT_THAT(servers.written(0), HasSubstr(s.client));
@@ -463,6 +467,26 @@ TEST(SmtpSenderTest, StartTlsNotOfferedRefusesWithoutSendingThePassword) {
   auto sent = sender->send(mail({"bob@x.test"}));
   EXPECT_THAT(sent.status(), StatusIs(ErrorKind::kTls, HasSubstr("does not offer STARTTLS")));
   EXPECT_EQ(servers.written(0), s.client);
+}
+
+TEST(SmtpSenderTest, StartTlsWithInjectedPlaintextIsATlsRefusal) {
+  Script s;
+  s.S("220 mx.test ESMTP")
+      .C(std::string("EHLO ") + kHelo)
+      .S("250-mx.test\r\n250 STARTTLS")
+      .C("STARTTLS")
+      .S("220 2.0.0 Ready to start TLS")
+      .S("250-injected\r\n250 AUTH PLAIN");  // in the clear, in the same segment
+  Servers servers;
+  servers.implicit_tls = false;
+  servers.add(s);
+  auto sender = make_smtp_sender(config(Security::kStartTls), password(), servers.factory());
+  ConnectionReport rep = sender->test_connection();
+  EXPECT_THAT(rep.status, StatusIs(ErrorKind::kTls, HasSubstr("injection")));
+  ASSERT_FALSE(rep.steps.empty());
+  EXPECT_EQ(rep.steps.back().name, "starttls");
+  EXPECT_FALSE(rep.steps.back().ok);
+  EXPECT_EQ(servers.written(0), s.client);  // no EHLO, no AUTH after the STARTTLS
 }
 
 TEST(SmtpSenderTest, HeloWhenEhloIsNotUnderstood) {
@@ -709,6 +733,52 @@ TEST(SmtpSenderTest, BareAuthFailureForATokenStillCountsAsRejectedToken) {
   auto sent = sender->send(mail({"bob@x.test"}));
   EXPECT_TRUE(is_token_rejected(sent.status())) << sent.status().to_string();
   EXPECT_THAT(sent.status().message(), AllOf(HasSubstr("535 5.7.3"), Not(HasSubstr(token))));
+}
+
+// Hostile servers over real sockets, with time-outs of 1 s: a greeting trickled one byte at
+// a time, and a reply to the message data that never ends, both end at the step's deadline.
+Status connect_to(smtp::Client& c, uint16_t port) {
+  Timeouts t;
+  t.connect = std::chrono::seconds(1);
+  t.response = std::chrono::seconds(1);
+  auto s = connect_tcp("127.0.0.1", port, t);
+  if (!s.ok()) return s.status();
+  return c.connect(std::move(*s));
+}
+
+TEST(SmtpDeadlineTest, TricklingGreetingEndsAtTheConnectTimeout) {
+  mb::testing::ScriptServer server([](mb::testing::Peer& p) {
+    p.trickle("220-slow", std::chrono::milliseconds(100), true);
+  });
+  smtp::ClientOptions o;
+  o.host = "127.0.0.1";
+  o.helo_name = "client.example";
+  o.timeouts.connect = std::chrono::seconds(1);
+  o.timeouts.response = std::chrono::seconds(1);
+  smtp::Client c(o);
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_THAT(connect_to(c, server.port()),
+              StatusIs(ErrorKind::kNetwork, HasSubstr("timed out waiting for the greeting after 1 s")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(6));
+}
+
+TEST(SmtpDeadlineTest, EndlessMultilineReplyEndsAtTheResponseTimeout) {
+  mb::testing::ScriptServer server([](mb::testing::Peer& p) {
+    std::string line;
+    if (!p.send("220 ready\r\n") || !p.read_line(line)) return;
+    while (p.send("250-still here\r\n") && p.pause(std::chrono::milliseconds(50))) {
+    }
+  });
+  smtp::ClientOptions o;
+  o.host = "127.0.0.1";
+  o.helo_name = "client.example";
+  o.timeouts.connect = std::chrono::seconds(1);
+  o.timeouts.response = std::chrono::seconds(1);
+  smtp::Client c(o);
+  auto started = std::chrono::steady_clock::now();
+  Status s = connect_to(c, server.port());  // the EHLO answer never ends
+  EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("the answer to EHLO")));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(6));
 }
 
 }  // namespace
