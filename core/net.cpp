@@ -18,16 +18,22 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "core/internal/resolver.h"
 #include "core/internal/tls.h"
 
 namespace mb {
@@ -100,17 +106,90 @@ struct AddrInfoDeleter {
 };
 using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
 
-Result<AddrInfoPtr> resolve(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
+// The helper threads of core/internal/resolver.h. Never destroyed: a helper that outlives
+// main() (a lookup still hung at exit) must not touch a destroyed mutex.
+struct Lookups {
+  std::mutex mu;
+  std::condition_variable idle;
+  size_t pending = 0;
+  internal::Resolver resolver;  // empty: getaddrinfo
+};
+
+Lookups& lookups() {
+  static Lookups* l = new Lookups;
+  return *l;
+}
+
+// One lookup, shared by the caller and its helper; whoever lets go last frees the answer.
+struct Lookup {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  int rc = 0;
+  int err = 0;
   addrinfo* list = nullptr;
-  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list);
-  if (rc != 0) {
-    std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);
+  ~Lookup() {
+    if (list != nullptr) freeaddrinfo(list);
+  }
+};
+
+void finish_lookup() {
+  Lookups& l = lookups();
+  std::lock_guard lock(l.mu);
+  --l.pending;
+  l.idle.notify_all();
+}
+
+Result<AddrInfoPtr> resolve(const std::string& host, uint16_t port, milliseconds timeout) {
+  Lookups& l = lookups();
+  internal::Resolver resolver;
+  {
+    std::lock_guard lock(l.mu);
+    if (l.pending >= internal::kMaxPendingLookups) {
+      return net_error("cannot resolve host " + host + ": " + std::to_string(l.pending) +
+                       " earlier name lookups have not answered (the resolver hangs); no "
+                       "other is started until they do");
+    }
+    ++l.pending;
+    resolver = l.resolver;
+  }
+  if (!resolver) resolver = ::getaddrinfo;
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread([lookup, resolver, host, service = std::to_string(port)] {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* list = nullptr;
+      errno = 0;
+      int rc = resolver(host.c_str(), service.c_str(), &hints, &list);
+      int err = errno;
+      {
+        std::lock_guard lock(lookup->mu);
+        lookup->rc = rc;
+        lookup->err = err;
+        lookup->list = list;
+        lookup->done = true;
+      }
+      lookup->cv.notify_all();
+      finish_lookup();
+    }).detach();
+  } catch (const std::system_error& e) {
+    finish_lookup();
+    return net_error("cannot resolve host " + host + ": no thread for the name lookup: " +
+                     e.what());
+  }
+  std::unique_lock lock(lookup->mu);
+  if (!lookup->cv.wait_for(lock, timeout, [&] { return lookup->done; })) {
+    return net_error("cannot resolve host " + host + ": the name lookup did not answer within " +
+                     format_duration(timeout) + " (the connect time-out)");
+  }
+  if (lookup->rc != 0) {
+    std::string why = lookup->rc == EAI_SYSTEM ? std::strerror(lookup->err)
+                                               : gai_strerror(lookup->rc);
     return net_error("cannot resolve host " + host + ": " + why);
   }
-  return AddrInfoPtr(list);
+  return AddrInfoPtr(std::exchange(lookup->list, nullptr));
 }
 
 std::string describe_connect_error(int err, const std::string& where) {
@@ -365,7 +444,7 @@ void SocketStream::close() {
 
 Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t port,
                                             const Timeouts& timeouts) {
-  auto addrs = resolve(host, port);
+  auto addrs = resolve(host, port, timeouts.connect);
   if (!addrs.ok()) return addrs.status();
   bool literal = internal::is_ip_literal(host);
   milliseconds timeout = timeouts.connect;
@@ -397,8 +476,9 @@ std::string server_address(const std::string& host, uint16_t port, const std::st
   return (colons > 1 ? "[" + host + "]" : host) + suffix;
 }
 
-Result<std::string> resolve_host(const std::string& host, uint16_t port) {
-  auto addrs = resolve(host, port);
+Result<std::string> resolve_host(const std::string& host, uint16_t port,
+                                 std::chrono::milliseconds timeout) {
+  auto addrs = resolve(host, port, timeout);
   if (!addrs.ok()) return addrs.status();
   std::string out;
   std::set<std::string> seen;
@@ -433,3 +513,25 @@ void set_insecure_tls_warning_sink(void (*sink)(const std::string& message)) {
 }
 
 }  // namespace mb
+
+namespace mb::internal {
+
+void set_resolver(Resolver r) {
+  Lookups& l = lookups();
+  std::lock_guard lock(l.mu);
+  l.resolver = std::move(r);
+}
+
+size_t pending_lookups() {
+  Lookups& l = lookups();
+  std::lock_guard lock(l.mu);
+  return l.pending;
+}
+
+bool wait_for_no_pending_lookups(std::chrono::milliseconds timeout) {
+  Lookups& l = lookups();
+  std::unique_lock lock(l.mu);
+  return l.idle.wait_for(lock, timeout, [&] { return l.pending == 0; });
+}
+
+}  // namespace mb::internal

@@ -50,6 +50,7 @@ class Stream {
 };
 
 // Resolves `host` and connects to the first address that answers within timeouts.connect.
+// The name lookup too must answer within timeouts.connect (core/internal/resolver.h).
 // The read/write timeout of the returned stream is timeouts.response.
 Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t port,
                                             const Timeouts& timeouts);
@@ -61,8 +62,10 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t po
 std::string server_address(const std::string& host, uint16_t port,
                            const std::string& endpoint = "");
 
-// Resolve only (for test-connection's "resolve" step): "127.0.0.1, ::1".
-Result<std::string> resolve_host(const std::string& host, uint16_t port);
+// Resolve only (for test-connection's "resolve" step): "127.0.0.1, ::1". A lookup that does
+// not answer within `timeout` is a kNetwork error.
+Result<std::string> resolve_host(const std::string& host, uint16_t port,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Connects and, for Security::kTls, completes the TLS handshake (implicit TLS). The
 // handshake runs on timeouts.connect; the returned stream then uses timeouts.response (a

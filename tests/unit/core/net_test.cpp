@@ -13,6 +13,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/internal/resolver.h"
 #include "core/internal/tls.h"
 #include "core/line.h"
 #include "tests/status_matchers.h"
@@ -264,6 +270,100 @@ TEST(NetPlainTest, ResolveLoopbackNames) {
   auto ip = resolve_host("127.0.0.1", 993);
   ASSERT_THAT(ip, IsOk());
   EXPECT_EQ(*ip, "127.0.0.1");
+}
+
+// A resolver that hangs until released, then answers with 127.0.0.1: a DNS server that
+// does not answer, without waiting on a real one.
+class HungResolver {
+ public:
+  HungResolver() {
+    // Helpers of earlier lookups finish just after their callers return: start from none.
+    EXPECT_TRUE(internal::wait_for_no_pending_lookups(std::chrono::seconds(30)));
+    internal::set_resolver([this](const char*, const char* service, const addrinfo* hints,
+                                  addrinfo** out) {
+      std::unique_lock lock(mu_);
+      ++entered_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return released_; });
+      return ::getaddrinfo("127.0.0.1", service, hints, out);
+    });
+  }
+  ~HungResolver() {
+    release();
+    EXPECT_TRUE(internal::wait_for_no_pending_lookups(std::chrono::seconds(30)));
+    internal::set_resolver(nullptr);
+  }
+  void release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  // Waits until n lookups are inside the resolver.
+  void wait_entered(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return entered_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool released_ = false;
+};
+
+// Issue 13 item 9: a name lookup that never answers ends at the connect time-out with a
+// network error naming the lookup and the time-out, instead of blocking the mailbox.
+TEST(NetResolveTest, HungLookupEndsAtTheConnectTimeout) {
+  HungResolver hung;
+  Timeouts t;
+  t.connect = std::chrono::seconds(1);
+  auto s = connect_tcp("mail.example.test", 993, t);
+  EXPECT_THAT(s.status(), StatusIs(ErrorKind::kNetwork,
+                                   AllOf(HasSubstr("cannot resolve host mail.example.test"),
+                                         HasSubstr("did not answer within 1 s"),
+                                         HasSubstr("connect time-out"))));
+  EXPECT_EQ(s.status().scope(), ErrorScope::kConnection);
+  EXPECT_EQ(internal::pending_lookups(), 1u);  // the helper waits for the resolver, bounded
+}
+
+// A lookup that answers in time is used; the fake's answer reaches the caller.
+TEST(NetResolveTest, AnsweredLookupIsUsed) {
+  HungResolver fake;
+  fake.release();
+  auto r = resolve_host("mail.example.test", 993, std::chrono::seconds(30));
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(*r, "127.0.0.1");
+}
+
+// Hung lookups hold at most kMaxPendingLookups threads; the next lookup fails at once,
+// saying why, and lookups work again once the resolver answers.
+TEST(NetResolveTest, HungLookupsAreCapped) {
+  auto hung = std::make_unique<HungResolver>();
+  constexpr int kCap = static_cast<int>(internal::kMaxPendingLookups);
+  std::vector<std::thread> callers;
+  std::vector<Status> results(kCap);
+  for (int i = 0; i < kCap; ++i) {
+    callers.emplace_back([&results, i] {
+      results[static_cast<size_t>(i)] =
+          resolve_host("hung" + std::to_string(i) + ".example.test", 993,
+                       std::chrono::seconds(300)).status();
+    });
+  }
+  hung->wait_entered(kCap);
+  EXPECT_EQ(internal::pending_lookups(), internal::kMaxPendingLookups);
+  auto over = resolve_host("one-more.example.test", 993, std::chrono::seconds(300));
+  EXPECT_THAT(over.status(),
+              StatusIs(ErrorKind::kNetwork,
+                       AllOf(HasSubstr("cannot resolve host one-more.example.test"),
+                             HasSubstr(std::to_string(kCap) + " earlier name lookups"))));
+  hung->release();
+  for (auto& c : callers) c.join();
+  for (const auto& r : results) EXPECT_THAT(r, IsOk());
+  hung.reset();
+  EXPECT_EQ(internal::pending_lookups(), 0u);
+  auto again = resolve_host("127.0.0.1", 993);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(*again, "127.0.0.1");
 }
 
 TEST_F(NetTest, ImplicitTlsAgainstAPlaintextPortSaysSo) {
