@@ -18,6 +18,8 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <set>
+#include <string>
 
 #include "core/internal/utf8.h"
 #include "core/rfc2047.h"
@@ -38,7 +40,12 @@ struct GFree {
 };
 using GCharPtr = std::unique_ptr<char, GFree>;
 
-constexpr int kMaxDepth = 64;  // deeper MIME nesting is hostile; what is below it is dropped
+// Bounds on what one parse builds (see check_mime_bounds below). A message over one of them
+// is hostile or broken beyond use; it fails to parse (kInvalidInput: skipped "malformed").
+constexpr int kMaxDepth = 64;           // multiparts nested in multiparts
+constexpr size_t kMaxParts = 10000;     // MIME parts in the whole message
+constexpr size_t kMaxPartFields = 50000;  // header fields of all the parts together
+constexpr size_t kMaxContentType = 16384;  // bytes of one block's Content-Type fields kept
 
 GMimeParserOptions* g_options = nullptr;
 
@@ -257,6 +264,8 @@ struct Walk {
   bool have_text = false;
   bool have_html = false;
   bool recovered = false;  // a boundary was guessed once already (bounds the re-parsing)
+  size_t parts = 0;        // parts walked below the top one
+  Status bound;            // the first bound the tree passed
 };
 
 void add_attachment(Walk& walk, GMimeObject* object, std::string mime_type, std::string name,
@@ -368,7 +377,20 @@ void recover_multipart(Walk& walk, GMimeMultipart* multipart, int depth) {
 }
 
 void walk_tree(Walk& walk, GMimeObject* object, int depth) {
-  if (object == nullptr || depth > kMaxDepth) return;
+  if (object == nullptr || !walk.bound.ok()) return;
+  if (depth > kMaxDepth) {
+    walk.bound = Status(ErrorKind::kInvalidInput,
+                        "unreadable: MIME parts nested more than " + std::to_string(kMaxDepth) +
+                            " deep",
+                        ErrorScope::kMessage);
+    return;
+  }
+  if (depth > 0 && ++walk.parts > kMaxParts) {  // the parts inside the message's body
+    walk.bound = Status(ErrorKind::kInvalidInput,
+                        "unreadable: more than " + std::to_string(kMaxParts) + " MIME parts",
+                        ErrorScope::kMessage);
+    return;
+  }
   if (GMIME_IS_MULTIPART(object)) {
     GMimeMultipart* multipart = GMIME_MULTIPART(object);
     int count = g_mime_multipart_get_count(multipart);
@@ -558,6 +580,120 @@ Status check_header_bounds(std::string_view raw) {
   return Status::Ok();
 }
 
+// The boundary parameters of a Content-Type value, added to `out`. A boundary in RFC 2231
+// form (boundary*, boundary*0, ...) may be split into pieces: then `any` is set, and every
+// "--" line counts as a delimiter (more than GMime would find, never fewer).
+void note_boundaries(std::string_view value, std::set<std::string, std::less<>>& out,
+                     bool& any) {
+  size_t pos = 0;
+  while (pos < value.size()) {
+    size_t at = pos;
+    while (at < value.size() && lower_ascii(value[at]) != 'b') ++at;
+    if (at + 8 > value.size()) return;
+    pos = at + 1;
+    if (!iequals(value.substr(at, 8), "boundary")) continue;
+    size_t i = at + 8;
+    if (i < value.size() && value[i] == '*') {
+      any = true;
+      return;
+    }
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+    if (i >= value.size() || value[i] != '=') continue;
+    ++i;
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+    std::string b;
+    if (i < value.size() && value[i] == '"') {
+      for (++i; i < value.size() && value[i] != '"'; ++i) {
+        if (value[i] == '\\' && i + 1 < value.size()) ++i;
+        b += value[i];
+      }
+    } else {
+      while (i < value.size() && value[i] != ';' && value[i] != ' ' && value[i] != '\t') {
+        b += value[i++];
+      }
+    }
+    if (!b.empty()) out.insert(std::move(b));
+    pos = i;
+  }
+}
+
+// What GMime would build for the MIME parts, counted on the raw bytes before it builds
+// anything: a hostile message of tiny parts ("--b" lines) or of part header blocks full of
+// small fields would otherwise cost far more memory than its size. Follows the parser's
+// structure closely enough to never count fewer: a header block starts the message, follows
+// every delimiter line of a declared boundary, and follows a header block whose Content-Type
+// is message/*; a delimiter is "--" + boundary (+ "--" to close), then only white space.
+Status check_mime_bounds(std::string_view raw) {
+  std::set<std::string, std::less<>> boundaries;
+  bool any_boundary = false;
+  bool in_header = true;
+  bool in_content_type = false;
+  std::string content_type;
+  size_t parts = 0;
+  size_t fields = 0;
+  // The Content-Type fields of the block (all of them: GMime takes the last).
+  auto end_of_block = [&] {
+    note_boundaries(content_type, boundaries, any_boundary);
+    in_header = to_lower(content_type).find("message/") != std::string::npos;
+    content_type.clear();
+    in_content_type = false;
+  };
+  auto add_content_type = [&](std::string_view piece) {
+    if (content_type.size() + piece.size() > kMaxContentType) {
+      any_boundary = true;  // a boundary past what is kept could not be known
+      return;
+    }
+    content_type.append(piece);
+    content_type += ' ';
+  };
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t eol = raw.find('\n', pos);
+    size_t end = eol == std::string_view::npos ? raw.size() : eol;
+    std::string_view line = raw.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > 2 && line[0] == '-' && line[1] == '-') {
+      std::string_view rest = line.substr(2);
+      while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
+      // An opening delimiter first: a boundary may itself end in "--".
+      const bool open = any_boundary || boundaries.count(rest) > 0;
+      const bool close = !open && rest.size() >= 2 && rest.substr(rest.size() - 2) == "--" &&
+                         boundaries.count(rest.substr(0, rest.size() - 2)) > 0;
+      if (open || close) {
+        if (in_header) end_of_block();
+        if (open && ++parts > kMaxParts) {
+          return Status(ErrorKind::kInvalidInput,
+                        "unreadable: more than " + std::to_string(kMaxParts) + " MIME parts",
+                        ErrorScope::kMessage);
+        }
+        in_header = open;  // a part's header block, or the epilogue after the closing one
+        continue;
+      }
+    }
+    if (!in_header) continue;
+    if (line.empty()) {
+      end_of_block();
+      continue;
+    }
+    if (line[0] == ' ' || line[0] == '\t') {
+      if (in_content_type) add_content_type(line);
+      continue;
+    }
+    if (++fields > kMaxPartFields) {
+      return Status(ErrorKind::kInvalidInput,
+                    "unreadable: more than " + std::to_string(kMaxPartFields) +
+                        " header fields in the message and its parts",
+                    ErrorScope::kMessage);
+    }
+    size_t colon = line.find(':');
+    in_content_type = colon != std::string_view::npos &&
+                      iequals(trim(line.substr(0, colon)), "content-type");
+    if (in_content_type) add_content_type(line.substr(colon + 1));
+  }
+  return Status::Ok();
+}
+
 Result<ParsedMessage> parse_checked(std::string_view raw) {
   if (!has_header_block(raw)) {
     return Status(ErrorKind::kInvalidInput, "message has no header block", ErrorScope::kMessage);
@@ -584,8 +720,9 @@ Result<ParsedMessage> parse_checked(std::string_view raw) {
   ParsedMessage m;
   collect_headers(s.message.get(), m);
   fill_envelope(s.message.get(), m);
-  Walk walk{m};
+  Walk walk{m, false, false, false, 0, Status::Ok()};
   walk_tree(walk, g_mime_message_get_mime_part(s.message.get()), 0);
+  if (!walk.bound.ok()) return walk.bound;
   mark_cid_references(m);
   return m;
 }
@@ -621,6 +758,7 @@ Result<ParsedMessage> parse_message(std::string_view raw) {
   // by these bytes and would recur on every try, so they are input that cannot be parsed.
   try {
     MB_RETURN_IF_ERROR(check_header_bounds(raw));
+    MB_RETURN_IF_ERROR(check_mime_bounds(raw));
     return parse_checked(raw);
   } catch (const std::bad_alloc&) {
     return Status(ErrorKind::kInternal, "out of memory while parsing the message",

@@ -532,6 +532,81 @@ TEST(ParseMessage, HeaderBlockIsBoundedBeforeParsing) {
   EXPECT_EQ(ok->subject, "fine");
 }
 
+// A multipart/mixed of `n` small text parts with boundary `b` ("boundary=" + `param`).
+std::string many_parts(size_t n, const std::string& param = "\"b\"", const std::string& b = "b") {
+  std::string raw = "From: a@b.c\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+                    "Content-Type: multipart/mixed; boundary=" + param + "\r\n\r\n";
+  for (size_t i = 0; i < n; ++i) raw += "--" + b + "\r\nContent-Type: text/plain\r\n\r\np\r\n";
+  return raw + "--" + b + "--\r\n";
+}
+
+// `depth` multiparts, each inside the one before, around one text part.
+std::string nested(int depth) {
+  std::string raw = "From: a@b.c\r\nSubject: deep\r\nMIME-Version: 1.0\r\n";
+  for (int i = 0; i < depth; ++i) {
+    raw += "Content-Type: multipart/mixed; boundary=\"n" + std::to_string(i) + "\"\r\n\r\n--n" +
+           std::to_string(i) + "\r\n";
+  }
+  raw += "Content-Type: text/plain\r\n\r\ninnermost\r\n";
+  for (int i = depth - 1; i >= 0; --i) raw += "--n" + std::to_string(i) + "--\r\n";
+  return raw;
+}
+
+// Issue 13 item 11: tiny MIME parts cost GMime far more memory than their bytes. The number
+// of parts is counted on the raw bytes before GMime builds anything; over 10,000 is a parse
+// failure of this message (kInvalidInput, scope kMessage: skipped, left on the server),
+// never unbounded memory or a crash.
+TEST(ParseMessage, MimePartCountIsBoundedBeforeParsing) {
+  auto over = parse_message(many_parts(10001));
+  EXPECT_THAT(over, StatusIs(ErrorKind::kInvalidInput, HasSubstr("more than 10000 MIME parts")));
+  EXPECT_EQ(over.status().scope(), ErrorScope::kMessage);
+
+  // 200,000 parts of 5 bytes each (1 MB): refused at once, not built.
+  std::string tiny = "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n";
+  for (int i = 0; i < 200000; ++i) tiny += "--b\r\n";
+  EXPECT_THAT(parse_message(tiny),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("more than 10000 MIME parts")));
+
+  // A boundary that ends in "--" is still an opening delimiter, and a boundary given in
+  // RFC 2231 pieces (which GMime joins) is not missed.
+  EXPECT_THAT(parse_message(many_parts(10001, "\"x--\"", "x--")),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("more than 10000 MIME parts")));
+  EXPECT_THAT(parse_message(many_parts(10001, "x; boundary*0=\"b\"", "b")),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("more than 10000 MIME parts")));
+
+  // At the bound, the message parses, every part kept.
+  auto at = parse_message(many_parts(10000));
+  ASSERT_THAT(at, IsOk());
+  EXPECT_EQ(at->attachments.size() + 1, 10000u);  // the first text part is the body
+}
+
+// Header fields of the MIME parts (and of attached messages) count too: 60,000 small fields
+// spread over a few parts are refused before GMime builds them.
+TEST(ParseMessage, PartHeaderFieldsAreBoundedBeforeParsing) {
+  std::string fields;
+  for (int i = 0; i < 20000; ++i) fields += "X-F: " + std::to_string(i) + "\r\n";
+  std::string raw = "From: a@b.c\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n";
+  for (int p = 0; p < 3; ++p) raw += "--b\r\n" + fields + "\r\npart\r\n";
+  EXPECT_THAT(parse_message(raw + "--b--\r\n"),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("more than 50000 header fields")));
+
+  std::string attached = "From: a@b.c\r\nContent-Type: message/rfc822\r\n\r\n";
+  for (int p = 0; p < 3; ++p) attached += fields;
+  EXPECT_THAT(parse_message(attached + "\r\nbody\r\n"),
+              StatusIs(ErrorKind::kInvalidInput, HasSubstr("more than 50000 header fields")));
+}
+
+// Multiparts nested deeper than 64 levels are a parse failure (they were silently dropped),
+// and nesting within the bound keeps the innermost text.
+TEST(ParseMessage, MimeNestingDepthIsBounded) {
+  auto deep = parse_message(nested(100));
+  EXPECT_THAT(deep, StatusIs(ErrorKind::kInvalidInput, HasSubstr("nested more than 64 deep")));
+  EXPECT_EQ(deep.status().scope(), ErrorScope::kMessage);
+  auto fine = parse_message(nested(60));
+  ASSERT_THAT(fine, IsOk());
+  EXPECT_THAT(fine->text, HasSubstr("innermost"));
+}
+
 TEST(ParseMessage, SamplesDirectoryIsComplete) {
   EXPECT_THAT(sample_names(), SizeIs(::testing::Ge(13u)));
 }
