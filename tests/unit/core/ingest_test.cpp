@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -16,6 +19,23 @@
 
 #include "tests/status_matchers.h"
 #include "tests/unit/core/fake_mailbox.h"
+
+// The OOM branch of the parse-failure classification needs an allocation that fails inside
+// parse_message: while g_fail_new_at_least is non-zero, any operator new of at least that many
+// bytes throws std::bad_alloc (the test arms it around one sync; nothing else in that sync
+// allocates as much).
+std::atomic<size_t> g_fail_new_at_least{0};
+
+void* operator new(std::size_t n) {
+  const size_t limit = g_fail_new_at_least.load(std::memory_order_relaxed);
+  if (limit != 0 && n >= limit) throw std::bad_alloc();
+  for (;;) {
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) throw std::bad_alloc();
+    handler();
+  }
+}
 
 namespace mb {
 namespace {
@@ -999,6 +1019,69 @@ TEST_F(SyncTest, OtherMessageErrorsAreRetriedNotSkipped) {
   auto second = sync();
   ASSERT_THAT(second, IsOk());
   EXPECT_EQ(second->tickets, 1);
+}
+
+// Issue 13: how the ingest classifies a parse failure (parse_failure in core/internal/sync.cpp).
+// The parser running out of memory is transient: the message is left on the server, counted
+// as an error, not recorded, and imported by a later pass. Were it taken as the bytes' fault,
+// the message would be skipped for good.
+TEST_F(SyncTest, OutOfMemoryWhileParsingIsRetriedNotSkipped) {
+  // 1 MiB of Windows-1252 "\x80" (the euro sign) becomes 3 MiB of UTF-8 while parsing: the
+  // only allocation of 2 MiB or more in this pass, made inside parse_message.
+  std::string body;
+  while (body.size() < (1u << 20)) body += std::string(76, '\x80') + "\r\n";
+  std::string key = server_->add(mail("euros", body, "Alice <alice@example.com>",
+                                      "MIME-Version: 1.0\r\nContent-Type: text/plain; "
+                                      "charset=windows-1252\r\n"));
+  g_fail_new_at_least = 2u << 20;
+  auto first = sync();
+  g_fail_new_at_least = 0;
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->errors, 1);
+  EXPECT_TRUE(first->skipped.empty());
+  EXPECT_EQ(first->imported, 0);
+  auto e = store_->find_ledger("support", key);
+  ASSERT_THAT(e, IsOk());
+  EXPECT_FALSE(e->has_value()) << "recorded as " << (*e)->reason;
+  EXPECT_FALSE(server_->find(key)->seen);
+  auto state = store_->get_mailbox_state("support");
+  ASSERT_THAT(state, IsOk());
+  EXPECT_THAT(state->last_error, HasSubstr("out of memory while parsing"));
+
+  auto second = sync();
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->tickets, 1);
+  EXPECT_TRUE(server_->find(key)->seen);
+}
+
+// The other branch: a failure the bytes cause (here over the parser's bound on MIME parts)
+// recurs on every try, so the message is skipped for good (malformed) once, left on the
+// server unread, counted, never fetched again; the message behind it is imported.
+TEST_F(SyncTest, ParseFailureOfTheBytesIsSkippedOnceAndLeftOnTheServer) {
+  std::string parts;
+  for (int i = 0; i < 10001; ++i) parts += "--p\r\nContent-Type: text/plain\r\n\r\nx\r\n";
+  std::string bad = server_->add(mail("many parts", parts + "--p--\r\n",
+                                      "Alice <alice@example.com>",
+                                      "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+                                      "boundary=p\r\n"));
+  std::string good = server_->add(mail("behind it"));
+  auto first = sync();
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->errors, 0);
+  EXPECT_EQ(first->skipped[kSkipMalformed], 1);
+  EXPECT_EQ(first->tickets, 1);
+  auto e = store_->find_ledger("support", bad);
+  ASSERT_THAT(e, IsOk());
+  ASSERT_TRUE(e->has_value());
+  EXPECT_EQ((*e)->reason, kSkipMalformed);
+  EXPECT_FALSE(server_->find(bad)->seen);
+  EXPECT_FALSE(server_->find(bad)->deleted);
+  EXPECT_TRUE(server_->find(good)->seen);
+  const int fetched = server_->messages_fetched;
+  auto second = sync();
+  ASSERT_THAT(second, IsOk());
+  EXPECT_TRUE(second->skipped.empty());
+  EXPECT_EQ(server_->messages_fetched, fetched) << "fetched again";
 }
 
 // A connector that lists one key twice (a server bug) must not make the message fetched or
