@@ -2,6 +2,11 @@
 // display-name path, the messages delta query as incremental state, $value downloads (up to
 // the mailbox's concurrency, handed over in order), PATCH isRead / move / DELETE.
 //
+// Sizes: the delta listing asks for each message's PidTagMessageSize (MAPI 0x0E08, through
+// $expand=singleValueExtendedProperties), so a message the server says is over
+// max_message_bytes is reported kTooLarge without its $value being downloaded. A message
+// listed without that property is downloaded with the download cut at the limit.
+//
 // State (Pending::next_state) is "<folder id> <link>": the @odata.deltaLink of a finished
 // round, or the @odata.nextLink where a max_per_poll-limited listing stopped, so that the next
 // poll resumes there. A state of another folder (the configuration changed) or one Graph
@@ -12,6 +17,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -32,6 +38,13 @@ using graph::segment;
 using json = nlohmann::json;
 
 constexpr const char* kFolderSelect = "$select=id,displayName,totalItemCount,unreadItemCount";
+
+// What the delta listing asks for: the fields the ingest orders and filters by, and the
+// message size (PidTagMessageSize, a Long at tag 0x0E08: Microsoft's "Get
+// singleValueLegacyExtendedProperty" with $expand and a $filter on the id).
+constexpr const char* kDeltaQuery =
+    "$select=id,isRead,receivedDateTime"
+    "&$expand=singleValueExtendedProperties($filter=id%20eq%20'Long%200x0E08')";
 
 bool is_well_known(const std::string& lowered) {
   static const std::set<std::string> kNames = {
@@ -63,6 +76,31 @@ std::string str_field(const json& j, const char* key) {
 uint64_t count_field(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+// PidTagMessageSize from a listed message, if Graph sent it. Graph writes the id back in its
+// own spelling ("Long 0xe08"), so the tag is compared as a number; the value is a string.
+std::optional<uint64_t> message_size(const json& item) {
+  auto props = item.find("singleValueExtendedProperties");
+  if (props == item.end() || !props->is_array()) return std::nullopt;
+  for (const auto& p : *props) {
+    if (!p.is_object()) continue;
+    std::string id = graph::lower(str_field(p, "id"));
+    const size_t space = id.find(' ');
+    if (space == std::string::npos || id.substr(0, space) != "long") continue;
+    std::string tag = id.substr(space + 1);
+    if (tag.rfind("0x", 0) != 0 || tag.size() < 3 || tag.size() > 10) continue;
+    char* end = nullptr;
+    unsigned long n = std::strtoul(tag.c_str() + 2, &end, 16);
+    if (end == nullptr || *end != '\0' || n != 0x0E08) continue;
+    std::string value = str_field(p, "value");
+    if (value.empty() || value.size() > 19 ||
+        value.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    return std::stoull(value);
+  }
+  return std::nullopt;
 }
 
 struct Folder {
@@ -112,6 +150,9 @@ class GraphMailbox final : public Mailbox {
   MailboxConfig cfg_;
   GraphClient client_;
   std::map<std::string, Folder> folders_;  // lower-cased path → folder
+  // The server's size of each message of the last listing that came with one; written by
+  // list_pending only, read by the downloads of the fetch that follows.
+  std::map<std::string, uint64_t> sizes_;
 };
 
 Result<json> GraphMailbox::get_json(const std::string& target, const std::string& what) {
@@ -245,8 +286,9 @@ ConnectionReport GraphMailbox::test_connection() {
 Result<Pending> GraphMailbox::list_pending(size_t limit, const std::string& state) {
   auto f = resolve(cfg_.folder, false);
   if (!f.ok()) return f.status();
-  const std::string full = client_.user_path() + "/mailFolders/" + segment(f->id) +
-                           "/messages/delta?$select=id,isRead,receivedDateTime";
+  const std::string full =
+      client_.user_path() + "/mailFolders/" + segment(f->id) + "/messages/delta?" + kDeltaQuery;
+  sizes_.clear();
   std::string url = full;
   const size_t space = state.find(' ');
   if (!state.empty()) {
@@ -306,6 +348,7 @@ Result<Pending> GraphMailbox::list_delta(size_t limit, const Folder& folder, std
       removed.erase(id);
       auto read = item.find("isRead");
       if (unread_only && read != item.end() && read->is_boolean() && read->get<bool>()) continue;
+      if (auto size = message_size(item)) sizes_[id] = *size;
       if (seen.insert(id).second) items.emplace_back(str_field(item, "receivedDateTime"), id);
     }
     std::string delta = str_field(body, "@odata.deltaLink");
@@ -347,6 +390,13 @@ bool item_unreadable(const graph::GraphError& e) {
 }
 
 Result<std::string> GraphMailbox::download(const std::string& key) {
+  if (auto it = sizes_.find(key); it != sizes_.end() && it->second > cfg_.max_message_bytes) {
+    return Status(ErrorKind::kTooLarge,
+                  fmt::format("{}: message {} is {} bytes by the server's count, over "
+                              "max_message_bytes ({}); not downloaded",
+                              client_.who(), key, it->second, cfg_.max_message_bytes),
+                  ErrorScope::kMessage);
+  }
   std::string data;
   const std::string what = "GET message $value";
   auto r = client_.call({.target = client_.user_path() + "/messages/" + segment(key) + "/$value",

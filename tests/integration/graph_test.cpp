@@ -257,6 +257,64 @@ TEST_F(GraphTest, DeltaResetMidwayCreatesNoDuplicateTicket) {
   EXPECT_THAT(ticket_subjects(), UnorderedElementsAreArray(first));
 }
 
+// Issue 13 item 11: the delta listing carries each message's size (PidTagMessageSize); one
+// over max_message_bytes is skipped too-large without a single $value request, stays in the
+// Inbox unread, and is not asked for again, even when a delta reset lists it again.
+TEST_F(GraphTest, OversizedMessageSkippedBySizeWithoutDownload) {
+  ASSERT_THAT(write_file(config(), config_toml(db(), graph::mailbox_toml(box("mark-read")) +
+                                                         "\n[ingest]\nmax_message_bytes = 4096\n")),
+              IsOk());
+  std::string big_text;
+  for (int i = 0; i < 300; ++i) big_text += "line " + std::to_string(i) + " of a big message\n";
+  ASSERT_THAT(graph::deliver(user_, make_message({.subject = "Graph big", .text = big_text})),
+              IsOk());
+  ASSERT_THAT(graph::deliver(user_, make_message({.subject = "Graph small", .text = "Fits.\n"})),
+              IsOk());
+  // $value requests for this test's user, from the stand-in's request log.
+  const std::string who = graph::upn(user_);
+  auto value_requests = [&] {
+    auto log = graph::admin("GET", "/requests");
+    EXPECT_THAT(log, IsOk());
+    int n = 0;
+    if (!log.ok()) return -1;
+    for (const auto& e : (*log)["requests"]) {
+      const std::string url = e.value("url", "");
+      const std::string user = e["user"].is_string() ? e["user"].get<std::string>() : "";
+      const bool mine = user == who || user == graph::url_encode(who) ||
+                        url.find(graph::url_encode(who)) != std::string::npos ||
+                        url.find(who) != std::string::npos;
+      if (mine && url.find("/$value") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  ASSERT_EQ(value_requests(), 0);
+
+  RunResult first = mailbridge({"sync", "--once"});
+  ASSERT_EQ(first.exit_code, 0) << first.describe();
+  EXPECT_THAT(ticket_subjects(), UnorderedElementsAreArray({"Graph small"}));
+  auto st = status();
+  ASSERT_TRUE(st.contains("skipped")) << st.dump(2);
+  EXPECT_EQ(st["skipped"].value("too-large", 0), 1) << st.dump(2);
+  EXPECT_EQ(value_requests(), 1) << "the big message was downloaded:\n" << first.describe();
+  auto inbox = graph::list(user_, "INBOX");
+  ASSERT_THAT(inbox, IsOk());
+  bool left_unread = false;
+  for (const auto& m : *inbox) {
+    if (m.subject == "Graph big") left_unread = !m.seen;
+  }
+  EXPECT_TRUE(left_unread) << "the big message is not in the Inbox, unread";
+
+  // A full listing again (delta reset): the ledger knows the big message; no download.
+  ASSERT_THAT(graph::admin("POST", "/delta/invalidate",
+                           {{"user", who}, {"code", "syncStateNotFound"}}),
+              IsOk());
+  RunResult second = mailbridge({"sync", "--once"});
+  ASSERT_EQ(second.exit_code, 0) << second.describe();
+  EXPECT_EQ(value_requests(), 1) << "a pass downloaded the big message:\n" << second.describe();
+  EXPECT_THAT(ticket_subjects(), UnorderedElementsAreArray({"Graph small"}));
+  EXPECT_THAT(subjects_in("INBOX"), ::testing::Contains("Graph big"));
+}
+
 // 401 on a request: the token is dropped, a new one fetched, the request retried once.
 TEST_F(GraphTest, UnauthorizedOnceFetchesNewTokenAndRetries) {
   configure(box("mark-read"));

@@ -10,7 +10,7 @@ import { composeFromJson, summarize } from './mime.mjs';
 import { GraphError, notFound } from './mailstore.mjs';
 import {
   attachmentView, folderFilter, isoNow, messageFilter, messageId, messageView, newAttachmentId,
-  pageSize, parseSelect,
+  extendedProperties, pageSize, parseExpand, parseSelect,
 } from './odata.mjs';
 
 const MB = 1024 * 1024;
@@ -127,9 +127,9 @@ export class GraphApi {
     return user;
   }
 
-  view(ctx, user, msg, select = null) {
-    return messageView(msg, { select, immutable: ctx.prefer.immutable, folder: user.folders.get(msg.folderId),
-      headers: msg.props.headers, bodyType: ctx.prefer.bodyType });
+  view(ctx, user, msg, select = null, expand = null) {
+    return { ...messageView(msg, { select, immutable: ctx.prefer.immutable, folder: user.folders.get(msg.folderId),
+      headers: msg.props.headers, bodyType: ctx.prefer.bodyType }), ...extendedProperties(msg, expand) };
   }
 
   link(ctx, path, params) {
@@ -191,6 +191,7 @@ export class GraphApi {
   listMessages(ctx, folderRef) {
     const user = this.user(ctx, 'read');
     const select = parseSelect(ctx.query.get('$select'));
+    const expand = parseExpand(ctx.query.get('$expand'));
     const filter = messageFilter(ctx.query.get('$filter'));
     let msgs = folderRef ? this.store.inFolder(user, this.store.folder(user, folderRef))
       : [...user.messages.values()];
@@ -208,7 +209,7 @@ export class GraphApi {
     if (skip + size < msgs.length) {
       body['@odata.nextLink'] = this.link(ctx, ctx.pathname, { ...Object.fromEntries(ctx.query), $top: size, $skip: skip + size });
     }
-    body.value = page.map((msg) => this.view(ctx, user, msg, select));
+    body.value = page.map((msg) => this.view(ctx, user, msg, select, expand));
     ctx.applied.push(...(ctx.prefer.maxPageSize ? [`odata.maxpagesize=${size}`] : []));
     return [200, body];
   }
@@ -217,8 +218,9 @@ export class GraphApi {
     const user = this.user(ctx, 'read');
     const msg = this.store.message(user, id);
     const select = parseSelect(ctx.query.get('$select'));
+    const expand = parseExpand(ctx.query.get('$expand'));
     return [200, { '@odata.context': this.context(ctx, `users('${ctx.segs[1]}')/messages/$entity`), '@odata.type': '#microsoft.graph.message',
-      ...this.view(ctx, user, msg, select) }];
+      ...this.view(ctx, user, msg, select, expand) }];
   }
 
   // The stored MIME, streamed (server.mjs writes a Buffer body in chunks).
@@ -301,6 +303,8 @@ export class GraphApi {
       state = { userId: user.id, folderId: folder.id, epoch: user.deltaEpoch, since: 0, cursor: 0,
         upper: this.store.seq, kind: 'skip',
         initial: true, select: parseSelect(ctx.query.get('$select')),
+        // The query of the first request is kept in the state behind every link of the round.
+        expand: parseExpand(ctx.query.get('$expand')),
         changeType: ctx.query.get('changeType'), top: ctx.query.get('$top') };
       if (state.changeType && !['created', 'updated', 'deleted'].includes(state.changeType)) {
         throw new GraphError(400, 'ErrorInvalidUrlQuery', `The value '${state.changeType}' of the changeType parameter is invalid.`);
@@ -327,7 +331,7 @@ export class GraphApi {
       ? { '@odata.type': '#microsoft.graph.message',
         id: ctx.prefer.immutable ? it.removed.immutableId : it.removed.restId,
         '@removed': { reason: it.removed.reason } }
-      : { '@odata.type': '#microsoft.graph.message', ...this.view(ctx, user, it.message, state.select) }));
+      : { '@odata.type': '#microsoft.graph.message', ...this.view(ctx, user, it.message, state.select, state.expand) }));
     if (ctx.prefer.maxPageSize) ctx.applied.push(`odata.maxpagesize=${size}`);
     return [200, body];
   }

@@ -13,6 +13,7 @@ namespace mb::testing {
 namespace {
 
 using json = nlohmann::json;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -250,6 +251,53 @@ TEST_F(GraphMailboxTest, ADownloadOverTheSizeLimitStopsAndIsTooLarge) {
   EXPECT_THAT(got["big"], StatusIs(ErrorKind::kTooLarge, HasSubstr("max_message_bytes (100)")));
   EXPECT_EQ(got["big"].scope(), ErrorScope::kMessage);
   EXPECT_THAT(got["c"], IsOk());
+}
+
+// The delta listing asks for PidTagMessageSize; a message Graph says is over
+// max_message_bytes is kTooLarge without a $value request. Graph writes the id its own way
+// ("Long 0xe08") and the value as a string; a message listed without it is downloaded (and
+// cut at the limit), and a size under the limit is downloaded as usual.
+TEST_F(GraphMailboxTest, AMessageListedOverTheSizeLimitIsTooLargeWithoutDownload) {
+  cfg_.max_message_bytes = 1000;
+  auto sized = [](const std::string& id, const std::string& prop_id, const std::string& size) {
+    json m = msg(id, false, "2026-11-23T0" + std::to_string(id.size()) + ":00:00Z");
+    m["singleValueExtendedProperties"] = {{{"id", prop_id}, {"value", size}}};
+    return m;
+  };
+  route([&](const HttpRequest& r) {
+    if (r.url.find("/messages/delta") != std::string::npos) {
+      return json_response(
+          200, {{"value", {sized("big", "Long 0xe08", "5000"), sized("small", "Long 0x0E08", "800"),
+                           msg("unsized", false, "2026-11-23T09:00:00Z"),
+                           sized("other", "Long 0x0E07", "999999")}},
+                {"@odata.deltaLink", kApi + "/delta?$deltatoken=1"}});
+    }
+    HttpResponse resp;
+    resp.status = 200;
+    resp.body = "Subject: x\r\n\r\nx\r\n";
+    return resp;
+  });
+  auto mbx = mailbox();
+  auto p = mbx->list_pending(50, "");
+  ASSERT_THAT(p, IsOk());
+  EXPECT_THAT(graph_->snapshot().back().url,
+              HasSubstr("$expand=singleValueExtendedProperties($filter=id%20eq%20'Long%200x0E08')"));
+  std::map<std::string, Status> got;
+  ASSERT_THAT(mbx->fetch(p->keys, [&](const std::string& key, Result<std::string> raw) {
+    got[key] = raw.status();
+    return Status::Ok();
+  }),
+              IsOk());
+  EXPECT_THAT(got["big"], StatusIs(ErrorKind::kTooLarge,
+                                   AllOf(HasSubstr("5000 bytes"), HasSubstr("max_message_bytes (1000)"),
+                                         HasSubstr("not downloaded"))));
+  EXPECT_EQ(got["big"].scope(), ErrorScope::kMessage);
+  EXPECT_THAT(got["small"], IsOk());
+  EXPECT_THAT(got["unsized"], IsOk());
+  EXPECT_THAT(got["other"], IsOk());  // another property is not the size
+  for (const auto& r : graph_->snapshot()) {
+    EXPECT_EQ(r.url.find("/big/$value"), std::string::npos) << r.url;
+  }
 }
 
 TEST_F(GraphMailboxTest, AGoneMessageIsAMessageErrorAndTheOthersArrive) {
