@@ -138,19 +138,16 @@ class Client {
 
  private:
   struct Part;
-  struct Reply {
-    std::string line;
-    bool secret = false;
-  };
+  class SaslLink;
   using UntaggedHandler = std::function<Status(ImapResponse&)>;
-  using ContinuationHandler = std::function<Result<Reply>(const ImapResponse&)>;
 
-  Result<ImapResponse> run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged,
-                           const ContinuationHandler& on_continuation = {});
+  Result<ImapResponse> run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged);
+  std::string begin_command(const std::string& name);
   Status send_parts(const std::string& tag, const std::vector<Part>& parts,
                     const UntaggedHandler& on_untagged, std::optional<ImapResponse>& early);
-  Result<ImapResponse> read_until_tagged(const std::string& tag, const UntaggedHandler& on_untagged,
-                                         const ContinuationHandler& on_continuation);
+  Result<ImapResponse> read_until_tagged(const std::string& tag, const UntaggedHandler& on_untagged);
+  // The next continuation or tagged response; untagged ones are noted on the way.
+  Result<ImapResponse> read_until_continuation(const std::string& tag);
   Result<ImapResponse> read_response();
   Status read_literal(uint64_t size);
   Status check_answer_bounds(uint64_t coming);
@@ -161,8 +158,6 @@ class Client {
   Status fail(Status s);
   Status auth_failure(const ImapResponse& r, const std::string& user,
                       const std::string& password) const;
-  Status sasl_failure(const sasl::Exchange& ex, const ImapResponse& r,
-                      const sasl::Credentials& creds);
   std::vector<std::string> sasl_mechanisms() const;
   Status plaintext_refused(const std::string& what) const;
   Status after_sign_in(const ImapResponse& ok);

@@ -157,11 +157,11 @@ class Client {
  private:
   struct Quiet;
   struct SecretInTrace;
+  class SaslLink;
   Result<Reply> command(const std::string& line, const std::string& what,
                         size_t secret_from = std::string::npos,
                         size_t secret_len = std::string::npos);
   Result<Reply> read_reply(const std::string& what);
-  Result<std::string> read_auth_line(const std::string& what);
   Status read_retr(const Reply& r, uint32_t number, std::string& out, uint64_t size_hint = 0);
   Status read_body(const std::string& what, std::string& out, uint64_t& total);
   // Reads the body of a multi-line answer, calling `on_line` with each unstuffed line.

@@ -146,7 +146,8 @@ class Client {
   // AUTH with one SASL mechanism: the initial response on the command line when the
   // mechanism has one, each 334 challenge to the mechanism, "*" to cancel.
   Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
-  // The strongest mechanism both sides support (XOAUTH2 first for a token); returns its name.
+  // The first mechanism both sides support in the one order of auth/sasl.h (XOAUTH2 first for
+  // a token); returns its name.
   Result<std::string> sign_in(const sasl::Credentials& creds);
   // One transaction: [RSET] MAIL, RCPT for each recipient, DATA, the dot-stuffed message —
   // in one flight when the server offers PIPELINING. OK when at least one recipient took
@@ -177,7 +178,7 @@ class Client {
   void begin_step(const std::string& what);
   Status fail(Status s);
   Status refused(const Reply& r, const std::string& what, Stage stage);
-  Status sasl_failure(const sasl::Exchange& ex, const Reply& r, const sasl::Credentials& creds);
+  class SaslLink;
   Result<SendResult> send_pipelined(const Envelope& env, std::string_view raw, bool rset_first,
                                     const std::string& mail);
   Result<SendResult> send_stepwise(const Envelope& env, std::string_view raw, bool rset_first,
