@@ -129,11 +129,6 @@ bool Client::has_capability(const std::string& name) const {
   return caps_.count(upper(name)) > 0;
 }
 
-std::string Client::tls_summary() const {
-  return channel_ ? channel_->stream().tls_summary() : std::string();
-}
-
-bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
 
 // OK only with a connection in one of `states`: a guard that can never pass without a
 // channel.
@@ -235,14 +230,7 @@ Status Client::check_answer_bounds(uint64_t coming) {
 
 Status Client::connect(std::unique_ptr<Stream> stream) {
   close();
-  channel_ = std::make_unique<LineChannel>(std::move(stream), options_.max_line);
-  if (options_.trace) {
-    channel_->set_trace(options_.trace);
-  } else if (spdlog::should_log(spdlog::level::trace)) {
-    channel_->set_trace([label = options_.label](const std::string& line) {
-      spdlog::trace("{}: {}", label, line);
-    });
-  }
+  open_channel(std::move(stream), options_.max_line, trace_sink(options_));
   ParserLimits limits;
   limits.max_line = options_.max_line;
   parser_ = ResponseParser(limits);
@@ -250,14 +238,10 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   exists_ = 0;
   next_tag_ = 1;
   state_ = State::kGreeting;
-  channel_->set_timeout(options_.timeouts.connect);
   command_ = "the greeting";
   untagged_ = 0;
   body_bytes_ = 0;
-  channel_->begin_step("the greeting", options_.timeouts.connect);
-  auto r = read_response();
-  channel_->end_step();
-  channel_->set_timeout(options_.timeouts.response);
+  auto r = read_greeting(options_.timeouts, [&] { return read_response(); });
   std::string from = "IMAP greeting from " + options_.host;
   if (!r.ok()) return fail(r.status().prefixed(from));
   if (r->kind != ImapResponse::Kind::kUntagged || !r->is_status())
@@ -419,10 +403,8 @@ Status Client::starttls() {
     return fail(Status(ErrorKind::kTls, "IMAP server refused STARTTLS: " + r->text,
                        ErrorScope::kConnection));
   }
-  channel_->set_timeout(options_.timeouts.connect);
-  Status tls = channel_->start_tls(options_.host, options_.tls);
+  Status tls = upgrade_to_tls(*channel_, options_);
   if (!tls.ok()) return fail(std::move(tls));
-  channel_->set_timeout(options_.timeouts.response);
   caps_.clear();  // RFC 3501 §6.2.1: what was said before TLS is not to be trusted
   return capability();
 }

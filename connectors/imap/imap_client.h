@@ -30,6 +30,7 @@
 
 #include "auth/sasl.h"
 #include "connectors/imap/imap_parser.h"
+#include "connectors/line_client.h"
 #include "core/config.h"
 #include "core/line.h"
 #include "core/net.h"
@@ -40,20 +41,12 @@ namespace mb::imap {
 enum class State { kDisconnected, kGreeting, kNotAuthenticated, kAuthenticated, kSelected, kLogout };
 const char* to_string(State s);
 
-struct ClientOptions {
-  std::string host;     // for STARTTLS certificate checks and messages
-  TlsOptions tls;       // for STARTTLS
-  Timeouts timeouts;    // connect: the greeting; response: everything after
-  std::string label;    // prefixes trace lines ("mailbox support")
-  // Receives every protocol line, secrets redacted. Empty: spdlog trace.
-  std::function<void(const std::string&)> trace;
+// host, tls, timeouts, label, trace and allow_plaintext_auth: connectors/line_client.h.
+struct ClientOptions : LineClientOptions {
   // uid_fetch() does not download a body whose RFC822.SIZE is larger (the sink gets
   // kTooLarge); a body that turns out larger anyway is read and dropped (kTooLarge too).
   uint64_t max_message_bytes = 50ull << 20;
   size_t max_line = 4u << 20;  // a UID SEARCH answer for 500k messages fits
-  // Lets sign_in() send a password (LOGIN, SASL PLAIN/LOGIN) over a connection without TLS;
-  // only for security = none written explicitly.
-  bool allow_plaintext_auth = false;
 };
 
 struct SelectInfo {
@@ -67,7 +60,7 @@ struct SelectInfo {
 // Client::mechanism().
 enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin, kAuthenticate };
 
-class Client {
+class Client : public LineClient {
  public:
   // The bytes one command's answer may carry besides the message bodies it asked for
   // (untagged data, dropped literals), and the number of untagged responses in it. A UID
@@ -80,8 +73,6 @@ class Client {
 
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
   // Takes a connected stream (TLS already up for implicit TLS) and reads the greeting.
   Status connect(std::unique_ptr<Stream> stream);
@@ -132,8 +123,6 @@ class Client {
   State state() const { return state_; }
   bool has_capability(const std::string& name) const;  // case-insensitive
   const std::set<std::string>& capabilities() const { return caps_; }
-  std::string tls_summary() const;
-  bool is_tls() const;
   uint64_t exists() const { return exists_; }
 
  private:
@@ -165,7 +154,6 @@ class Client {
   std::vector<Part> astring_part(const std::string& s, bool secret = false) const;
 
   ClientOptions options_;
-  std::unique_ptr<LineChannel> channel_;
   ResponseParser parser_;
   State state_ = State::kDisconnected;
   std::set<std::string> caps_;  // upper-cased

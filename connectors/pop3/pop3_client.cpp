@@ -184,11 +184,6 @@ bool Client::has_capability(const std::string& name) const {
   return caps_.count(upper(name)) > 0;
 }
 
-std::string Client::tls_summary() const {
-  return channel_ ? channel_->stream().tls_summary() : std::string();
-}
-
-bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
 
 Result<Reply> Client::read_reply(const std::string& what) {
   auto line = channel_->read_line();
@@ -236,14 +231,8 @@ Status Client::read_multiline(const std::string& what,
 
 Status Client::connect(std::unique_ptr<Stream> stream) {
   close();
-  channel_ = std::make_unique<LineChannel>(std::move(stream), options_.max_line);
-  std::function<void(const std::string&)> sink = options_.trace;
-  if (!sink && spdlog::should_log(spdlog::level::trace)) {
-    sink = [label = options_.label](const std::string& line) {
-      spdlog::trace("{}: {}", label, line);
-    };
-  }
-  if (sink) {
+  open_channel(std::move(stream), options_.max_line, {});
+  if (auto sink = trace_sink(options_)) {
     // Message bodies are not traced (only their size), and a server that echoes the
     // password being sent has it replaced.
     channel_->set_trace([this, sink = std::move(sink)](const std::string& line) {
@@ -260,13 +249,8 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   capa_supported_ = false;
   capa_asked_ = false;
   login_delay_.reset();
-  channel_->set_timeout(options_.timeouts.connect);
-  channel_->begin_step("the greeting", options_.timeouts.connect);
-  auto r = read_reply("greeting from " + options_.host);
-  if (channel_) {
-    channel_->end_step();
-    channel_->set_timeout(options_.timeouts.response);
-  }
+  auto r = read_greeting(options_.timeouts,
+                         [&] { return read_reply("greeting from " + options_.host); });
   if (!r.ok()) return r.status();
   if (!r->ok) {
     Status s = err_status(*r, "greeting from " + options_.host);
@@ -340,10 +324,8 @@ Status Client::stls() {
     return fail(Status(ErrorKind::kTls, "POP3 server refused STLS: " + safe(r->text),
                        ErrorScope::kConnection));
   }
-  channel_->set_timeout(options_.timeouts.connect);
-  Status tls = channel_->start_tls(options_.host, options_.tls);
+  Status tls = upgrade_to_tls(*channel_, options_);
   if (!tls.ok()) return fail(std::move(tls));
-  channel_->set_timeout(options_.timeouts.response);
   // RFC 2595 §4: what the server said before TLS is not to be trusted; ask again.
   note_capabilities({});
   capa_asked_ = false;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "auth/sasl.h"
+#include "connectors/line_client.h"
 #include "core/config.h"
 #include "core/line.h"
 #include "core/net.h"
@@ -41,13 +42,8 @@ namespace mb::pop3 {
 enum class State { kDisconnected, kAuthorization, kTransaction, kClosed };
 const char* to_string(State s);
 
-struct ClientOptions {
-  std::string host;    // for STLS certificate checks and messages
-  TlsOptions tls;      // for STLS
-  Timeouts timeouts;   // connect: the greeting; response: everything after
-  std::string label;   // prefixes trace lines ("mailbox support")
-  // Receives every protocol line, secrets redacted. Empty: spdlog trace.
-  std::function<void(const std::string&)> trace;
+// host, tls, timeouts, label, trace and allow_plaintext_auth: connectors/line_client.h.
+struct ClientOptions : LineClientOptions {
   // A larger message is not kept: retr() reads and drops the rest (up to
   // LineChannel::kMaxDrain more bytes, else it closes the connection) and returns kTooLarge
   // (scope kMessage).
@@ -55,9 +51,6 @@ struct ClientOptions {
   // Longest status or listing line accepted; longer is kProtocol. Lines of a message body
   // (RETR, TOP) may be as long as max_message_bytes.
   size_t max_line = 1u << 20;
-  // Lets sign_in() send a password over a connection without TLS; only for security = none
-  // written explicitly.
-  bool allow_plaintext_auth = false;
 };
 
 // A status line: "+OK text" or "-ERR [CODE] text".
@@ -95,12 +88,10 @@ struct ListEntry {
   uint64_t octets = 0;
 };
 
-class Client {
+class Client : public LineClient {
  public:
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
   // Takes a connected stream (TLS already up for implicit TLS) and reads the greeting (its
   // APOP timestamp is ignored). A -ERR greeting is kNetwork, or what its code says.
@@ -151,8 +142,6 @@ class Client {
   const std::vector<std::string>& capabilities() const { return capa_lines_; }
   const std::vector<std::string>& sasl_mechanisms() const { return sasl_; }
   std::optional<std::chrono::seconds> login_delay() const { return login_delay_; }
-  std::string tls_summary() const;
-  bool is_tls() const;
 
  private:
   struct Quiet;
@@ -175,7 +164,6 @@ class Client {
   void note_capabilities(const std::vector<std::string>& lines);
 
   ClientOptions options_;
-  std::unique_ptr<LineChannel> channel_;
   State state_ = State::kDisconnected;
   bool capa_supported_ = false;
   bool capa_asked_ = false;  // CAPA was sent on this connection (since STLS)

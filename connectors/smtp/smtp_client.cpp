@@ -32,11 +32,6 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {}
 
 Client::~Client() { close(); }
 
-bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
-
-std::string Client::tls_summary() const {
-  return channel_ ? channel_->stream().tls_summary() : "";
-}
 
 void Client::close() {
   if (!channel_) return;
@@ -115,20 +110,8 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   close();
   ext_ = Extensions{};
   transactions_ = 0;
-  channel_ = std::make_unique<LineChannel>(std::move(stream));
-  std::string label = options_.label.empty() ? "smtp" : options_.label;
-  if (options_.trace) {
-    channel_->set_trace(options_.trace);
-  } else {
-    channel_->set_trace([label](const std::string& l) { spdlog::trace("{}: {}", label, l); });
-  }
-  channel_->set_timeout(options_.timeouts.connect);
-  channel_->begin_step("the greeting", options_.timeouts.connect);
-  auto greeting = read_reply();
-  if (channel_) {
-    channel_->end_step();
-    channel_->set_timeout(options_.timeouts.response);
-  }
+  open_channel(std::move(stream), LineChannel::kDefaultMaxLine, trace_sink(options_, "smtp"));
+  auto greeting = read_greeting(options_.timeouts, [&] { return read_reply(); });
   if (!greeting.ok()) return greeting.status();
   if (greeting->code != 220) {
     Status s = refused(*greeting, "the connection", Stage::kNone);
@@ -174,10 +157,8 @@ Status Client::starttls() {
                        who() + " refused STARTTLS: " + sasl::excerpt(scrub(r->text())),
                        ErrorScope::kConnection));
   }
-  channel_->set_timeout(options_.timeouts.connect);
-  Status s = channel_->start_tls(options_.host, options_.tls);
+  Status s = upgrade_to_tls(*channel_, options_);
   if (!s.ok()) return fail(Status(s.kind(), s.message(), ErrorScope::kConnection));
-  channel_->set_timeout(options_.timeouts.response);
   // RFC 3207 §4.2: forget what was learned before TLS and ask again.
   return ehlo();
 }
