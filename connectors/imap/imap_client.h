@@ -87,8 +87,9 @@ class Client : public LineClient {
   // mechanism, and "*" cancels when it cannot answer. `creds` name the user in messages
   // and keep the secret out of them.
   Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
-  // The strongest SASL mechanism both sides support (sasl::choose_mechanism over the AUTH=
-  // capabilities); for a password without one, the LOGIN command (unless LOGINDISABLED).
+  // The first SASL mechanism both sides support in the one order of auth/sasl.h
+  // (sasl::choose_mechanism(kImap) over the AUTH= capabilities); for a password without one,
+  // the LOGIN command (unless LOGINDISABLED).
   // OK at once on PREAUTH. A password needs TLS unless options.allow_plaintext_auth.
   Result<SignInMethod> sign_in(const sasl::Credentials& creds);
   Result<SignInMethod> sign_in(const std::string& user, const std::string& password);

@@ -105,10 +105,10 @@ class Client : public LineClient {
   // stays within RFC 5034's 255 octets, else after the server's first "+" (Exchange
   // Online's XOAUTH2 form). Each further "+" challenge goes to the mechanism.
   Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
-  // Signs in with a password (SASL PLAIN when offered, else USER/PASS) or a token
-  // (XOAUTH2 when offered or when the server lists no SASL mechanisms, else what
-  // sasl::choose_mechanism finds). Returns how, for test-connection ("USER/PASS",
-  // "AUTH PLAIN", "AUTH XOAUTH2").
+  // Signs in with a password (SASL PLAIN when offered, else USER/PASS) or a token (XOAUTH2,
+  // else OAUTHBEARER, in the one order of auth/sasl.h; XOAUTH2 when the server lists no token
+  // mechanism): sasl::choose_mechanism(kPop3). Returns how, for test-connection
+  // ("USER/PASS", "AUTH PLAIN", "AUTH XOAUTH2").
   Result<std::string> sign_in(const sasl::Credentials& creds);
 
   Result<MaildropStat> stat();
