@@ -1,5 +1,5 @@
 // File: auth/sasl.cpp — SASL message builders, the bearer error challenge, the mechanism
-// factory and the choice of mechanism.
+// factory and the choice of mechanism (in the one order of auth/sasl.h).
 #include "auth/sasl.h"
 
 #include "auth/redact.h"
@@ -47,7 +47,7 @@ std::string join(const std::vector<std::string>& names) {
 }
 
 const std::vector<std::string>& ranking(CredentialKind kind) {
-  static const std::vector<std::string> kToken{"OAUTHBEARER", "XOAUTH2"};
+  static const std::vector<std::string> kToken{"XOAUTH2", "OAUTHBEARER"};  // sasl.h: the one order
   static const std::vector<std::string> kPassword{"PLAIN", "LOGIN"};
   return kind == CredentialKind::kToken ? kToken : kPassword;
 }
@@ -195,6 +195,23 @@ Result<std::string> choose_mechanism(const std::vector<std::string>& server_mech
                    "security = tls or starttls (or write security = none explicitly)");
   }
   return *common;
+}
+
+Result<std::string> choose_mechanism(const Protocol& protocol,
+                                     const std::vector<std::string>& server_mechs,
+                                     CredentialKind kind, Preferences prefs) {
+  const auto& used =
+      kind == CredentialKind::kToken ? protocol.token_mechanisms : protocol.password_mechanisms;
+  if (prefs.allowed.empty()) prefs.allowed.assign(used.begin(), used.end());
+  auto chosen = choose_mechanism(server_mechs, kind, prefs);
+  if (chosen.ok() || kind != CredentialKind::kToken || protocol.unlisted_token_mechanism.empty())
+    return chosen;
+  const auto& oauth = ranking(CredentialKind::kToken);
+  bool listed = std::any_of(server_mechs.begin(), server_mechs.end(), [&](const auto& m) {
+    return std::find(oauth.begin(), oauth.end(), upper(m)) != oauth.end();
+  });
+  if (listed) return chosen;
+  return std::string(protocol.unlisted_token_mechanism);
 }
 
 }  // namespace mb::sasl

@@ -1,17 +1,22 @@
 // File: auth/sasl.h — SASL client mechanisms (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) behind one
-// small interface, the choice of mechanism, and a protocol-independent exchange driver.
+// small interface, the choice of mechanism, and the one AUTH loop IMAP, POP3 and SMTP share.
 //
 // A Mechanism only turns server challenges into client responses (raw bytes; base64 is the
 // protocol's business, done by Exchange). IMAP AUTHENTICATE, POP3 AUTH and SMTP AUTH all
-// carry SASL the same way — base64 lines, "*" to cancel — so Exchange drives any mechanism
-// for any of them; each protocol sends the lines and reads the replies.
+// carry SASL the same way — base64 lines, "*" to cancel — so authenticate() drives any
+// mechanism for any of them, configured by the protocol's const descriptor (kImap, kPop3,
+// kSmtp: command word, continuation code, initial-response limit, mechanisms used), much as
+// curl's SASLproto does; the protocol's client only moves lines (a Link):
 //
-//   auto name = sasl::choose_mechanism(server_mechs, sasl::CredentialKind::kToken, {});
+//   auto name = sasl::choose_mechanism(sasl::kImap, server_mechs, creds.kind, prefs);
 //   auto mech = sasl::make_mechanism(*name, creds);
-//   sasl::Exchange ex(**mech);
-//   send("AUTHENTICATE " + ex.name() + (ir ? " " + *ir : ""));   // ir = ex.initial_response()
-//   on "+ <text>":  auto reply = ex.answer(text); send(reply->line);
-//   on the final reply: MB_RETURN_IF_ERROR(ex.failure()); then map the server's NO as usual.
+//   MyLink link(...);   // sends lines, reads answers, maps a plain refusal to a Status
+//   MB_RETURN_IF_ERROR(sasl::authenticate(sasl::kImap, link, **mech, creds));
+//
+// The one order of preference, for every protocol: with a token XOAUTH2, then OAUTHBEARER
+// (Exchange Online, Gmail and Dovecot all take XOAUTH2; some servers list only OAUTHBEARER);
+// with a password PLAIN, then LOGIN. A protocol may use fewer (POP3 signs in with USER/PASS
+// where SASL LOGIN would do), never another order.
 //
 // No message built here holds a secret: errors name the mechanism and the user, never the
 // password or token, and server text quoted in them is scrubbed.
@@ -20,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -109,15 +115,15 @@ Result<std::unique_ptr<Mechanism>> make_mechanism(std::string_view name, const C
 // ---- Choosing ----
 
 struct Preferences {
-  // Mechanisms the configuration allows; empty: all we implement. Strength still decides.
+  // Mechanisms the configuration allows; empty: all we implement. The one order still decides.
   std::vector<std::string> allowed;
   bool tls = true;                // the connection is encrypted
   bool plaintext_allowed = false;  // security = none was configured explicitly
 };
 
-// The strongest mechanism both sides support for this kind of credential: for a token
-// OAUTHBEARER > XOAUTH2, for a password PLAIN > LOGIN (password mechanisms only over TLS
-// unless prefs.plaintext_allowed). Otherwise kConfig explaining why: the server offers no
+// The first mechanism in the one order (above) that both sides support for this kind of
+// credential: for a token XOAUTH2 > OAUTHBEARER, for a password PLAIN > LOGIN (password
+// mechanisms only over TLS unless prefs.plaintext_allowed). Otherwise kConfig explaining why: the server offers no
 // mechanism, no overlap (listing both sides), the token is missing (the server only takes
 // OAuth), or the connection is not encrypted.
 Result<std::string> choose_mechanism(const std::vector<std::string>& server_mechs,
@@ -156,5 +162,76 @@ class Exchange {
   bool cancelled_ = false;
   Status failure_;
 };
+
+// ---- One AUTH loop for IMAP, POP3 and SMTP ----
+
+// What sets one protocol's SASL command apart (the const descriptor authenticate() follows).
+struct Protocol {
+  std::string_view name;     // "IMAP": opens messages
+  std::string_view command;  // "AUTHENTICATE" or "AUTH"
+  // Answer::code of a challenge: '+' for IMAP and POP3 ("+ <base64>"), 334 for SMTP.
+  int continuation = '+';
+  // Longest command line that may carry the initial response; a longer one sends it after
+  // the server's first, empty challenge (POP3: 255, RFC 5034 §4). 0: no limit.
+  size_t max_command_line = 0;
+  // More challenges than this in one exchange is a protocol error.
+  int max_challenges = 10;
+  // The mechanisms used over SASL, each list a part of the one order; empty: all of it.
+  std::span<const std::string_view> password_mechanisms;
+  std::span<const std::string_view> token_mechanisms;
+  // Tried with a token when the server lists no token mechanism at all (POP3: Exchange
+  // Online takes XOAUTH2 without always listing it, and RFC 5034 allows AUTH with an unlisted
+  // mechanism); empty: none.
+  std::string_view unlisted_token_mechanism;
+};
+
+extern const Protocol kImap;  // AUTHENTICATE; the initial response only with SASL-IR
+extern const Protocol kPop3;  // AUTH, 255-octet lines; PLAIN, else USER/PASS; XOAUTH2 unlisted
+extern const Protocol kSmtp;  // AUTH, 334 challenges
+
+// choose_mechanism() limited to the mechanisms `protocol` uses over SASL (prefs.allowed, when
+// set, narrows them further), with its unlisted token mechanism as the last resort.
+Result<std::string> choose_mechanism(const Protocol& protocol,
+                                     const std::vector<std::string>& server_mechs,
+                                     CredentialKind kind, Preferences prefs);
+
+// One answer of the server, read by the protocol: a challenge when `code` is the protocol's
+// continuation (`text`: the base64 after "+ " or "334 "), else the final reply (`text`: the
+// server's words, quoted in messages).
+struct Answer {
+  int code = 0;
+  std::string text;
+};
+
+// How authenticate() talks over one protocol's connection.
+class Link {
+ public:
+  virtual ~Link() = default;
+  // "IMAP server", "SMTP server mail.example": opens messages.
+  virtual std::string server() const = 0;
+  // Whether the initial response may ride on the command line (IMAP: SASL-IR advertised).
+  virtual bool initial_response_allowed() const { return true; }
+  // Sends the command ("AUTH PLAIN <ir>"); the secret, if any, starts at `secret_from`.
+  virtual Status send_command(const std::string& line, size_t secret_from) = 0;
+  // Sends the response to a challenge; a secret one shows as <redacted> in traces.
+  virtual Status send_response(const Reply& reply) = 0;
+  virtual Result<Answer> read() = 0;
+  // Whether the final reply says the client is signed in.
+  virtual bool accepted(const Answer& final_reply) const = 0;
+  // The Status for a refusal the exchange did not explain: the protocol's own codes.
+  virtual Status refused(const Answer& final_reply) = 0;
+  // Closes the connection when `s` leaves it unusable; returns `s`.
+  virtual Status fail(Status s) = 0;
+};
+
+// The AUTH loop: the command with the initial response when `protocol` and `link` allow it,
+// each challenge answered through an Exchange (the held initial response first when it did
+// not fit the command line), at most protocol.max_challenges of them (else kProtocol). The
+// final reply decides: accepted → OK, unless the exchange was cancelled or the server
+// reported an error in a challenge (kProtocol: the server cannot be trusted); refused after
+// an error the exchange knows (an error challenge, a refused challenge) → that error, which
+// outranks the server's terse final NO (kept as "(server: …)"); otherwise link.refused().
+Status authenticate(const Protocol& protocol, Link& link, Mechanism& mechanism,
+                    const Credentials& creds);
 
 }  // namespace mb::sasl

@@ -37,6 +37,11 @@ struct SignIn {
   bool none = false;
 
   bool oauth() const { return static_cast<bool>(with_token); }
+  static SignIn with_password(std::string password) {
+    SignIn s;
+    s.password = std::move(password);
+    return s;
+  }
 };
 
 }  // namespace mb

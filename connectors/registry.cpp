@@ -116,10 +116,7 @@ Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& configured,
     const std::string service = graph_service_url(mailbox.endpoint, config.find_app(mailbox.app));
     return built(make_graph_mailbox(mailbox, service, std::move(*sign_in)), who, mailbox.type);
   }
-  if (sign_in->oauth()) {
-    return make_imap_oauth_mailbox(mailbox, ImapOAuth{sign_in->with_token, sign_in->describe});
-  }
-  return make_imap_mailbox(mailbox, std::move(sign_in->password));
+  return built(make_imap_mailbox(mailbox, std::move(*sign_in)), who, mailbox.type);
 }
 
 Result<std::unique_ptr<Sender>> make_sender(const SenderConfig& sender, const Config& config,

@@ -129,11 +129,6 @@ bool Client::has_capability(const std::string& name) const {
   return caps_.count(upper(name)) > 0;
 }
 
-std::string Client::tls_summary() const {
-  return channel_ ? channel_->stream().tls_summary() : std::string();
-}
-
-bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
 
 // OK only with a connection in one of `states`: a guard that can never pass without a
 // channel.
@@ -235,14 +230,7 @@ Status Client::check_answer_bounds(uint64_t coming) {
 
 Status Client::connect(std::unique_ptr<Stream> stream) {
   close();
-  channel_ = std::make_unique<LineChannel>(std::move(stream), options_.max_line);
-  if (options_.trace) {
-    channel_->set_trace(options_.trace);
-  } else if (spdlog::should_log(spdlog::level::trace)) {
-    channel_->set_trace([label = options_.label](const std::string& line) {
-      spdlog::trace("{}: {}", label, line);
-    });
-  }
+  open_channel(std::move(stream), options_.max_line, trace_sink(options_));
   ParserLimits limits;
   limits.max_line = options_.max_line;
   parser_ = ResponseParser(limits);
@@ -250,14 +238,10 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   exists_ = 0;
   next_tag_ = 1;
   state_ = State::kGreeting;
-  channel_->set_timeout(options_.timeouts.connect);
   command_ = "the greeting";
   untagged_ = 0;
   body_bytes_ = 0;
-  channel_->begin_step("the greeting", options_.timeouts.connect);
-  auto r = read_response();
-  channel_->end_step();
-  channel_->set_timeout(options_.timeouts.response);
+  auto r = read_greeting(options_.timeouts, [&] { return read_response(); });
   std::string from = "IMAP greeting from " + options_.host;
   if (!r.ok()) return fail(r.status().prefixed(from));
   if (r->kind != ImapResponse::Kind::kUntagged || !r->is_status())
@@ -314,21 +298,33 @@ Status Client::send_parts(const std::string& tag, const std::vector<Part>& parts
   return channel_->write_line(line, secret_from, secret_len);
 }
 
-Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
-                                               const UntaggedHandler& on_untagged,
-                                               const ContinuationHandler& on_continuation) {
+Result<ImapResponse> Client::read_until_continuation(const std::string& tag) {
   while (true) {
     auto r = read_response();
     if (!r.ok()) return r.status();
     switch (r->kind) {
-      case ImapResponse::Kind::kContinuation: {
-        if (!on_continuation) return protocol("IMAP server sent an unexpected continuation");
-        auto reply = on_continuation(*r);
-        if (!reply.ok()) return reply.status();
-        size_t n = reply->secret ? reply->line.size() : std::string::npos;
-        MB_RETURN_IF_ERROR(channel_->write_line(reply->line, reply->secret ? 0 : n, n));
+      case ImapResponse::Kind::kContinuation: return std::move(*r);
+      case ImapResponse::Kind::kUntagged:
+        ++untagged_;
+        MB_RETURN_IF_ERROR(check_answer_bounds(0));
+        MB_RETURN_IF_ERROR(note_untagged(*r));
         break;
-      }
+      default:
+        if (r->tag != tag) return protocol("IMAP server answered unknown tag " + r->tag);
+        note_capabilities(*r);
+        return std::move(*r);
+    }
+  }
+}
+
+Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
+                                               const UntaggedHandler& on_untagged) {
+  while (true) {
+    auto r = read_response();
+    if (!r.ok()) return r.status();
+    switch (r->kind) {
+      case ImapResponse::Kind::kContinuation:
+        return protocol("IMAP server sent an unexpected continuation");
       case ImapResponse::Kind::kUntagged:
         ++untagged_;
         MB_RETURN_IF_ERROR(check_answer_bounds(0));
@@ -343,22 +339,27 @@ Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
   }
 }
 
-Result<ImapResponse> Client::run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged,
-                                 const ContinuationHandler& on_continuation) {
+// Starts a command and its answer, one step with one deadline; returns its tag.
+std::string Client::begin_command(const std::string& name) {
+  command_ = name;
+  untagged_ = 0;
+  body_bytes_ = 0;
+  channel_->begin_step("the answer to " + command_, options_.timeouts.response);
+  return "a" + std::to_string(next_tag_++);
+}
+
+Result<ImapResponse> Client::run(const std::vector<Part>& parts,
+                                 const UntaggedHandler& on_untagged) {
   if (!channel_) {
     return Status(ErrorKind::kNetwork, "IMAP connection is closed", ErrorScope::kConnection);
   }
-  std::string tag = "a" + std::to_string(next_tag_++);
-  command_ = parts.empty() ? std::string("a command") : command_name(parts[0].text);
-  untagged_ = 0;
-  body_bytes_ = 0;
-  // The command and its whole answer form one step with one deadline.
-  channel_->begin_step("the answer to " + command_, options_.timeouts.response);
+  std::string tag =
+      begin_command(parts.empty() ? std::string("a command") : command_name(parts[0].text));
   std::optional<ImapResponse> early;
   Status sent = send_parts(tag, parts, on_untagged, early);
   Result<ImapResponse> r = !sent.ok() ? Result<ImapResponse>(std::move(sent))
                            : early    ? Result<ImapResponse>(std::move(*early))
-                                      : read_until_tagged(tag, on_untagged, on_continuation);
+                                      : read_until_tagged(tag, on_untagged);
   if (channel_) channel_->end_step();
   if (!r.ok()) return fail(r.status());
   return r;
@@ -402,10 +403,8 @@ Status Client::starttls() {
     return fail(Status(ErrorKind::kTls, "IMAP server refused STARTTLS: " + r->text,
                        ErrorScope::kConnection));
   }
-  channel_->set_timeout(options_.timeouts.connect);
-  Status tls = channel_->start_tls(options_.host, options_.tls);
+  Status tls = upgrade_to_tls(*channel_, options_);
   if (!tls.ok()) return fail(std::move(tls));
-  channel_->set_timeout(options_.timeouts.response);
   caps_.clear();  // RFC 3501 §6.2.1: what was said before TLS is not to be trusted
   return capability();
 }
@@ -455,46 +454,52 @@ Status Client::authenticate_plain(const std::string& user, const std::string& pa
   return authenticate(*mech, creds);
 }
 
-// The verdict when the exchange itself failed: a cancelled exchange or an error explained in
-// a challenge outranks the server's terse final NO, which is kept as a detail.
-Status Client::sasl_failure(const sasl::Exchange& ex, const ImapResponse& r,
-                            const sasl::Credentials& creds) {
-  Status known = ex.failure();
-  std::string what = "IMAP AUTHENTICATE " + ex.name();
-  if (r.condition == Condition::kOk) {
-    return fail(protocol("IMAP server accepted an AUTHENTICATE " + ex.name() +
-                         (ex.cancelled() ? " that was cancelled" : " after reporting an error")));
+// AUTHENTICATE over this connection for sasl::authenticate: "+ " lines are challenges, the
+// tagged response is the verdict.
+class Client::SaslLink : public sasl::Link {
+ public:
+  SaslLink(Client& c, const sasl::Credentials& creds) : c_(c), creds_(creds) {}
+  std::string server() const override { return "IMAP server"; }
+  bool initial_response_allowed() const override { return c_.has_capability("SASL-IR"); }
+  Status send_command(const std::string& line, size_t secret_from) override {
+    tag_ = c_.begin_command("AUTHENTICATE");
+    std::string tagged = tag_ + " " + line;
+    size_t from = secret_from == std::string::npos ? secret_from : secret_from + tag_.size() + 1;
+    return c_.fail(c_.channel_->write_line(tagged, from));
   }
-  if (known.kind() != ErrorKind::kAuth) {
-    return fail(Status(known.kind(), scrub(known.message(), creds.secret), known.scope())
-                    .prefixed(what));
+  Status send_response(const sasl::Reply& reply) override {
+    size_t n = reply.secret ? reply.line.size() : std::string::npos;
+    return c_.fail(c_.channel_->write_line(reply.line, reply.secret ? 0 : n, n));
   }
-  std::string detail = r.text.empty() ? "" : " (server: " + scrub(r.text, creds.secret) + ")";
-  return Status(ErrorKind::kAuth,
-                "IMAP server refused the login for user " + creds.user + ": " +
-                    scrub(known.message(), creds.secret) + detail,
-                known.scope());
-}
+  Result<sasl::Answer> read() override {
+    auto r = c_.read_until_continuation(tag_);
+    if (!r.ok()) return c_.fail(r.status());
+    final_ = std::move(*r);
+    if (final_.kind == ImapResponse::Kind::kContinuation) return sasl::Answer{'+', final_.text};
+    return sasl::Answer{final_.condition == Condition::kOk ? 'O' : 'N', final_.text};
+  }
+  bool accepted(const sasl::Answer& a) const override { return a.code == 'O'; }
+  Status refused(const sasl::Answer&) override {
+    return c_.fail(c_.auth_failure(final_, creds_.user, creds_.secret));
+  }
+  Status fail(Status s) override { return c_.fail(std::move(s)); }
+  const ImapResponse& final_response() const { return final_; }
+
+ private:
+  Client& c_;
+  const sasl::Credentials& creds_;
+  std::string tag_;
+  ImapResponse final_;
+};
 
 Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds) {
   MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "AUTHENTICATE"));
-  sasl::Exchange ex(mechanism);
-  std::vector<Part> parts{Part{"AUTHENTICATE " + ex.name()}};
-  if (has_capability("SASL-IR")) {
-    if (auto first = ex.initial_response()) parts.push_back(Part{*first, false, true});
-  }
-  auto on_continuation = [&](const ImapResponse& r) -> Result<Reply> {
-    std::string_view text = r.text;
-    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-    sasl::Reply reply = ex.answer(text);
-    return Reply{reply.line, reply.secret};
-  };
-  auto r = run(parts, {}, on_continuation);
-  if (!r.ok()) return r.status();
-  if (!ex.failure().ok()) return sasl_failure(ex, *r, creds);
-  if (r->condition != Condition::kOk) return fail(auth_failure(*r, creds.user, creds.secret));
-  mechanism_ = ex.name();
-  return after_sign_in(*r);
+  SaslLink link(*this, creds);
+  Status s = sasl::authenticate(sasl::kImap, link, mechanism, creds);
+  if (channel_) channel_->end_step();
+  MB_RETURN_IF_ERROR(s);
+  mechanism_ = std::string(mechanism.name());
+  return after_sign_in(link.final_response());
 }
 
 std::vector<std::string> Client::sasl_mechanisms() const {
@@ -520,7 +525,7 @@ Result<SignInMethod> Client::sign_in(const sasl::Credentials& creds) {
   sasl::Preferences prefs;
   prefs.tls = is_tls();
   prefs.plaintext_allowed = options_.allow_plaintext_auth;
-  auto choice = sasl::choose_mechanism(sasl_mechanisms(), creds.kind, prefs);
+  auto choice = sasl::choose_mechanism(sasl::kImap, sasl_mechanisms(), creds.kind, prefs);
   if (choice.ok()) {
     auto mech = sasl::make_mechanism(*choice, creds);
     if (!mech.ok()) return mech.status();

@@ -30,6 +30,7 @@
 
 #include "auth/sasl.h"
 #include "connectors/imap/imap_parser.h"
+#include "connectors/line_client.h"
 #include "core/config.h"
 #include "core/line.h"
 #include "core/net.h"
@@ -40,20 +41,12 @@ namespace mb::imap {
 enum class State { kDisconnected, kGreeting, kNotAuthenticated, kAuthenticated, kSelected, kLogout };
 const char* to_string(State s);
 
-struct ClientOptions {
-  std::string host;     // for STARTTLS certificate checks and messages
-  TlsOptions tls;       // for STARTTLS
-  Timeouts timeouts;    // connect: the greeting; response: everything after
-  std::string label;    // prefixes trace lines ("mailbox support")
-  // Receives every protocol line, secrets redacted. Empty: spdlog trace.
-  std::function<void(const std::string&)> trace;
+// host, tls, timeouts, label, trace and allow_plaintext_auth: connectors/line_client.h.
+struct ClientOptions : LineClientOptions {
   // uid_fetch() does not download a body whose RFC822.SIZE is larger (the sink gets
   // kTooLarge); a body that turns out larger anyway is read and dropped (kTooLarge too).
   uint64_t max_message_bytes = 50ull << 20;
   size_t max_line = 4u << 20;  // a UID SEARCH answer for 500k messages fits
-  // Lets sign_in() send a password (LOGIN, SASL PLAIN/LOGIN) over a connection without TLS;
-  // only for security = none written explicitly.
-  bool allow_plaintext_auth = false;
 };
 
 struct SelectInfo {
@@ -67,7 +60,7 @@ struct SelectInfo {
 // Client::mechanism().
 enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin, kAuthenticate };
 
-class Client {
+class Client : public LineClient {
  public:
   // The bytes one command's answer may carry besides the message bodies it asked for
   // (untagged data, dropped literals), and the number of untagged responses in it. A UID
@@ -80,8 +73,6 @@ class Client {
 
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
   // Takes a connected stream (TLS already up for implicit TLS) and reads the greeting.
   Status connect(std::unique_ptr<Stream> stream);
@@ -96,8 +87,9 @@ class Client {
   // mechanism, and "*" cancels when it cannot answer. `creds` name the user in messages
   // and keep the secret out of them.
   Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
-  // The strongest SASL mechanism both sides support (sasl::choose_mechanism over the AUTH=
-  // capabilities); for a password without one, the LOGIN command (unless LOGINDISABLED).
+  // The first SASL mechanism both sides support in the one order of auth/sasl.h
+  // (sasl::choose_mechanism(kImap) over the AUTH= capabilities); for a password without one,
+  // the LOGIN command (unless LOGINDISABLED).
   // OK at once on PREAUTH. A password needs TLS unless options.allow_plaintext_auth.
   Result<SignInMethod> sign_in(const sasl::Credentials& creds);
   Result<SignInMethod> sign_in(const std::string& user, const std::string& password);
@@ -132,25 +124,20 @@ class Client {
   State state() const { return state_; }
   bool has_capability(const std::string& name) const;  // case-insensitive
   const std::set<std::string>& capabilities() const { return caps_; }
-  std::string tls_summary() const;
-  bool is_tls() const;
   uint64_t exists() const { return exists_; }
 
  private:
   struct Part;
-  struct Reply {
-    std::string line;
-    bool secret = false;
-  };
+  class SaslLink;
   using UntaggedHandler = std::function<Status(ImapResponse&)>;
-  using ContinuationHandler = std::function<Result<Reply>(const ImapResponse&)>;
 
-  Result<ImapResponse> run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged,
-                           const ContinuationHandler& on_continuation = {});
+  Result<ImapResponse> run(const std::vector<Part>& parts, const UntaggedHandler& on_untagged);
+  std::string begin_command(const std::string& name);
   Status send_parts(const std::string& tag, const std::vector<Part>& parts,
                     const UntaggedHandler& on_untagged, std::optional<ImapResponse>& early);
-  Result<ImapResponse> read_until_tagged(const std::string& tag, const UntaggedHandler& on_untagged,
-                                         const ContinuationHandler& on_continuation);
+  Result<ImapResponse> read_until_tagged(const std::string& tag, const UntaggedHandler& on_untagged);
+  // The next continuation or tagged response; untagged ones are noted on the way.
+  Result<ImapResponse> read_until_continuation(const std::string& tag);
   Result<ImapResponse> read_response();
   Status read_literal(uint64_t size);
   Status check_answer_bounds(uint64_t coming);
@@ -161,8 +148,6 @@ class Client {
   Status fail(Status s);
   Status auth_failure(const ImapResponse& r, const std::string& user,
                       const std::string& password) const;
-  Status sasl_failure(const sasl::Exchange& ex, const ImapResponse& r,
-                      const sasl::Credentials& creds);
   std::vector<std::string> sasl_mechanisms() const;
   Status plaintext_refused(const std::string& what) const;
   Status after_sign_in(const ImapResponse& ok);
@@ -170,7 +155,6 @@ class Client {
   std::vector<Part> astring_part(const std::string& s, bool secret = false) const;
 
   ClientOptions options_;
-  std::unique_ptr<LineChannel> channel_;
   ResponseParser parser_;
   State state_ = State::kDisconnected;
   std::set<std::string> caps_;  // upper-cased

@@ -12,6 +12,7 @@
 #include "auth/token_cache.h"
 #include "connectors/imap/imap_client.h"
 #include "connectors/imap/imap_syntax.h"
+#include "connectors/line_client.h"
 #include "core/net.h"
 
 namespace mb {
@@ -25,11 +26,8 @@ constexpr size_t kApplyBatch = 1000;   // UIDs per STORE / COPY / MOVE / EXPUNGE
 
 class ImapMailbox : public Mailbox {
  public:
-  ImapMailbox(MailboxConfig config, std::string password, ImapOAuth oauth, StreamFactory factory)
-      : cfg_(std::move(config)),
-        password_(std::move(password)),
-        oauth_(std::move(oauth)),
-        factory_(std::move(factory)) {
+  ImapMailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory)
+      : cfg_(std::move(config)), sign_in_(std::move(sign_in)), factory_(std::move(factory)) {
     if (cfg_.port == 0) cfg_.port = default_port("imap", cfg_.security);
   }
   ~ImapMailbox() override { close(); }
@@ -44,13 +42,11 @@ class ImapMailbox : public Mailbox {
 
  private:
   imap::ClientOptions client_options() const;
-  Result<std::unique_ptr<Stream>> open_stream() const;
   Status connect_fresh();
   Status ensure_open();
   Status sign_in(std::string* how);
   Status sign_in_with_token(const std::string& token);
   Status sign_in_and_select(std::string* detail_sign_in = nullptr);
-  bool token_step(const std::function<bool(const char*, const Status&, std::string)>& step);
   Status check(Status s);
   Status fetch_batch(const std::vector<std::string>& keys, size_t begin, size_t end,
                      const FetchCallback& cb, size_t& next, bool& cb_failed);
@@ -61,8 +57,7 @@ class ImapMailbox : public Mailbox {
   uint32_t last_listed_uid(const std::string& state) const;
 
   MailboxConfig cfg_;
-  std::string password_;
-  ImapOAuth oauth_;  // with_token set: auth = "oauth2"
+  SignIn sign_in_;
   StreamFactory factory_;
   std::unique_ptr<Client> client_;
   SelectInfo box_;
@@ -71,18 +66,9 @@ class ImapMailbox : public Mailbox {
 
 imap::ClientOptions ImapMailbox::client_options() const {
   imap::ClientOptions o;
-  o.host = cfg_.host;
-  o.tls = cfg_.tls;
-  o.timeouts = cfg_.timeouts;
-  o.label = "mailbox " + cfg_.name;
-  o.allow_plaintext_auth = cfg_.security == Security::kNone;
+  fill_options(o, endpoint_of(cfg_), "mailbox " + cfg_.name);
   o.max_message_bytes = cfg_.max_message_bytes;
   return o;
-}
-
-Result<std::unique_ptr<Stream>> ImapMailbox::open_stream() const {
-  if (factory_) return factory_();
-  return connect_stream(cfg_.host, cfg_.port, cfg_.security, cfg_.tls, cfg_.timeouts);
 }
 
 // Drops the connection after an error that leaves it unusable, so the next call reconnects.
@@ -98,44 +84,24 @@ Status ImapMailbox::check(Status s) {
   return s;
 }
 
-// A server that refuses a token may say why in an error challenge ("token rejected: status
-// 401 …") or only answer NO (Exchange Online: "AUTHENTICATE failed."). Either way the token
-// is what failed, so the token cache gets to replace it once.
-Status as_token_rejection(Status s) {
-  if (s.ok() || s.kind() != ErrorKind::kAuth || is_token_rejected(s)) return s;
-  return Status(ErrorKind::kAuth, s.message() + " (token rejected)", s.scope());
-}
-
-// XOAUTH2 first: Exchange Online, Gmail and Dovecot all take it; otherwise what
-// sasl::choose_mechanism finds (OAUTHBEARER, or an error naming what the server offers).
-// The retry after a rejected token reuses the connection: IMAP allows another AUTHENTICATE.
+// XOAUTH2 first (the one order of auth/sasl.h), else OAUTHBEARER, else an error naming what
+// the server offers. The retry after a rejected token reuses the connection: IMAP allows
+// another AUTHENTICATE.
 Status ImapMailbox::sign_in_with_token(const std::string& token) {
   if (!client_ || client_->state() != imap::State::kNotAuthenticated) {
     return Status(ErrorKind::kNetwork, "IMAP server " + cfg_.host + " closed the connection "
                   "during the sign-in", ErrorScope::kConnection);
   }
   if (client_->capabilities().empty()) MB_RETURN_IF_ERROR(client_->capability());
-  sasl::Credentials creds;
-  creds.kind = sasl::CredentialKind::kToken;
-  creds.user = cfg_.user;
-  creds.secret = token;
-  creds.host = cfg_.host;
-  creds.port = cfg_.port;
-  if (client_->has_capability("AUTH=XOAUTH2")) {
-    auto mech = sasl::make_xoauth2(creds);
-    return as_token_rejection(client_->authenticate(*mech, creds));
-  }
+  sasl::Credentials creds =
+      credentials(endpoint_of(cfg_), cfg_.user, token, sasl::CredentialKind::kToken);
   return as_token_rejection(client_->sign_in(creds).status());
 }
 
 // Signs in with the password or a token; `how` gets the method for test-connection.
 Status ImapMailbox::sign_in(std::string* how) {
-  if (!oauth_.with_token) {
-    sasl::Credentials creds;
-    creds.user = cfg_.user;
-    creds.secret = password_;
-    creds.host = cfg_.host;
-    creds.port = cfg_.port;
+  if (!sign_in_.oauth()) {
+    sasl::Credentials creds = credentials(endpoint_of(cfg_), cfg_.user, sign_in_.password);
     auto method = client_->sign_in(creds);
     if (!method.ok()) return method.status();
     *how = "AUTHENTICATE " + client_->mechanism();
@@ -147,7 +113,7 @@ Status ImapMailbox::sign_in(std::string* how) {
     *how = "pre-authenticated by the server";
     return Status::Ok();
   }
-  MB_RETURN_IF_ERROR(oauth_.with_token(
+  MB_RETURN_IF_ERROR(sign_in_.with_token(
       [&](const std::string& token) { return sign_in_with_token(token); }));
   *how = "AUTHENTICATE " + client_->mechanism() + " with an OAuth token";
   return Status::Ok();
@@ -169,7 +135,7 @@ Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
 Status ImapMailbox::connect_fresh() {
   if (client_) client_->close();
   client_ = std::make_unique<Client>(client_options());
-  auto stream = open_stream();
+  auto stream = open_stream(endpoint_of(cfg_), factory_);
   if (!stream.ok()) return stream.status();
   Status s = client_->connect(std::move(*stream));
   if (s.ok() && cfg_.security == Security::kStartTls) s = client_->starttls();
@@ -421,60 +387,27 @@ Status ImapMailbox::apply(const std::vector<std::string>& keys, const PostAction
   return Status::Ok();
 }
 
-// test-connection's "token" step: obtains the access token the sign-in will use (so a
-// failing grant is named as such, not as a refused login) and describes it.
-bool ImapMailbox::token_step(
-    const std::function<bool(const char*, const Status&, std::string)>& step) {
-  Status t = oauth_.with_token([](const std::string&) { return Status::Ok(); });
-  std::string detail = oauth_.describe && t.ok() ? oauth_.describe() : "access token obtained";
-  return step("token", t, detail);
-}
-
 // Runs the steps of a sign-in one by one on a fresh connection, reporting each; the
 // connection is logged out at the end so nothing outlives the call.
 ConnectionReport ImapMailbox::test_connection() {
   close();
-  ConnectionReport rep;
-  auto step = [&](const char* name, const Status& s, std::string detail) {
-    rep.steps.push_back(StepReport{name, s.ok(), s.ok() ? std::move(detail) : s.message()});
-    if (!s.ok()) rep.status = s;
-    return s.ok();
-  };
-  std::string where = server_address(cfg_.host, cfg_.port);
-  auto addrs = resolve_host(cfg_.host, cfg_.port);
-  if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return rep;
-  // Without a test factory TCP and TLS are separate steps, so a failure names its layer.
-  auto stream = factory_ ? factory_() : connect_tcp(cfg_.host, cfg_.port, cfg_.timeouts);
-  if (!stream.ok()) {
-    step("connect", stream.status(), "");
-    return rep;
-  }
+  ConnectionSteps step;
   client_ = std::make_unique<Client>(client_options());
-  Status s;
-  if (cfg_.security == Security::kTls) {
-    step("connect", s, "connected to " + where);
-    if (!factory_) {
-      (*stream)->set_timeout(cfg_.timeouts.connect);
-      s = (*stream)->start_tls(cfg_.host, cfg_.tls);
-      (*stream)->set_timeout(cfg_.timeouts.response);
-    }
-    if (s.ok()) s = client_->connect(std::move(*stream));  // the greeting comes over TLS
-    std::string summary = client_->tls_summary();
-    if (!step("tls", s, summary.empty() ? "TLS set up by the stream" : summary)) return rep;
-  } else {
-    s = client_->connect(std::move(*stream));
-    if (!step("connect", s, "connected to " + where + "; server greeting received")) return rep;
+  auto greet = [&](std::unique_ptr<Stream> stream) { return client_->connect(std::move(stream)); };
+  if (!step.open(endpoint_of(cfg_), factory_, greet, /*greeting_apart=*/false, nullptr)) {
+    return step.report;
   }
+  Status s;
   if (cfg_.security == Security::kStartTls) {
     s = client_->starttls();
-    if (!step("starttls", s, "STARTTLS: " + client_->tls_summary())) return rep;
+    if (!step("starttls", s, "STARTTLS: " + client_->tls_summary())) return step.report;
   } else if (cfg_.security == Security::kNone) {
-    const std::string what = oauth_.with_token ? "token" : "password";
+    const std::string what = sign_in_.oauth() ? "token" : "password";
     step("tls", s, "not used (security = none): the " + what + " travels in plaintext");
   }
-  if (oauth_.with_token && !token_step(step)) {
+  if (sign_in_.oauth() && !step.token(sign_in_)) {
     close();
-    return rep;
+    return step.report;
   }
   std::string signed_in;
   s = sign_in_and_select(&signed_in);
@@ -484,29 +417,22 @@ ConnectionReport ImapMailbox::test_connection() {
     if (in) step("sign-in", Status::Ok(), signed_in);
     step(in ? "open-folder" : "sign-in", s, "");
     close();
-    return rep;
+    return step.report;
   }
   step("sign-in", s, signed_in);
   step("open-folder", s, cfg_.folder + " (UIDVALIDITY " + std::to_string(box_.uidvalidity) +
                              (box_.read_only ? ", read-only)" : ", read-write)"));
-  rep.message_count = box_.exists;
+  step.report.message_count = box_.exists;
   step("count", s, std::to_string(box_.exists) + " messages in " + cfg_.folder);
   close();
-  return rep;
+  return step.report;
 }
 
 }  // namespace
 
-std::unique_ptr<Mailbox> make_imap_mailbox(const MailboxConfig& config, std::string password,
+std::unique_ptr<Mailbox> make_imap_mailbox(const MailboxConfig& config, SignIn sign_in,
                                            StreamFactory factory) {
-  return std::make_unique<ImapMailbox>(config, std::move(password), ImapOAuth{},
-                                       std::move(factory));
-}
-
-std::unique_ptr<Mailbox> make_imap_oauth_mailbox(const MailboxConfig& config, ImapOAuth oauth,
-                                                 StreamFactory factory) {
-  return std::make_unique<ImapMailbox>(config, std::string(), std::move(oauth),
-                                       std::move(factory));
+  return std::make_unique<ImapMailbox>(config, std::move(sign_in), std::move(factory));
 }
 
 }  // namespace mb

@@ -14,7 +14,6 @@
 namespace mb::pop3 {
 namespace {
 
-constexpr size_t kMaxAuthLine = 255;  // RFC 5034 §4: longer AUTH lines send the IR after "+"
 constexpr std::chrono::seconds kInUseRetry{60};
 constexpr std::chrono::seconds kLoginDelayRetry{300};
 constexpr std::chrono::seconds kTempRetry{60};
@@ -185,11 +184,6 @@ bool Client::has_capability(const std::string& name) const {
   return caps_.count(upper(name)) > 0;
 }
 
-std::string Client::tls_summary() const {
-  return channel_ ? channel_->stream().tls_summary() : std::string();
-}
-
-bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
 
 Result<Reply> Client::read_reply(const std::string& what) {
   auto line = channel_->read_line();
@@ -237,14 +231,8 @@ Status Client::read_multiline(const std::string& what,
 
 Status Client::connect(std::unique_ptr<Stream> stream) {
   close();
-  channel_ = std::make_unique<LineChannel>(std::move(stream), options_.max_line);
-  std::function<void(const std::string&)> sink = options_.trace;
-  if (!sink && spdlog::should_log(spdlog::level::trace)) {
-    sink = [label = options_.label](const std::string& line) {
-      spdlog::trace("{}: {}", label, line);
-    };
-  }
-  if (sink) {
+  open_channel(std::move(stream), options_.max_line, {});
+  if (auto sink = trace_sink(options_)) {
     // Message bodies are not traced (only their size), and a server that echoes the
     // password being sent has it replaced.
     channel_->set_trace([this, sink = std::move(sink)](const std::string& line) {
@@ -261,13 +249,8 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   capa_supported_ = false;
   capa_asked_ = false;
   login_delay_.reset();
-  channel_->set_timeout(options_.timeouts.connect);
-  channel_->begin_step("the greeting", options_.timeouts.connect);
-  auto r = read_reply("greeting from " + options_.host);
-  if (channel_) {
-    channel_->end_step();
-    channel_->set_timeout(options_.timeouts.response);
-  }
+  auto r = read_greeting(options_.timeouts,
+                         [&] { return read_reply("greeting from " + options_.host); });
   if (!r.ok()) return r.status();
   if (!r->ok) {
     Status s = err_status(*r, "greeting from " + options_.host);
@@ -341,10 +324,8 @@ Status Client::stls() {
     return fail(Status(ErrorKind::kTls, "POP3 server refused STLS: " + safe(r->text),
                        ErrorScope::kConnection));
   }
-  channel_->set_timeout(options_.timeouts.connect);
-  Status tls = channel_->start_tls(options_.host, options_.tls);
+  Status tls = upgrade_to_tls(*channel_, options_);
   if (!tls.ok()) return fail(std::move(tls));
-  channel_->set_timeout(options_.timeouts.response);
   // RFC 2595 §4: what the server said before TLS is not to be trusted; ask again.
   note_capabilities({});
   capa_asked_ = false;
@@ -391,94 +372,73 @@ Status Client::user_pass(const std::string& user, const std::string& password) {
   return Status::Ok();
 }
 
-Result<std::string> Client::read_auth_line(const std::string& what) {
-  auto line = channel_->read_line();
-  if (!line.ok()) return fail(line.status().prefixed("POP3 " + what));
-  return std::move(*line);
-}
+// AUTH over this connection for sasl::authenticate: "+" and "+ " lines are challenges, a
+// status line is the verdict.
+class Client::SaslLink : public sasl::Link {
+ public:
+  SaslLink(Client& c, const sasl::Credentials& creds, std::string what)
+      : c_(c), creds_(creds), what_(std::move(what)) {}
+  std::string server() const override { return "POP3 server"; }
+  Status send_command(const std::string& line, size_t secret_from) override {
+    c_.channel_->begin_step("the answer to " + what_, c_.options_.timeouts.response);
+    return write(c_.channel_->write_line(line, secret_from, std::string::npos));
+  }
+  Status send_response(const sasl::Reply& reply) override {
+    size_t n = reply.secret ? reply.line.size() : std::string::npos;
+    return write(c_.channel_->write_line(reply.line, reply.secret ? 0 : n, n));
+  }
+  Result<sasl::Answer> read() override {
+    auto line = c_.channel_->read_line();
+    if (!line.ok()) return c_.fail(line.status().prefixed("POP3 " + what_));
+    const std::string& l = *line;
+    if (l == "+" || (l.size() >= 2 && l[0] == '+' && l[1] == ' ')) {
+      return sasl::Answer{'+', l.size() > 2 ? l.substr(2) : std::string()};
+    }
+    auto r = parse_reply(l);
+    if (!r.ok()) return c_.fail(r.status().prefixed("POP3 " + what_));
+    final_ = *r;
+    return sasl::Answer{r->ok ? 'O' : 'E', r->text};
+  }
+  bool accepted(const sasl::Answer& a) const override { return a.code == 'O'; }
+  Status refused(const sasl::Answer&) override { return c_.auth_failed(final_, creds_, what_); }
+  Status fail(Status s) override { return c_.fail(std::move(s)); }
+
+ private:
+  Status write(Status s) { return s.ok() ? s : c_.fail(s.prefixed("POP3 " + what_)); }
+  Client& c_;
+  const sasl::Credentials& creds_;
+  std::string what_;
+  Reply final_;
+};
 
 Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds) {
   MB_RETURN_IF_ERROR(require(State::kAuthorization, "AUTH"));
-  sasl::Exchange ex(mechanism);
   SecretInTrace hide(*this, creds.secret);
-  const std::string what = "AUTH " + ex.name();
-  channel_->begin_step("the answer to " + what, options_.timeouts.response);
-  std::string line = what;
-  size_t secret_from = std::string::npos;
-  // Too long for the command line, the initial response waits for the server's empty "+"
-  // (RFC 5034 §4; Exchange Online's XOAUTH2 form).
-  std::optional<std::string> held = ex.initial_response();
-  if (held && what.size() + 1 + held->size() <= kMaxAuthLine) {
-    secret_from = line.size() + 1;
-    line += " " + *held;
-    held.reset();
-  }
-  Status w = channel_->write_line(line, secret_from, std::string::npos);
-  if (!w.ok()) return fail(w.prefixed("POP3 " + what));
-  for (int round = 0;; ++round) {
-    auto got = read_auth_line(what);
-    if (!got.ok()) return got.status();
-    const std::string& l = *got;
-    bool challenge = l == "+" || (l.size() >= 2 && l[0] == '+' && l[1] == ' ');
-    if (!challenge) {
-      auto r = parse_reply(l);
-      if (!r.ok()) return fail(r.status().prefixed("POP3 " + what));
-      if (!ex.failure().ok() && ex.failure().kind() != ErrorKind::kAuth) {
-        return fail(Status(ex.failure()).prefixed("POP3 " + what));
-      }
-      if (r->ok) {
-        if (!ex.failure().ok() || ex.cancelled()) {
-          return fail(protocol("POP3 server accepted an " + what + " that was cancelled"));
-        }
-        state_ = State::kTransaction;
-        return Status::Ok();
-      }
-      if (!ex.failure().ok()) {
-        // The error the server explained in its challenge outranks its terse -ERR.
-        std::string detail = r->text.empty() ? "" : " (server: " + safe(r->text, creds.secret) + ")";
-        return Status(ErrorKind::kAuth, "POP3 server refused the login for user " + creds.user +
-                                            ": " + safe(ex.failure().message(), creds.secret) +
-                                            detail,
-                      ErrorScope::kMailbox);
-      }
-      return auth_failed(*r, creds, what);
-    }
-    if (round >= 10) return fail(protocol("POP3 server sent more than 10 " + what + " challenges"));
-    std::string_view text = l.size() > 2 ? std::string_view(l).substr(2) : std::string_view();
-    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-    sasl::Reply reply;
-    if (held) {
-      reply = sasl::Reply{*held, true};
-      held.reset();
-    } else {
-      reply = ex.answer(text);
-    }
-    size_t n = reply.secret ? reply.line.size() : std::string::npos;
-    Status ws = channel_->write_line(reply.line, reply.secret ? 0 : n, n);
-    if (!ws.ok()) return fail(ws.prefixed("POP3 " + what));
-  }
+  SaslLink link(*this, creds, "AUTH " + std::string(mechanism.name()));
+  MB_RETURN_IF_ERROR(sasl::authenticate(sasl::kPop3, link, mechanism, creds));
+  state_ = State::kTransaction;
+  return Status::Ok();
 }
 
 Result<std::string> Client::sign_in(const sasl::Credentials& creds) {
   MB_RETURN_IF_ERROR(require(State::kAuthorization, "sign-in"));
   if (!capa_asked_) MB_RETURN_IF_ERROR(capa());
-  if (creds.kind == sasl::CredentialKind::kToken) {
-    // XOAUTH2 unless the server lists only OAUTHBEARER: Exchange Online takes XOAUTH2
-    // without always listing it, and RFC 5034 allows AUTH with an unlisted mechanism.
-    auto listed = [&](const char* m) { return std::find(sasl_.begin(), sasl_.end(), m) != sasl_.end(); };
-    std::string name = listed("OAUTHBEARER") && !listed("XOAUTH2") ? "OAUTHBEARER" : "XOAUTH2";
-    if (!is_tls() && !options_.allow_plaintext_auth) return plaintext_refused(name + " token");
-    auto mech = sasl::make_mechanism(name, creds);
+  bool token = creds.kind == sasl::CredentialKind::kToken;
+  sasl::Preferences prefs;
+  prefs.tls = is_tls();
+  prefs.plaintext_allowed = options_.allow_plaintext_auth;
+  auto choice = sasl::choose_mechanism(sasl::kPop3, sasl_, creds.kind, prefs);
+  if (!prefs.tls && !prefs.plaintext_allowed) {
+    return plaintext_refused(token && choice.ok() ? *choice + " token" : "sign-in");
+  }
+  if (choice.ok()) {
+    auto mech = sasl::make_mechanism(*choice, creds);
     if (!mech.ok()) return mech.status();
     MB_RETURN_IF_ERROR(authenticate(**mech, creds));
-    return "AUTH " + name;
+    return "AUTH " + *choice;
   }
-  if (!is_tls() && !options_.allow_plaintext_auth) return plaintext_refused("sign-in");
-  if (std::find(sasl_.begin(), sasl_.end(), "PLAIN") != sasl_.end()) {
-    auto mech = sasl::make_plain(creds);
-    MB_RETURN_IF_ERROR(authenticate(*mech, creds));
-    return std::string("AUTH PLAIN");
-  }
+  if (token) return choice.status().prefixed("POP3 server " + options_.host);
+  // A password without SASL PLAIN: USER/PASS.
   MB_RETURN_IF_ERROR(user_pass(creds.user, creds.secret));
   return std::string("USER/PASS");
 }

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "auth/sasl.h"
+#include "connectors/line_client.h"
 #include "core/config.h"
 #include "core/line.h"
 #include "core/net.h"
@@ -41,13 +42,8 @@ namespace mb::pop3 {
 enum class State { kDisconnected, kAuthorization, kTransaction, kClosed };
 const char* to_string(State s);
 
-struct ClientOptions {
-  std::string host;    // for STLS certificate checks and messages
-  TlsOptions tls;      // for STLS
-  Timeouts timeouts;   // connect: the greeting; response: everything after
-  std::string label;   // prefixes trace lines ("mailbox support")
-  // Receives every protocol line, secrets redacted. Empty: spdlog trace.
-  std::function<void(const std::string&)> trace;
+// host, tls, timeouts, label, trace and allow_plaintext_auth: connectors/line_client.h.
+struct ClientOptions : LineClientOptions {
   // A larger message is not kept: retr() reads and drops the rest (up to
   // LineChannel::kMaxDrain more bytes, else it closes the connection) and returns kTooLarge
   // (scope kMessage).
@@ -55,9 +51,6 @@ struct ClientOptions {
   // Longest status or listing line accepted; longer is kProtocol. Lines of a message body
   // (RETR, TOP) may be as long as max_message_bytes.
   size_t max_line = 1u << 20;
-  // Lets sign_in() send a password over a connection without TLS; only for security = none
-  // written explicitly.
-  bool allow_plaintext_auth = false;
 };
 
 // A status line: "+OK text" or "-ERR [CODE] text".
@@ -95,12 +88,10 @@ struct ListEntry {
   uint64_t octets = 0;
 };
 
-class Client {
+class Client : public LineClient {
  public:
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
   // Takes a connected stream (TLS already up for implicit TLS) and reads the greeting (its
   // APOP timestamp is ignored). A -ERR greeting is kNetwork, or what its code says.
@@ -114,10 +105,10 @@ class Client {
   // stays within RFC 5034's 255 octets, else after the server's first "+" (Exchange
   // Online's XOAUTH2 form). Each further "+" challenge goes to the mechanism.
   Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
-  // Signs in with a password (SASL PLAIN when offered, else USER/PASS) or a token
-  // (XOAUTH2 when offered or when the server lists no SASL mechanisms, else what
-  // sasl::choose_mechanism finds). Returns how, for test-connection ("USER/PASS",
-  // "AUTH PLAIN", "AUTH XOAUTH2").
+  // Signs in with a password (SASL PLAIN when offered, else USER/PASS) or a token (XOAUTH2,
+  // else OAUTHBEARER, in the one order of auth/sasl.h; XOAUTH2 when the server lists no token
+  // mechanism): sasl::choose_mechanism(kPop3). Returns how, for test-connection
+  // ("USER/PASS", "AUTH PLAIN", "AUTH XOAUTH2").
   Result<std::string> sign_in(const sasl::Credentials& creds);
 
   Result<MaildropStat> stat();
@@ -151,17 +142,15 @@ class Client {
   const std::vector<std::string>& capabilities() const { return capa_lines_; }
   const std::vector<std::string>& sasl_mechanisms() const { return sasl_; }
   std::optional<std::chrono::seconds> login_delay() const { return login_delay_; }
-  std::string tls_summary() const;
-  bool is_tls() const;
 
  private:
   struct Quiet;
   struct SecretInTrace;
+  class SaslLink;
   Result<Reply> command(const std::string& line, const std::string& what,
                         size_t secret_from = std::string::npos,
                         size_t secret_len = std::string::npos);
   Result<Reply> read_reply(const std::string& what);
-  Result<std::string> read_auth_line(const std::string& what);
   Status read_retr(const Reply& r, uint32_t number, std::string& out, uint64_t size_hint = 0);
   Status read_body(const std::string& what, std::string& out, uint64_t& total);
   // Reads the body of a multi-line answer, calling `on_line` with each unstuffed line.
@@ -175,7 +164,6 @@ class Client {
   void note_capabilities(const std::vector<std::string>& lines);
 
   ClientOptions options_;
-  std::unique_ptr<LineChannel> channel_;
   State state_ = State::kDisconnected;
   bool capa_supported_ = false;
   bool capa_asked_ = false;  // CAPA was sent on this connection (since STLS)

@@ -15,6 +15,7 @@
 
 #include "auth/token_cache.h"
 #include "connectors/pop3/pop3_client.h"
+#include "connectors/line_client.h"
 #include "core/net.h"
 #include "core/store.h"
 
@@ -76,11 +77,6 @@ std::string header_value(const std::string& headers, std::string_view name) {
   return {};
 }
 
-Status as_token_rejection(Status s) {
-  if (s.ok() || s.kind() != ErrorKind::kAuth || is_token_rejected(s)) return s;
-  return Status(ErrorKind::kAuth, s.message() + " (token rejected)", s.scope());
-}
-
 class Pop3Mailbox : public Mailbox {
  public:
   Pop3Mailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory)
@@ -101,7 +97,6 @@ class Pop3Mailbox : public Mailbox {
 
  private:
   pop3::ClientOptions client_options() const;
-  Result<std::unique_ptr<Stream>> open_stream() const;
   Status connect_fresh();
   Status sign_in(std::string* how);
   Status sign_in_with_token(const std::string& token, std::string* how);
@@ -111,10 +106,8 @@ class Pop3Mailbox : public Mailbox {
   Result<std::string> header_identity(uint32_t number, uint64_t octets);
   Status key_repeated_uidls();
   size_t listed_prefix(const std::string& state) const;
-  using StepFn = std::function<bool(const char*, const Status&, std::string)>;
-  bool connect_steps(const StepFn& step);
-  bool capability_steps(const StepFn& step);
-  bool uidl_step(const StepFn& step);
+  bool capability_steps(ConnectionSteps& step);
+  bool uidl_step(ConnectionSteps& step);
   Status check(Status s);
   void drop();
   Status load_sizes();
@@ -135,18 +128,9 @@ class Pop3Mailbox : public Mailbox {
 
 pop3::ClientOptions Pop3Mailbox::client_options() const {
   pop3::ClientOptions o;
-  o.host = cfg_.host;
-  o.tls = cfg_.tls;
-  o.timeouts = cfg_.timeouts;
-  o.label = "mailbox " + cfg_.name;
-  o.allow_plaintext_auth = cfg_.security == Security::kNone;
+  fill_options(o, endpoint_of(cfg_), "mailbox " + cfg_.name);
   o.max_message_bytes = cfg_.max_message_bytes;
   return o;
-}
-
-Result<std::unique_ptr<Stream>> Pop3Mailbox::open_stream() const {
-  if (factory_) return factory_();
-  return connect_stream(cfg_.host, cfg_.port, cfg_.security, cfg_.tls, cfg_.timeouts);
 }
 
 // Drops the session without QUIT: whatever DELE marked stays on the server (RFC 1939 §6).
@@ -180,7 +164,7 @@ void Pop3Mailbox::close() {
 Status Pop3Mailbox::connect_fresh() {
   drop();
   client_ = std::make_unique<Client>(client_options());
-  auto stream = open_stream();
+  auto stream = open_stream(endpoint_of(cfg_), factory_);
   if (!stream.ok()) return stream.status();
   Status s = client_->connect(std::move(*stream));
   if (s.ok()) s = client_->capa();
@@ -194,12 +178,8 @@ Status Pop3Mailbox::sign_in_with_token(const std::string& token, std::string* ho
   if (!client_ || client_->state() != pop3::State::kAuthorization) {
     MB_RETURN_IF_ERROR(connect_fresh());
   }
-  sasl::Credentials creds;
-  creds.kind = sasl::CredentialKind::kToken;
-  creds.user = cfg_.user;
-  creds.secret = token;
-  creds.host = cfg_.host;
-  creds.port = cfg_.port;
+  sasl::Credentials creds =
+      credentials(endpoint_of(cfg_), cfg_.user, token, sasl::CredentialKind::kToken);
   auto method = client_->sign_in(creds);
   if (!method.ok()) return as_token_rejection(method.status());
   *how = *method + " with an OAuth token";
@@ -211,11 +191,7 @@ Status Pop3Mailbox::sign_in(std::string* how) {
     return sign_in_.with_token(
         [&](const std::string& token) { return sign_in_with_token(token, how); });
   }
-  sasl::Credentials creds;
-  creds.user = cfg_.user;
-  creds.secret = sign_in_.password;
-  creds.host = cfg_.host;
-  creds.port = cfg_.port;
+  sasl::Credentials creds = credentials(endpoint_of(cfg_), cfg_.user, sign_in_.password);
   auto method = client_->sign_in(creds);
   if (!method.ok()) return method.status();
   *how = *method;
@@ -527,31 +503,8 @@ Status Pop3Mailbox::apply(const std::vector<std::string>& keys, const PostAction
 
 // test-connection up to a greeted connection: resolve, TCP, and for implicit TLS the
 // handshake as its own step, so that a failure names its layer.
-bool Pop3Mailbox::connect_steps(const StepFn& step) {
-  std::string where = server_address(cfg_.host, cfg_.port);
-  auto addrs = resolve_host(cfg_.host, cfg_.port);
-  if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return false;
-  auto stream = factory_ ? factory_() : connect_tcp(cfg_.host, cfg_.port, cfg_.timeouts);
-  if (!stream.ok()) return step("connect", stream.status(), "");
-  client_ = std::make_unique<Client>(client_options());
-  Status s;
-  if (cfg_.security != Security::kTls) {
-    s = client_->connect(std::move(*stream));
-    return step("connect", s, "connected to " + where + "; server greeting received");
-  }
-  step("connect", s, "connected to " + where);
-  if (!factory_) {
-    (*stream)->set_timeout(cfg_.timeouts.connect);
-    s = (*stream)->start_tls(cfg_.host, cfg_.tls);
-    (*stream)->set_timeout(cfg_.timeouts.response);
-  }
-  if (s.ok()) s = client_->connect(std::move(*stream));  // the greeting comes over TLS
-  std::string summary = client_->tls_summary();
-  return step("tls", s, summary.empty() ? "TLS set up by the stream" : summary);
-}
-
 // CAPA (with a warning when the server expires mail that "leave" means to keep), then STLS.
-bool Pop3Mailbox::capability_steps(const StepFn& step) {
+bool Pop3Mailbox::capability_steps(ConnectionSteps& step) {
   Status s = client_->capa();
   std::string caps;
   for (const auto& c : client_->capabilities()) caps += (caps.empty() ? "" : ", ") + c;
@@ -581,7 +534,7 @@ bool Pop3Mailbox::capability_steps(const StepFn& step) {
 }
 
 // UIDL supported, or the warning that keys come from headers (and "leave" is unreliable).
-bool Pop3Mailbox::uidl_step(const StepFn& step) {
+bool Pop3Mailbox::uidl_step(ConnectionSteps& step) {
   auto uidl = client_->uidl();
   if (uidl.ok()) return step("uidl", Status::Ok(), "UIDL supported: messages are keyed by their unique ids");
   if (uidl.status().kind() != ErrorKind::kRejected) return step("uidl", uidl.status(), "");
@@ -596,18 +549,12 @@ bool Pop3Mailbox::uidl_step(const StepFn& step) {
 
 ConnectionReport Pop3Mailbox::test_connection() {
   close();
-  ConnectionReport rep;
-  StepFn step = [&](const char* name, const Status& s, std::string detail) {
-    rep.steps.push_back(StepReport{name, s.ok(), s.ok() ? std::move(detail) : s.message()});
-    if (!s.ok()) rep.status = s;
-    return s.ok();
-  };
-  bool ok = connect_steps(step) && capability_steps(step);
-  if (ok && sign_in_.oauth()) {
-    Status t = sign_in_.with_token([](const std::string&) { return Status::Ok(); });
-    std::string detail = sign_in_.describe && t.ok() ? sign_in_.describe() : "access token obtained";
-    ok = step("token", t, detail);
-  }
+  ConnectionSteps step;
+  client_ = std::make_unique<Client>(client_options());
+  auto greet = [&](std::unique_ptr<Stream> stream) { return client_->connect(std::move(stream)); };
+  bool ok = step.open(endpoint_of(cfg_), factory_, greet, /*greeting_apart=*/false, nullptr) &&
+            capability_steps(step);
+  if (ok && sign_in_.oauth()) ok = step.token(sign_in_);
   if (ok) {
     std::string how;
     Status s = sign_in(&how);
@@ -615,13 +562,13 @@ ConnectionReport Pop3Mailbox::test_connection() {
   }
   if (ok && uidl_step(step)) {
     auto st = client_->stat();
-    if (st.ok()) rep.message_count = st->count;
+    if (st.ok()) step.report.message_count = st->count;
     step("count", st.status(), st.ok() ? std::to_string(st->count) + " messages (" +
                                              std::to_string(st->octets) + " bytes) in the maildrop"
                                        : "");
   }
   close();
-  return rep;
+  return step.report;
 }
 
 }  // namespace

@@ -32,11 +32,6 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {}
 
 Client::~Client() { close(); }
 
-bool Client::is_tls() const { return channel_ && channel_->stream().is_tls(); }
-
-std::string Client::tls_summary() const {
-  return channel_ ? channel_->stream().tls_summary() : "";
-}
 
 void Client::close() {
   if (!channel_) return;
@@ -115,20 +110,8 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   close();
   ext_ = Extensions{};
   transactions_ = 0;
-  channel_ = std::make_unique<LineChannel>(std::move(stream));
-  std::string label = options_.label.empty() ? "smtp" : options_.label;
-  if (options_.trace) {
-    channel_->set_trace(options_.trace);
-  } else {
-    channel_->set_trace([label](const std::string& l) { spdlog::trace("{}: {}", label, l); });
-  }
-  channel_->set_timeout(options_.timeouts.connect);
-  channel_->begin_step("the greeting", options_.timeouts.connect);
-  auto greeting = read_reply();
-  if (channel_) {
-    channel_->end_step();
-    channel_->set_timeout(options_.timeouts.response);
-  }
+  open_channel(std::move(stream), LineChannel::kDefaultMaxLine, trace_sink(options_, "smtp"));
+  auto greeting = read_greeting(options_.timeouts, [&] { return read_reply(); });
   if (!greeting.ok()) return greeting.status();
   if (greeting->code != 220) {
     Status s = refused(*greeting, "the connection", Stage::kNone);
@@ -174,90 +157,72 @@ Status Client::starttls() {
                        who() + " refused STARTTLS: " + sasl::excerpt(scrub(r->text())),
                        ErrorScope::kConnection));
   }
-  channel_->set_timeout(options_.timeouts.connect);
-  Status s = channel_->start_tls(options_.host, options_.tls);
+  Status s = upgrade_to_tls(*channel_, options_);
   if (!s.ok()) return fail(Status(s.kind(), s.message(), ErrorScope::kConnection));
-  channel_->set_timeout(options_.timeouts.response);
   // RFC 3207 §4.2: forget what was learned before TLS and ask again.
   return ehlo();
 }
 
-// The verdict when the exchange itself failed: an error explained in a challenge (a
-// refused token) outranks the server's terse final reply, which is kept as a detail.
-Status Client::sasl_failure(const sasl::Exchange& ex, const Reply& r,
-                            const sasl::Credentials& creds) {
-  Status known = ex.failure();
-  std::string server = " (server: " + sasl::excerpt(scrub(r.text(), creds.secret)) + ")";
-  if (r.code == 235) {
-    return fail(protocol(who() + " accepted an AUTH " + ex.name() +
-                         (ex.cancelled() ? " that was cancelled" : " after reporting an error")));
+// AUTH over this connection for sasl::authenticate: 334 replies are challenges, any other
+// reply is the verdict (235: signed in).
+class Client::SaslLink : public sasl::Link {
+ public:
+  SaslLink(Client& c, const sasl::Credentials& creds, std::string what)
+      : c_(c), creds_(creds), what_(std::move(what)) {}
+  std::string server() const override { return c_.who(); }
+  Status send_command(const std::string& line, size_t secret_from) override {
+    c_.begin_step(what_);
+    return c_.write_line(line, secret_from);
   }
-  if (known.kind() != ErrorKind::kAuth) {
-    return Status(known.kind(), "SMTP AUTH " + ex.name() + ": " +
-                                    scrub(known.message(), creds.secret) + server,
-                  known.scope());
+  Status send_response(const sasl::Reply& reply) override {
+    return c_.write_line(reply.line, reply.secret ? 0 : std::string::npos);
   }
-  return Status(ErrorKind::kAuth, who() + " refused the login for user " + creds.user + ": " +
-                                      scrub(known.message(), creds.secret) + server,
-                known.scope());
-}
+  Result<sasl::Answer> read() override {
+    auto r = c_.read_reply();
+    if (!r.ok()) return r.status();
+    if (r->code == 334) return sasl::Answer{334, r->lines.empty() ? "" : r->lines.front()};
+    code_ = r->code;
+    return sasl::Answer{r->code, r->text()};
+  }
+  bool accepted(const sasl::Answer& a) const override { return a.code == 235; }
+  Status refused(const sasl::Answer& a) override {
+    std::string text = sasl::excerpt(scrub(a.text, creds_.secret));
+    if (code_ < 500) {
+      return Status(ErrorKind::kThrottled,
+                    c_.who() + " could not sign in user " + creds_.user + " for now: " + text,
+                    code_ == 421 ? ErrorScope::kConnection : ErrorScope::kMailbox);
+    }
+    return Status(ErrorKind::kAuth, c_.who() + " refused the login for user " + creds_.user +
+                                        " (" + what_ + "): " + text,
+                  ErrorScope::kMailbox);
+  }
+  Status fail(Status s) override { return c_.fail(std::move(s)); }
+
+ private:
+  Client& c_;
+  const sasl::Credentials& creds_;
+  std::string what_;
+  int code_ = 0;
+};
 
 Status Client::authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds) {
-  sasl::Exchange ex(mechanism);
-  std::string line = "AUTH " + ex.name();
-  size_t secret_from = std::string::npos;
-  if (auto first = ex.initial_response()) {
-    secret_from = line.size() + 1;
-    line += " " + *first;
-  }
-  begin_step("AUTH " + ex.name());
-  MB_RETURN_IF_ERROR(write_line(line, secret_from));
-  auto r = read_reply();
-  for (size_t rounds = 0; r.ok() && r->code == 334; ++rounds) {
-    if (rounds > 10) return fail(protocol(who() + " sent too many AUTH challenges"));
-    std::string challenge = r->lines.empty() ? "" : r->lines.front();
-    while (!challenge.empty() && challenge.back() == ' ') challenge.pop_back();
-    sasl::Reply answer = ex.answer(challenge);
-    MB_RETURN_IF_ERROR(write_line(answer.line, answer.secret ? 0 : std::string::npos));
-    r = read_reply();
-  }
-  if (!r.ok()) return r.status();
-  if (!ex.failure().ok()) return sasl_failure(ex, *r, creds);
-  if (r->code == 235) {
-    mechanism_ = ex.name();
-    return Status::Ok();
-  }
-  std::string text = sasl::excerpt(scrub(r->text(), creds.secret));
-  if (r->code < 500) {
-    return Status(ErrorKind::kThrottled,
-                  who() + " could not sign in user " + creds.user + " for now: " + text,
-                  r->code == 421 ? ErrorScope::kConnection : ErrorScope::kMailbox);
-  }
-  return Status(ErrorKind::kAuth, who() + " refused the login for user " + creds.user +
-                                      " (AUTH " + ex.name() + "): " + text,
-                ErrorScope::kMailbox);
+  SaslLink link(*this, creds, "AUTH " + std::string(mechanism.name()));
+  MB_RETURN_IF_ERROR(sasl::authenticate(sasl::kSmtp, link, mechanism, creds));
+  mechanism_ = std::string(mechanism.name());
+  return Status::Ok();
 }
 
 Result<std::string> Client::sign_in(const sasl::Credentials& creds) {
   mechanism_.clear();
-  std::vector<std::string> offered = ext_.auth_mechanisms();
-  bool token = creds.kind == sasl::CredentialKind::kToken;
-  std::string choice;
-  // XOAUTH2 first: Exchange Online, Gmail and most submission servers take it.
-  if (token && std::find(offered.begin(), offered.end(), "XOAUTH2") != offered.end()) {
-    choice = "XOAUTH2";
-  } else {
-    sasl::Preferences prefs;
-    prefs.tls = is_tls();
-    prefs.plaintext_allowed = options_.allow_plaintext_auth;
-    auto chosen = sasl::choose_mechanism(offered, creds.kind, prefs);
-    if (!chosen.ok()) return chosen.status().prefixed(who());
-    choice = *chosen;
-  }
-  auto mech = sasl::make_mechanism(choice, creds);
+  sasl::Preferences prefs;
+  prefs.tls = is_tls();
+  prefs.plaintext_allowed = options_.allow_plaintext_auth;
+  auto choice = sasl::choose_mechanism(sasl::kSmtp, ext_.auth_mechanisms(), creds.kind, prefs);
+  if (!choice.ok()) return choice.status().prefixed(who());
+  auto mech = sasl::make_mechanism(*choice, creds);
   if (!mech.ok()) return mech.status();
   MB_RETURN_IF_ERROR(authenticate(**mech, creds));
-  return choice;
+  return *choice;
 }
 
 Status Client::rset() {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "auth/sasl.h"
+#include "connectors/line_client.h"
 #include "core/config.h"
 #include "core/line.h"
 #include "core/net.h"
@@ -109,17 +110,9 @@ class DotStuffer {
 // "queued as" (Postfix, Exim, smtp-server), or "" when the reply has no such phrase.
 std::string queued_id(const Reply& reply);
 
-struct ClientOptions {
-  std::string host;        // for STARTTLS certificate checks and messages
-  TlsOptions tls;          // for STARTTLS
-  Timeouts timeouts;       // connect: the greeting; response: everything after
-  std::string helo_name;   // our name in EHLO/HELO
-  std::string label;       // prefixes trace lines ("sender outgoing")
-  // Receives every protocol line, secrets redacted. Empty: spdlog trace.
-  std::function<void(const std::string&)> trace;
-  // Lets sign_in() send a password over a connection without TLS (security = none written
-  // explicitly).
-  bool allow_plaintext_auth = false;
+// host, tls, timeouts, label, trace and allow_plaintext_auth: connectors/line_client.h.
+struct ClientOptions : LineClientOptions {
+  std::string helo_name;  // our name in EHLO/HELO
 };
 
 // How far the last send() got, so the Sender knows whether a failure is safe to repeat on a
@@ -130,12 +123,10 @@ enum class Stage { kNone, kRset, kMail, kRcpt, kData, kBody, kEnd, kDone };
 // Called when the end of the data has been written (OutgoingMail::on_handed_over).
 using HandedOver = std::function<void(const SendResult& so_far)>;
 
-class Client {
+class Client : public LineClient {
  public:
   explicit Client(ClientOptions options);
   ~Client();
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
 
   // Takes a connected stream (TLS already up for implicit TLS), reads the greeting and
   // says EHLO (HELO when EHLO is refused).
@@ -146,7 +137,8 @@ class Client {
   // AUTH with one SASL mechanism: the initial response on the command line when the
   // mechanism has one, each 334 challenge to the mechanism, "*" to cancel.
   Status authenticate(sasl::Mechanism& mechanism, const sasl::Credentials& creds);
-  // The strongest mechanism both sides support (XOAUTH2 first for a token); returns its name.
+  // The first mechanism both sides support in the one order of auth/sasl.h (XOAUTH2 first for
+  // a token); returns its name.
   Result<std::string> sign_in(const sasl::Credentials& creds);
   // One transaction: [RSET] MAIL, RCPT for each recipient, DATA, the dot-stuffed message —
   // in one flight when the server offers PIPELINING. OK when at least one recipient took
@@ -163,8 +155,6 @@ class Client {
   bool connected() const { return channel_ != nullptr; }
   const Extensions& extensions() const { return ext_; }
   const std::string& greeting() const { return greeting_; }
-  bool is_tls() const;
-  std::string tls_summary() const;
   int transactions() const { return transactions_; }  // MAIL commands on this connection
   Stage stage() const { return stage_; }               // of the last send()
   int mail_reply_code() const { return mail_code_; }   // of the last send(); 0 if none
@@ -177,7 +167,7 @@ class Client {
   void begin_step(const std::string& what);
   Status fail(Status s);
   Status refused(const Reply& r, const std::string& what, Stage stage);
-  Status sasl_failure(const sasl::Exchange& ex, const Reply& r, const sasl::Credentials& creds);
+  class SaslLink;
   Result<SendResult> send_pipelined(const Envelope& env, std::string_view raw, bool rset_first,
                                     const std::string& mail);
   Result<SendResult> send_stepwise(const Envelope& env, std::string_view raw, bool rset_first,
@@ -188,7 +178,6 @@ class Client {
   std::string who() const { return "SMTP server " + options_.host; }
 
   ClientOptions options_;
-  std::unique_ptr<LineChannel> channel_;
   Extensions ext_;
   std::string greeting_;
   std::string mechanism_;

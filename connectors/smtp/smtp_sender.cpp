@@ -14,6 +14,7 @@
 
 #include "auth/token_cache.h"
 #include "connectors/smtp/smtp_client.h"
+#include "connectors/line_client.h"
 #include "core/net.h"
 
 namespace mb {
@@ -41,13 +42,6 @@ std::string local_helo_name() {
   return name;
 }
 
-// A server that answers a refused token with a bare 535 (no error challenge) still refused
-// the token: the token cache gets to replace it once.
-Status as_token_rejection(Status s) {
-  if (s.ok() || s.kind() != ErrorKind::kAuth || is_token_rejected(s)) return s;
-  return Status(ErrorKind::kAuth, s.message() + " (token rejected)", s.scope());
-}
-
 class SmtpSender : public Sender {
  public:
   SmtpSender(SenderConfig config, SignIn sign_in, StreamFactory factory)
@@ -63,7 +57,6 @@ class SmtpSender : public Sender {
 
  private:
   smtp::ClientOptions client_options() const;
-  Result<std::unique_ptr<Stream>> open_stream() const;
   Status connect_fresh();
   Status sign_in(std::string* how);
   Status sign_in_with_token(const std::string& token);
@@ -83,25 +76,16 @@ class SmtpSender : public Sender {
 
 smtp::ClientOptions SmtpSender::client_options() const {
   smtp::ClientOptions o;
-  o.host = cfg_.host;
-  o.tls = cfg_.tls;
-  o.timeouts = cfg_.timeouts;
+  fill_options(o, endpoint_of(cfg_), who());
   o.helo_name = helo_name_;
-  o.label = who();
-  o.allow_plaintext_auth = cfg_.security == Security::kNone;
   return o;
-}
-
-Result<std::unique_ptr<Stream>> SmtpSender::open_stream() const {
-  if (factory_) return factory_();
-  return connect_stream(cfg_.host, cfg_.port, cfg_.security, cfg_.tls, cfg_.timeouts);
 }
 
 // A new connection, greeted, EHLO said and (for starttls) encrypted; not yet signed in.
 Status SmtpSender::connect_fresh() {
   if (client_) client_->close();
   client_ = std::make_unique<Client>(client_options());
-  auto stream = open_stream();
+  auto stream = open_stream(endpoint_of(cfg_), factory_);
   if (!stream.ok()) return stream.status();
   Status s = client_->connect(std::move(*stream));
   if (s.ok() && cfg_.security == Security::kStartTls) s = client_->starttls();
@@ -113,12 +97,8 @@ Status SmtpSender::sign_in_with_token(const std::string& token) {
     return Status(ErrorKind::kNetwork, "SMTP server " + cfg_.host + " closed the connection "
                   "during the sign-in", ErrorScope::kConnection);
   }
-  sasl::Credentials creds;
-  creds.kind = sasl::CredentialKind::kToken;
-  creds.user = cfg_.user;
-  creds.secret = token;
-  creds.host = cfg_.host;
-  creds.port = cfg_.port;
+  sasl::Credentials creds =
+      credentials(endpoint_of(cfg_), cfg_.user, token, sasl::CredentialKind::kToken);
   return as_token_rejection(client_->sign_in(creds).status());
 }
 
@@ -136,11 +116,7 @@ Status SmtpSender::sign_in(std::string* how) {
            " with an OAuth token)";
     return Status::Ok();
   }
-  sasl::Credentials creds;
-  creds.user = cfg_.user;
-  creds.secret = sign_in_.password;
-  creds.host = cfg_.host;
-  creds.port = cfg_.port;
+  sasl::Credentials creds = credentials(endpoint_of(cfg_), cfg_.user, sign_in_.password);
   auto mech = client_->sign_in(creds);
   if (!mech.ok()) return mech.status();
   *how = "signed in as " + cfg_.user + " (AUTH " + *mech + ")";
@@ -214,38 +190,19 @@ Result<SendResult> SmtpSender::send(const OutgoingMail& mail) {
 // (QUIT) at the end so nothing outlives the call. No message is sent.
 ConnectionReport SmtpSender::test_connection() {
   close();
-  ConnectionReport rep;
-  auto step = [&](const char* name, const Status& s, std::string detail) {
-    rep.steps.push_back(StepReport{name, s.ok(), s.ok() ? std::move(detail) : s.message()});
-    if (!s.ok()) rep.status = s;
-    return s.ok();
-  };
-  std::string where = server_address(cfg_.host, cfg_.port);
-  auto addrs = resolve_host(cfg_.host, cfg_.port);
-  if (!step("resolve", addrs.status(), addrs.ok() ? cfg_.host + " → " + *addrs : "")) return rep;
-  // Without a test factory TCP and TLS are separate steps, so a failure names its layer.
-  auto stream = factory_ ? factory_() : connect_tcp(cfg_.host, cfg_.port, cfg_.timeouts);
-  if (!step("connect", stream.status(), "connected to " + where)) return rep;
+  ConnectionSteps step;
   client_ = std::make_unique<Client>(client_options());
-  Status s;
-  if (cfg_.security == Security::kTls) {
-    if (!factory_) {
-      (*stream)->set_timeout(cfg_.timeouts.connect);
-      s = (*stream)->start_tls(cfg_.host, cfg_.tls);
-      (*stream)->set_timeout(cfg_.timeouts.response);
-    }
-    std::string summary = s.ok() ? (*stream)->tls_summary() : "";
-    if (!step("tls", s, summary.empty() ? "TLS set up by the stream" : summary)) {
-      client_.reset();
-      return rep;
-    }
+  auto greet = [&](std::unique_ptr<Stream> stream) { return client_->connect(std::move(stream)); };
+  Status s;  // the greeting and EHLO: the "ehlo" step
+  if (!step.open(endpoint_of(cfg_), factory_, greet, /*greeting_apart=*/true, &s)) {
+    client_.reset();
+    return step.report;
   }
-  s = client_->connect(std::move(*stream));
   if (s.ok() && cfg_.security == Security::kStartTls) {
     s = client_->starttls();
     if (!step("starttls", s, "STARTTLS: " + client_->tls_summary())) {
       client_.reset();
-      return rep;
+      return step.report;
     }
   } else if (s.ok() && cfg_.security == Security::kNone) {
     step("tls", s, "not used (security = none): mail and credentials travel in plaintext");
@@ -253,22 +210,17 @@ ConnectionReport SmtpSender::test_connection() {
   std::string ehlo = client_->greeting() + "; " + client_->extensions().describe();
   if (!step("ehlo", s, ehlo)) {
     close();
-    return rep;
+    return step.report;
   }
-  if (sign_in_.oauth()) {
-    Status t = sign_in_.with_token([](const std::string&) { return Status::Ok(); });
-    std::string detail = sign_in_.describe && t.ok() ? sign_in_.describe()
-                                                     : "access token obtained";
-    if (!step("token", t, detail)) {
-      close();
-      return rep;
-    }
+  if (sign_in_.oauth() && !step.token(sign_in_)) {
+    close();
+    return step.report;
   }
   std::string how;
   s = sign_in(&how);
   step("sign-in", s, how);
   close();
-  return rep;
+  return step.report;
 }
 
 }  // namespace

@@ -253,11 +253,14 @@ TEST(MakeMechanismTest, RefusesUnknownAndMismatchedMechanisms) {
               StatusIs(ErrorKind::kConfig, HasSubstr("XOAUTH2 does not work with a password")));
 }
 
-TEST(ChooseTest, PicksTheStrongestCommonMechanism) {
+TEST(ChooseTest, PicksTheFirstCommonMechanismInTheOneOrder) {
   Preferences tls;
   EXPECT_THAT(choose_mechanism({"XOAUTH2", "PLAIN", "OAUTHBEARER"}, CredentialKind::kToken, tls),
               IsOk());
+  // The one order of sasl.h: XOAUTH2 before OAUTHBEARER.
   EXPECT_EQ(*choose_mechanism({"xoauth2", "PLAIN", "oauthbearer"}, CredentialKind::kToken, tls),
+            "XOAUTH2");
+  EXPECT_EQ(*choose_mechanism({"PLAIN", "oauthbearer"}, CredentialKind::kToken, tls),
             "OAUTHBEARER");
   EXPECT_EQ(*choose_mechanism({"XOAUTH2", "PLAIN"}, CredentialKind::kToken, tls), "XOAUTH2");
   EXPECT_EQ(*choose_mechanism({"LOGIN", "PLAIN", "XOAUTH2"}, CredentialKind::kPassword, tls),
@@ -285,7 +288,7 @@ TEST(ChooseTest, ExplainsEachRefusal) {
               StatusIs(ErrorKind::kConfig,
                        AllOf(HasSubstr("no SASL mechanism in common"),
                              HasSubstr("offers LOGIN, PLAIN"),
-                             HasSubstr("with an OAuth token we can use OAUTHBEARER, XOAUTH2"))));
+                             HasSubstr("with an OAuth token we can use XOAUTH2, OAUTHBEARER"))));
   EXPECT_THAT(choose_mechanism({"XOAUTH2", "OAUTHBEARER"}, CredentialKind::kPassword, tls),
               StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("need a token"),
                                                  HasSubstr("auth = password"))));

@@ -63,7 +63,7 @@ struct Fixture {
   void add(const Script& s, size_t chunk = 4096) { pending.push_back(scripted(s, chunk)); }
   Mailbox& mbx() {
     if (!mailbox) {
-      mailbox = make_imap_mailbox(cfg, kPassword, [this]() -> Result<std::unique_ptr<Stream>> {
+      mailbox = make_imap_mailbox(cfg, SignIn::with_password(kPassword), [this]() -> Result<std::unique_ptr<Stream>> {
         if (pending.empty()) {
           return Status(ErrorKind::kNetwork, "connection refused", ErrorScope::kConnection);
         }

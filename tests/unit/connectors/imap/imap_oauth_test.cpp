@@ -89,7 +89,7 @@ struct Fixture {
   void add(const Script& s) { pending.push_back(scripted(s)); }
   Mailbox& mbx() {
     if (mailbox) return *mailbox;
-    ImapOAuth oauth;
+    SignIn oauth;
     oauth.with_token = [this](const std::function<Status(const std::string&)>& fn) {
       return cache.with_token(key, fn);
     };
@@ -102,7 +102,7 @@ struct Fixture {
       pending.pop_front();
       return std::unique_ptr<Stream>(std::make_unique<SharedStream>(used.back()));
     };
-    mailbox = make_imap_oauth_mailbox(cfg, std::move(oauth), factory);
+    mailbox = make_imap_mailbox(cfg, std::move(oauth), factory);
     return *mailbox;
   }
   std::string written(size_t i) const { return used.at(i)->written(); }

