@@ -916,13 +916,22 @@ TEST_F(CliTest, ServerTextWithEscapesIsEscapedEverywhereItIsPrinted) {
 }
 
 TEST(ExitCodeTest, MapsKinds) {
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kOk), 0);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kAuth), 3);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kNetwork), 4);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kTls), 4);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kConfig), 2);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kProtocol), 1);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kInternal), 1);
+  EXPECT_EQ(cli::exit_code(Status()), 0);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kAuth, "refused")), 3);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kNetwork, "reset")), 4);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kTls, "bad certificate")), 4);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kConfig, "no such key")), 2);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kProtocol, "garbage")), 1);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kInternal, "disk full")), 1);
+}
+
+// Malformed mail is a runtime failure; a file or name the user gave is a usage error.
+TEST(ExitCodeTest, InvalidInputIsUsageOnlyFromTheCommandLine) {
+  const Status bad(ErrorKind::kInvalidInput, "cannot read body.txt");
+  EXPECT_EQ(cli::exit_code(bad), 1);
+  EXPECT_EQ(cli::exit_code(bad, cli::Origin::kRuntime), 1);
+  EXPECT_EQ(cli::exit_code(bad, cli::Origin::kCommandLine), 2);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kAuth, "x"), cli::Origin::kCommandLine), 3);
 }
 
 TEST(ExitCodeTest, WorstWins) {
