@@ -1,5 +1,5 @@
-// File: cli/cli.cpp — run_cli: global options (--config, --log-level), logging to stderr
-// and sub-command dispatch.
+// File: cli/cli.cpp — run_cli: global options (--config, --log-level, --version), logging
+// to stderr and sub-command dispatch.
 #include "cli/cli.h"
 
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include "auth/secrets.h"
 #include "cli/outbox.h"
 #include "cli/terminal.h"
+#include "cli/version.h"
 
 namespace mb {
 namespace cli {
@@ -86,6 +87,7 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
                    .err_is_terminal = false, .action = {}};
   ctx.err_is_terminal = &err == &std::cerr && ::isatty(STDERR_FILENO);
   CLI::App app("mailbridge — turns email into help-desk tickets", "mailbridge");
+  app.set_version_flag("--version", "mailbridge " MAILBRIDGE_VERSION);
   app.fallthrough();
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();

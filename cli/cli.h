@@ -3,6 +3,7 @@
 // run_cli() parses `args` (without the program name), runs one sub-command and returns the
 // process exit code (cli/context.h, exit_code: 0 success, 1 runtime failure, 2 usage or
 // configuration error, 3 authentication failure, 4 connection or certificate failure).
+// `--version` prints "mailbridge <version>", the VERSION of CMake's project().
 //
 //   std::ostringstream out, err;
 //   int rc = mb::run_cli({"--config", "mb.toml", "tickets", "list", "--json"}, out, err);

@@ -20,6 +20,7 @@
 #include "auth/base64.h"
 #include "auth/sasl.h"
 #include "auth/secrets.h"
+#include "cli/version.h"
 #include "core/store.h"
 #include "tests/status_matchers.h"
 
@@ -496,6 +497,22 @@ TEST_F(CliTest, HelpExits0) {
   EXPECT_EQ(r.code, 0);
   EXPECT_THAT(r.out, HasSubstr("check-config"));
   EXPECT_THAT(r.out, HasSubstr("tickets"));
+}
+
+// The version is project(VERSION …) of CMakeLists.txt, through the generated cli/version.h
+// (tests/CMakeLists.txt also runs the mailbridge executable with --version against it).
+TEST_F(CliTest, VersionPrintsTheProjectVersionAndExits0) {
+  CliRun r = run_raw({"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "mailbridge " MAILBRIDGE_VERSION "\n");
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("mailbridge [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  EXPECT_EQ(r.err, "");
+  // No sub-command is needed, and none runs: nothing is read or created.
+  CliRun with_config = run({"--version"});
+  EXPECT_EQ(with_config.code, 0);
+  EXPECT_EQ(with_config.out, r.out);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "mailbridge.db"));
+  EXPECT_THAT(run_raw({"--help"}).out, HasSubstr("--version"));
 }
 
 TEST_F(CliTest, GlobalOptionsAfterTheSubcommand) {
