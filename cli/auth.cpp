@@ -30,11 +30,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-int fail(Context& ctx, const Status& s) {
-  print_error(ctx, s.message());
-  return exit_code_for(s.kind());
-}
-
 // ---- auth login ---------------------------------------------------------------------------
 
 struct LoginOptions {
@@ -114,7 +109,7 @@ int save_grant(Context& ctx, AuthContext& auth, Store& store, const LoginOptions
 
 int run_login(Context& ctx, const LoginOptions& o) {
   auto cfg = load(ctx, /*connects=*/true);
-  if (!cfg.ok()) return 2;
+  if (!cfg.ok()) return exit_code(cfg.status());
   const AppConfig* app = cfg->find_app(o.app);
   if (app == nullptr) {
     return fail(ctx, Status(ErrorKind::kConfig,
@@ -125,8 +120,8 @@ int run_login(Context& ctx, const LoginOptions& o) {
                             fmt::format("{} uses client credentials; no sign-in is needed — "
                                         "try `mailbridge doctor`", o.app)));
   }
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) return fail(ctx, store.status());
+  auto store = open_store(ctx, *cfg);
+  if (!store.ok()) return exit_code(store.status());
   auto auth = open_auth(*cfg, store->get());
   if (!auth.ok()) return fail(ctx, auth.status());
   auto client = (*auth)->client(o.app);
@@ -264,15 +259,14 @@ json app_status(Context& ctx, const Grants& grants, const Config& cfg, const App
 }
 
 int run_status(Context& ctx, bool as_json) {
-  auto cfg = load(ctx);
-  if (!cfg.ok()) return 2;
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) return fail(ctx, store.status());
-  auto states = (*store)->token_states();
+  auto opened = open_config_and_store(ctx);
+  if (!opened.ok()) return exit_code(opened.status());
+  const Config& cfg = opened->config;
+  auto states = opened->store->token_states();
   if (!states.ok()) return fail(ctx, states.status());
   // Builds no client and connects nowhere: only the token store is opened. Without it the
   // recorded state is still worth showing.
-  auto auth = open_auth(*cfg, nullptr);
+  auto auth = open_auth(cfg, nullptr);
   Grants grants;
   if (auth.ok()) {
     grants.store = (*auth)->store();
@@ -281,11 +275,11 @@ int run_status(Context& ctx, bool as_json) {
     grants.error = "the token store cannot be opened";
   }
   json apps = json::array();
-  for (const auto& app : cfg->apps) {
-    apps.push_back(app_status(ctx, grants, *cfg, app, *states, as_json));
+  for (const auto& app : cfg.apps) {
+    apps.push_back(app_status(ctx, grants, cfg, app, *states, as_json));
   }
   if (as_json) ctx.out << safe_dump(apps, 2) << "\n";
-  else if (cfg->apps.empty()) ctx.out << "no [[app]] is configured\n";
+  else if (cfg.apps.empty()) ctx.out << "no [[app]] is configured\n";
   return 0;
 }
 

@@ -21,7 +21,7 @@ int run_check_config(Context& ctx) {
     // Every error, one per line.
     std::istringstream errors(cfg.status().message());
     for (std::string line; std::getline(errors, line);) print_error(ctx, line);
-    return exit_code_for(cfg.status().kind());
+    return exit_code(cfg.status());
   }
   size_t enabled = 0;
   for (const auto& m : cfg->mailboxes) enabled += m.enabled ? 1 : 0;

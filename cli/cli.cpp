@@ -1,5 +1,5 @@
-// File: cli/cli.cpp — run_cli: global options, logging to stderr, sub-command dispatch and
-// the mapping from error kinds to exit codes.
+// File: cli/cli.cpp — run_cli: global options (--config, --log-level, --version), logging
+// to stderr and sub-command dispatch.
 #include "cli/cli.h"
 
 #include <unistd.h>
@@ -15,6 +15,7 @@
 #include "auth/secrets.h"
 #include "cli/outbox.h"
 #include "cli/terminal.h"
+#include "cli/version.h"
 
 namespace mb {
 namespace cli {
@@ -56,46 +57,7 @@ class LoggerScope {
   std::shared_ptr<spdlog::logger> previous_;
 };
 
-int rank(int code) {
-  switch (code) {
-    case 3: return 5;
-    case 4: return 4;
-    case 2: return 3;
-    case 0: return 0;
-    default: return 2;
-  }
-}
-
 }  // namespace
-
-int exit_code_for(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kOk: return 0;
-    case ErrorKind::kAuth: return 3;
-    case ErrorKind::kNetwork:
-    case ErrorKind::kTls: return 4;
-    case ErrorKind::kConfig: return 2;
-    default: return 1;
-  }
-}
-
-int worse_exit_code(int a, int b) { return rank(b) > rank(a) ? b : a; }
-
-void print_error(Context& ctx, const std::string& message) {
-  ctx.err << "mailbridge: " << Redactor::instance().scrub(message) << "\n";
-}
-
-Result<Config> load(Context& ctx, bool connects) {
-  auto cfg = load_config(ctx.config_path);
-  if (!cfg.ok()) {
-    print_error(ctx, cfg.status().message());
-    return cfg;
-  }
-  for (const auto& w : cfg->warnings) {
-    spdlog::log(connects ? spdlog::level::warn : spdlog::level::debug, "{}", w);
-  }
-  return cfg;
-}
 
 }  // namespace cli
 
@@ -125,6 +87,7 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
                    .err_is_terminal = false, .action = {}};
   ctx.err_is_terminal = &err == &std::cerr && ::isatty(STDERR_FILENO);
   CLI::App app("mailbridge — turns email into help-desk tickets", "mailbridge");
+  app.set_version_flag("--version", "mailbridge " MAILBRIDGE_VERSION);
   app.fallthrough();
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();

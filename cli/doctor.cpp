@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <optional>
 
 #include "auth/auth_context.h"
@@ -326,7 +325,7 @@ void try_sign_in(Report& report, const Config& cfg, const MailboxConfig* m,
   auto tested = connection_test(cfg, m, snd, auth);
   if (!tested.ok()) {
     report.add({"sign-in", false, tested.status().message(), ""},
-               exit_code_for(tested.status().kind()));
+               exit_code(tested.status()));
     return;
   }
   const ConnectionReport& cr = *tested;
@@ -344,7 +343,7 @@ void try_sign_in(Report& report, const Config& cfg, const MailboxConfig* m,
                                      permission_missing);
     }
     failed_step = failed_step || !s.ok;
-    report.add(std::move(step), exit_code_for(cr.status.kind()));
+    report.add(std::move(step), exit_code(cr.status));
   }
   if (!cr.status.ok() && !failed_step) {
     Step step{"sign-in", false, cr.status.message(), ""};
@@ -352,7 +351,7 @@ void try_sign_in(Report& report, const Config& cfg, const MailboxConfig* m,
       step.fix = doctor::sign_in_fix(report.target, claims ? &*claims : nullptr, oid,
                                      permission_missing);
     }
-    report.add(std::move(step), exit_code_for(cr.status.kind()));
+    report.add(std::move(step), exit_code(cr.status));
   }
 }
 
@@ -367,7 +366,7 @@ Report diagnose(const Config& cfg, AuthContext& auth, const Target& target,
   }
   auto client = auth.client(app->name);
   if (!client.ok()) {
-    report.add({"app", false, client.status().message(), ""}, exit_code_for(client.status().kind()));
+    report.add({"app", false, client.status().message(), ""}, exit_code(client.status()));
     return report;
   }
   report.add({"app", true,
@@ -380,7 +379,7 @@ Report diagnose(const Config& cfg, AuthContext& auth, const Target& target,
   auto key = auth.key_for(app->name, resource, target.type, user);
   auto token = key.ok() ? auth.token(*key) : Result<std::string>(key.status());
   if (!token.ok()) {
-    report.add({"token", false, token.status().message(), ""}, exit_code_for(token.status().kind()));
+    report.add({"token", false, token.status().message(), ""}, exit_code(token.status()));
     return report;
   }
   auto claims = decode_token_claims(*token);
@@ -417,34 +416,29 @@ std::vector<std::pair<Target, std::pair<std::string, const MailboxConfig*>>> tar
 
 int run_doctor(Context& ctx, const std::string& name, bool as_json) {
   auto cfg = load(ctx, true);
-  if (!cfg.ok()) return 2;
+  if (!cfg.ok()) return exit_code(cfg.status());
   auto targets = targets_of(*cfg, name);
   if (!name.empty() && targets.empty()) {
     if (cfg->find_mailbox(name) || cfg->find_sender(name)) {
-      print_error(ctx, fmt::format("\"{}\" does not sign in with OAuth (auth = \"oauth2\"); "
-                                   "try `mailbridge test-connection {}`", name, name));
-    } else {
-      print_error(ctx, fmt::format("no mailbox or sender \"{}\" in {}", name, ctx.config_path));
+      return fail(ctx, Status(ErrorKind::kConfig,
+                              fmt::format("\"{}\" does not sign in with OAuth (auth = "
+                                          "\"oauth2\"); try `mailbridge test-connection {}`",
+                                          name, name)));
     }
-    return 2;
+    return fail(ctx, Status(ErrorKind::kConfig,
+                            fmt::format("no mailbox or sender \"{}\" in {}", name,
+                                        ctx.config_path)));
   }
   if (targets.empty()) {
-    print_error(ctx, "no mailbox or sender signs in with OAuth (auth = \"oauth2\")");
-    return 2;
+    return fail(ctx, Status(ErrorKind::kConfig,
+                            "no mailbox or sender signs in with OAuth (auth = \"oauth2\")"));
   }
   // Token outcomes are recorded for `auth status` when the store exists; doctor must not
   // create it.
-  std::unique_ptr<Store> store;
-  std::error_code ec;
-  if (std::filesystem::exists(cfg->store.path, ec)) {
-    auto opened = Store::open(cfg->store.path);
-    if (opened.ok()) store = std::move(*opened);
-  }
-  auto auth = open_auth(*cfg, store.get());
-  if (!auth.ok()) {
-    print_error(ctx, auth.status().message());
-    return exit_code_for(auth.status().kind());
-  }
+  auto store = open_store(ctx, *cfg, StoreUse::kIfExists);
+  if (!store.ok()) return exit_code(store.status());
+  auto auth = open_auth(*cfg, store->get());
+  if (!auth.ok()) return fail(ctx, auth.status());
   int code = 0;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const auto& [target, where] : targets) {

@@ -56,14 +56,14 @@ int outbox_pass(Context& ctx, const Config& config, Store& store, bool quiet) {
   auto secret = tracking_secret(config);
   if (!secret.ok()) {
     print_error(ctx, "outbox: " + secret.status().message());
-    return 2;
+    return exit_code(secret.status());
   }
   Outbox outbox(store, config, *secret, cli_outbox_options());
   std::unique_ptr<AuthContext> auth;
   auto stats = outbox.flush(sender_factory(config, store, auth));
   if (!stats.ok()) {
     print_error(ctx, "outbox: " + stats.status().message());
-    return exit_code_for(stats.status().kind()) == 0 ? 1 : exit_code_for(stats.status().kind());
+    return exit_code(stats.status());
   }
   for (const auto& e : stats->errors) print_error(ctx, "outbox " + e);
   if (stats->paused) {
@@ -118,33 +118,13 @@ nlohmann::json row_json(const OutboxRow& r) {
           {"sent_at", r.sent_at.empty() ? nlohmann::json() : nlohmann::json(r.sent_at)}};
 }
 
-struct Opened {
-  Config config;
-  std::unique_ptr<Store> store;
-};
-
-Result<Opened> open(Context& ctx, bool connects) {
-  auto cfg = load(ctx, connects);
-  if (!cfg.ok()) return cfg.status();
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) {
-    print_error(ctx, store.status().message());
-    return store.status();
-  }
-  return Opened{std::move(*cfg), std::move(*store)};
-}
-
-int code_of(const Status& s) { return s.kind() == ErrorKind::kConfig ? 2 : 1; }
-
 int run_list(Context& ctx, bool json) {
-  auto o = open(ctx, false);
-  if (!o.ok()) return code_of(o.status());
+  auto o = open_config_and_store(ctx);
+  if (!o.ok()) return exit_code(o.status());
   auto rows = o->store->list_outbox();
   auto paused = o->store->outbox_paused();
-  if (!rows.ok() || !paused.ok()) {
-    print_error(ctx, (!rows.ok() ? rows.status() : paused.status()).message());
-    return 1;
-  }
+  if (!rows.ok()) return fail(ctx, rows.status());
+  if (!paused.ok()) return fail(ctx, paused.status());
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : *rows) out.push_back(row_json(r));
@@ -165,33 +145,27 @@ int run_list(Context& ctx, bool json) {
 }
 
 int run_pause(Context& ctx, bool pause) {
-  auto o = open(ctx, false);
-  if (!o.ok()) return code_of(o.status());
+  auto o = open_config_and_store(ctx);
+  if (!o.ok()) return exit_code(o.status());
   Status s = o->store->set_outbox_paused(pause);
-  if (!s.ok()) {
-    print_error(ctx, s.message());
-    return 1;
-  }
+  if (!s.ok()) return fail(ctx, s);
   ctx.out << (pause ? "sending paused; mail is still queued\n"
                     : "sending resumed; `mailbridge outbox flush` or the next sync sends it\n");
   return 0;
 }
 
 int run_flush(Context& ctx) {
-  auto o = open(ctx, true);
-  if (!o.ok()) return code_of(o.status());
+  auto o = open_config_and_store(ctx, /*connects=*/true);
+  if (!o.ok()) return exit_code(o.status());
   return outbox_pass(ctx, o->config, *o->store, false);
 }
 
 int run_retry(Context& ctx, int64_t id) {
-  auto o = open(ctx, false);
-  if (!o.ok()) return code_of(o.status());
+  auto o = open_config_and_store(ctx);
+  if (!o.ok()) return exit_code(o.status());
   Outbox outbox(*o->store, o->config, "", cli_outbox_options());
   Status s = outbox.retry(id);
-  if (!s.ok()) {
-    print_error(ctx, s.message());
-    return 1;
-  }
+  if (!s.ok()) return fail(ctx, s);
   ctx.out << "#" << id << " queued again\n";
   return 0;
 }

@@ -72,32 +72,17 @@ Result<TrackedMail> build(const SendArgs& a) {
 
 int run_send(Context& ctx, const SendArgs& args) {
   auto cfg = load(ctx, false);
-  if (!cfg.ok()) return 2;
+  if (!cfg.ok()) return exit_code(cfg.status());
+  // The files and names given on the command line: what is wrong with them is a usage error.
   auto mail = build(args);
-  if (!mail.ok()) {
-    print_error(ctx, mail.status().message());
-    return 2;
-  }
+  if (!mail.ok()) return fail(ctx, mail.status(), Origin::kCommandLine);
   auto secret = tracking_secret(*cfg);
-  if (!secret.ok()) {
-    print_error(ctx, secret.status().message());
-    return 2;
-  }
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) {
-    print_error(ctx, store.status().message());
-    return exit_code_for(store.status().kind());
-  }
+  if (!secret.ok()) return fail(ctx, secret.status());
+  auto store = open_store(ctx, *cfg);
+  if (!store.ok()) return exit_code(store.status());
   Outbox outbox(**store, *cfg, *secret, cli_outbox_options());
   auto row = outbox.queue_tracked(*mail);
-  if (!row.ok()) {
-    print_error(ctx, row.status().message());
-    switch (row.status().kind()) {
-      case ErrorKind::kConfig:
-      case ErrorKind::kInvalidInput: return 2;
-      default: return 1;
-    }
-  }
+  if (!row.ok()) return fail(ctx, row.status(), Origin::kCommandLine);
   ctx.out << row->id << "\n";
   return 0;
 }

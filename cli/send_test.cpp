@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <filesystem>
 
 #include "auth/auth_context.h"
 #include "auth/secrets.h"
@@ -77,17 +76,11 @@ Result<ComposedMail> compose_test(const SenderConfig& snd, const std::string& fr
   return compose_message(spec);
 }
 
-Result<std::unique_ptr<Sender>> build(const Config& cfg, const SenderConfig& snd,
-                                      std::unique_ptr<Store>& store,
+// `store` (null when there is none yet) records the token outcomes of an OAuth sender.
+Result<std::unique_ptr<Sender>> build(const Config& cfg, const SenderConfig& snd, Store* store,
                                       std::unique_ptr<AuthContext>& auth) {
   if (snd.auth != "oauth2") return make_sender(snd, cfg);
-  // Token outcomes go to the store only when it exists: a test must not create it.
-  std::error_code ec;
-  if (std::filesystem::exists(cfg.store.path, ec)) {
-    auto opened = Store::open(cfg.store.path);
-    if (opened.ok()) store = std::move(*opened);
-  }
-  auto created = open_auth(cfg, store.get());
+  auto created = open_auth(cfg, store);
   if (!created.ok()) return created.status();
   auth = std::move(*created);
   return make_sender(snd, cfg, auth.get());
@@ -97,7 +90,7 @@ Result<std::unique_ptr<Sender>> build(const Config& cfg, const SenderConfig& snd
 int report_send(Context& ctx, const Result<SendResult>& sent) {
   if (!sent.ok()) {
     print_step(ctx, false, "send", sent.status().message());
-    return exit_code_for(sent.status().kind());
+    return exit_code(sent.status());
   }
   std::string accepted;
   int code = 0;
@@ -117,11 +110,19 @@ int report_send(Context& ctx, const Result<SendResult>& sent) {
 
 int run_send_test(Context& ctx, const SendTestOptions& o) {
   auto cfg = load(ctx, true);
-  if (!cfg.ok()) return 2;
+  if (!cfg.ok()) return exit_code(cfg.status());
   const SenderConfig* snd = cfg->find_sender(o.sender);
   if (snd == nullptr) {
-    print_error(ctx, fmt::format("no sender \"{}\" in {}", o.sender, ctx.config_path));
-    return 2;
+    return fail(ctx, Status(ErrorKind::kConfig,
+                            fmt::format("no sender \"{}\" in {}", o.sender, ctx.config_path)));
+  }
+  // Only an OAuth sender uses the store (its token outcomes). A test must not create it,
+  // and one that cannot be opened stops the test.
+  std::unique_ptr<Store> store;
+  if (snd->auth == "oauth2") {
+    auto opened = open_store(ctx, *cfg, StoreUse::kIfExists);
+    if (!opened.ok()) return exit_code(opened.status());
+    store = std::move(*opened);
   }
   ctx.out << fmt::format("{} ({} {}, user {}{})\n", snd->name, snd->type,
                          server_address(snd->host, snd->port, snd->endpoint),
@@ -130,25 +131,24 @@ int run_send_test(Context& ctx, const SendTestOptions& o) {
   auto from = pick_from(*cfg, *snd, o.from);
   if (!from.ok()) {
     print_step(ctx, false, "configure", from.status().message());
-    return 2;
+    return exit_code(from.status());
   }
   auto mail = compose_test(*snd, *from, o.to);
   if (!mail.ok()) {
     print_step(ctx, false, "compose", mail.status().message());
-    return exit_code_for(mail.status().kind());
+    return exit_code(mail.status());
   }
   print_step(ctx, true, "compose", fmt::format("Message-ID <{}>, {} bytes, from {}",
                                                  mail->message_id, mail->raw.size(), *from));
-  std::unique_ptr<Store> store;
   std::unique_ptr<AuthContext> auth;
-  auto sender = build(*cfg, *snd, store, auth);
+  auto sender = build(*cfg, *snd, store.get(), auth);
   if (!sender.ok()) {
     print_step(ctx, false, "configure", sender.status().message());
-    return exit_code_for(sender.status().kind());
+    return exit_code(sender.status());
   }
   ConnectionReport report = (*sender)->test_connection();
   for (const auto& step : report.steps) print_step(ctx, step.ok, step.name, step.detail);
-  if (!report.status.ok()) return exit_code_for(report.status.kind());
+  if (!report.status.ok()) return exit_code(report.status);
   auto sent = (*sender)->send(OutgoingMail{.id = "send-test", .envelope = mail->envelope,
                                            .raw = mail->raw, .on_handed_over = {}});
   (*sender)->close();

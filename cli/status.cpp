@@ -77,20 +77,12 @@ void print_table(Context& ctx, const std::vector<MailboxState>& states) {
 }
 
 int run_status(Context& ctx, bool as_json) {
-  auto cfg = load(ctx);
-  if (!cfg.ok()) return 2;
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) {
-    print_error(ctx, store.status().message());
-    return exit_code_for(store.status().kind());
-  }
+  auto opened = open_config_and_store(ctx);
+  if (!opened.ok()) return exit_code(opened.status());
   std::vector<MailboxState> states;
-  for (const auto& m : cfg->mailboxes) {
-    auto st = (*store)->get_mailbox_state(m.name);
-    if (!st.ok()) {
-      print_error(ctx, st.status().message());
-      return exit_code_for(st.status().kind());
-    }
+  for (const auto& m : opened->config.mailboxes) {
+    auto st = opened->store->get_mailbox_state(m.name);
+    if (!st.ok()) return fail(ctx, st.status());
     st->name = m.name;
     // A mailbox switched off in the file is not polled, whatever its last state was.
     if (!m.enabled) st->state = "paused";

@@ -215,24 +215,15 @@ Result<std::vector<MailboxRun>> select(Context& ctx, const Config& cfg,
 
 int run_sync(Context& ctx, const std::vector<std::string>& names) {
   auto cfg = load(ctx, true);
-  if (!cfg.ok()) return 2;
+  if (!cfg.ok()) return exit_code(cfg.status());
   auto runs = select(ctx, *cfg, names);
-  if (!runs.ok()) {
-    print_error(ctx, runs.status().message());
-    return 2;
-  }
+  if (!runs.ok()) return fail(ctx, runs.status());
   // Without it cookie routing and forwards would silently stop: a configuration error.
   auto secret = tracking_secret(*cfg);
-  if (!secret.ok()) {
-    print_error(ctx, secret.status().message());
-    return 2;
-  }
+  if (!secret.ok()) return fail(ctx, secret.status());
   // Opened once here so that migrations run before the workers open their own connections.
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) {
-    print_error(ctx, store.status().message());
-    return exit_code_for(store.status().kind());
-  }
+  auto store = open_store(ctx, *cfg);
+  if (!store.ok()) return exit_code(store.status());
   ProgressLine progress(ctx.raw_err, ctx.err_is_terminal);  // its own escapes; names from config
   SharedAuth auth = open_shared_auth(*cfg, *runs, store->get());
   std::atomic<size_t> next{0};
@@ -252,7 +243,7 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     if (!run.paused.empty()) {
       // Still an authentication failure for scripts; the alert ticket is already open.
       print_error(ctx, fmt::format("{}: {}", run.config->name, run.paused));
-      code = worse_exit_code(code, exit_code_for(ErrorKind::kAuth));
+      code = worse_exit_code(code, exit_code(Status(ErrorKind::kAuth, run.paused)));
       continue;
     }
     if (run.status.ok()) {
@@ -263,7 +254,7 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
     } else {
       print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.config->name,
                                    to_string(run.status.kind()), run.status.message()));
-      code = worse_exit_code(code, exit_code_for(run.status.kind()));
+      code = worse_exit_code(code, exit_code(run.status));
     }
     if (!run.monitor.empty()) {
       (run.status.ok() ? ctx.out : ctx.err) << run.config->name << ": " << run.monitor << "\n";

@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <optional>
 
 #include "auth/auth_context.h"
@@ -32,16 +31,13 @@ bool signed_in(const ConnectionReport& report) {
   return false;
 }
 
-// A sign-in that works again resumes a mailbox the auth-failure alert paused. Only a store
-// that exists is opened: without one there is nothing to resume, and a connection test
-// must not create it.
-void record_success(Context& ctx, const Config& cfg, const MailboxConfig& m) {
-  std::error_code ec;
-  if (!std::filesystem::exists(cfg.store.path, ec)) return;
-  auto store = Store::open(cfg.store.path);
+// A sign-in that works again resumes a mailbox the auth-failure alert paused. `store` is
+// null when there is none yet: then there is nothing to resume.
+void record_success(Context& ctx, Store* store, const MailboxConfig& m) {
+  if (store == nullptr) return;
   MonitorHooks hooks;
   hooks.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
-  auto rec = store.ok() ? record_sign_in(**store, m, hooks) : Result<SignInRecord>(store.status());
+  auto rec = record_sign_in(*store, m, hooks);
   if (!rec.ok()) {
     print_error(ctx, fmt::format("{}: could not record the successful sign-in: {}", m.name,
                                  rec.status().message()));
@@ -56,22 +52,16 @@ void record_success(Context& ctx, const Config& cfg, const MailboxConfig& m) {
 }
 
 // The process's one AuthContext, made on first need; its error is kept for every later
-// OAuth mailbox of the same run. Token outcomes go to the store only when it exists (a
-// connection test must not create it).
+// OAuth mailbox of the same run. Token outcomes go to the store when there is one.
 struct LazyAuth {
-  std::unique_ptr<Store> store;
+  Store* store = nullptr;
   std::unique_ptr<AuthContext> context;
   std::optional<Status> error;
 
   Result<AuthContext*> get(const Config& cfg) {
     if (context) return context.get();
     if (error) return *error;
-    std::error_code ec;
-    if (std::filesystem::exists(cfg.store.path, ec)) {
-      auto opened = Store::open(cfg.store.path);
-      if (opened.ok()) store = std::move(*opened);
-    }
-    auto created = open_auth(cfg, store.get());
+    auto created = open_auth(cfg, store);
     if (!created.ok()) {
       error = created.status();
       return *error;
@@ -96,7 +86,7 @@ int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m, LazyAuth& 
   auto mbx = build(cfg, m, auth);
   if (!mbx.ok()) {
     print_step(ctx, false, "configure", mbx.status().message());
-    return exit_code_for(mbx.status().kind());
+    return exit_code(mbx.status());
   }
   ConnectionReport report = (*mbx)->test_connection();
   (*mbx)->close();
@@ -105,35 +95,38 @@ int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m, LazyAuth& 
     print_step(ctx, step.ok, step.name, step.detail);
     printed_failure = printed_failure || !step.ok;
   }
-  if (signed_in(report)) record_success(ctx, cfg, m);
+  if (signed_in(report)) record_success(ctx, auth.store, m);
   if (report.status.ok()) return 0;
   if (!printed_failure) {
     print_step(ctx, false, to_string(report.status.kind()), report.status.message());
   }
-  return exit_code_for(report.status.kind());
+  return exit_code(report.status);
 }
 
 int run_test_connection(Context& ctx, const std::string& name) {
   auto cfg = load(ctx, true);
-  if (!cfg.ok()) return 2;
+  if (!cfg.ok()) return exit_code(cfg.status());
   std::vector<const MailboxConfig*> targets;
   if (!name.empty()) {
     const MailboxConfig* m = cfg->find_mailbox(name);
     if (!m) {
-      print_error(ctx, fmt::format("no mailbox \"{}\" in {}", name, ctx.config_path));
-      return 2;
+      return fail(ctx, Status(ErrorKind::kConfig,
+                              fmt::format("no mailbox \"{}\" in {}", name, ctx.config_path)));
     }
     targets.push_back(m);
   } else {
     for (const auto& m : cfg->mailboxes) targets.push_back(&m);
   }
   if (targets.empty()) {
-    print_error(ctx, "no [[mailbox]] is configured");
-    return 2;
+    return fail(ctx, Status(ErrorKind::kConfig, "no [[mailbox]] is configured"));
   }
+  // Sign-ins and token outcomes are recorded in the store when it exists; a connection
+  // test must not create it, and one that cannot be opened stops the test.
+  auto store = open_store(ctx, *cfg, StoreUse::kIfExists);
+  if (!store.ok()) return exit_code(store.status());
   // The first failure decides the exit code, as the report reads top to bottom.
   int code = 0;
-  LazyAuth auth;
+  LazyAuth auth{.store = store->get(), .context = {}, .error = {}};
   for (const MailboxConfig* m : targets) {
     int rc = test_one(ctx, *cfg, *m, auth);
     if (code == 0) code = rc;

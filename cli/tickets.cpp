@@ -70,22 +70,11 @@ std::string clip(const std::string& s, size_t max) {
   return s.substr(0, cut) + "…";
 }
 
-Result<std::unique_ptr<Store>> open_store(Context& ctx) {
-  auto cfg = load(ctx);
-  if (!cfg.ok()) return cfg.status();
-  auto store = Store::open(cfg->store.path);
-  if (!store.ok()) print_error(ctx, store.status().message());
-  return store;
-}
-
 int run_list(Context& ctx, bool as_json) {
-  auto store = open_store(ctx);
-  if (!store.ok()) return exit_code_for(store.status().kind());
-  auto tickets = (*store)->list_tickets();
-  if (!tickets.ok()) {
-    print_error(ctx, tickets.status().message());
-    return exit_code_for(tickets.status().kind());
-  }
+  auto opened = open_config_and_store(ctx);
+  if (!opened.ok()) return exit_code(opened.status());
+  auto tickets = opened->store->list_tickets();
+  if (!tickets.ok()) return fail(ctx, tickets.status());
   if (as_json) {
     json arr = json::array();
     for (const auto& t : *tickets) arr.push_back(ticket_json(t, false));
@@ -136,13 +125,10 @@ void print_note(Context& ctx, const Note& n) {
 }
 
 int run_show(Context& ctx, int64_t id, bool as_json) {
-  auto store = open_store(ctx);
-  if (!store.ok()) return exit_code_for(store.status().kind());
-  auto ticket = (*store)->get_ticket(id);
-  if (!ticket.ok()) {
-    print_error(ctx, ticket.status().message());
-    return exit_code_for(ticket.status().kind());
-  }
+  auto opened = open_config_and_store(ctx);
+  if (!opened.ok()) return exit_code(opened.status());
+  auto ticket = opened->store->get_ticket(id);
+  if (!ticket.ok()) return fail(ctx, ticket.status());
   if (!ticket->has_value()) {
     print_error(ctx, fmt::format("no ticket {}", id));
     return 1;

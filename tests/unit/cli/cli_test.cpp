@@ -20,6 +20,7 @@
 #include "auth/base64.h"
 #include "auth/sasl.h"
 #include "auth/secrets.h"
+#include "cli/version.h"
 #include "core/store.h"
 #include "tests/status_matchers.h"
 
@@ -498,6 +499,22 @@ TEST_F(CliTest, HelpExits0) {
   EXPECT_THAT(r.out, HasSubstr("tickets"));
 }
 
+// The version is project(VERSION …) of CMakeLists.txt, through the generated cli/version.h
+// (tests/CMakeLists.txt also runs the mailbridge executable with --version against it).
+TEST_F(CliTest, VersionPrintsTheProjectVersionAndExits0) {
+  CliRun r = run_raw({"--version"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "mailbridge " MAILBRIDGE_VERSION "\n");
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("mailbridge [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+  EXPECT_EQ(r.err, "");
+  // No sub-command is needed, and none runs: nothing is read or created.
+  CliRun with_config = run({"--version"});
+  EXPECT_EQ(with_config.code, 0);
+  EXPECT_EQ(with_config.out, r.out);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "mailbridge.db"));
+  EXPECT_THAT(run_raw({"--help"}).out, HasSubstr("--version"));
+}
+
 TEST_F(CliTest, GlobalOptionsAfterTheSubcommand) {
   seed();
   CliRun r = run_raw({"tickets", "list", "--json", "--config", config_, "--log-level", "error"});
@@ -916,13 +933,22 @@ TEST_F(CliTest, ServerTextWithEscapesIsEscapedEverywhereItIsPrinted) {
 }
 
 TEST(ExitCodeTest, MapsKinds) {
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kOk), 0);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kAuth), 3);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kNetwork), 4);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kTls), 4);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kConfig), 2);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kProtocol), 1);
-  EXPECT_EQ(cli::exit_code_for(ErrorKind::kInternal), 1);
+  EXPECT_EQ(cli::exit_code(Status()), 0);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kAuth, "refused")), 3);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kNetwork, "reset")), 4);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kTls, "bad certificate")), 4);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kConfig, "no such key")), 2);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kProtocol, "garbage")), 1);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kInternal, "disk full")), 1);
+}
+
+// Malformed mail is a runtime failure; a file or name the user gave is a usage error.
+TEST(ExitCodeTest, InvalidInputIsUsageOnlyFromTheCommandLine) {
+  const Status bad(ErrorKind::kInvalidInput, "cannot read body.txt");
+  EXPECT_EQ(cli::exit_code(bad), 1);
+  EXPECT_EQ(cli::exit_code(bad, cli::Origin::kRuntime), 1);
+  EXPECT_EQ(cli::exit_code(bad, cli::Origin::kCommandLine), 2);
+  EXPECT_EQ(cli::exit_code(Status(ErrorKind::kAuth, "x"), cli::Origin::kCommandLine), 3);
 }
 
 TEST(ExitCodeTest, WorstWins) {

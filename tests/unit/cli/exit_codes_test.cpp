@@ -1,8 +1,9 @@
 // File: tests/unit/cli/exit_codes_test.cpp — run_cli's exit codes where they tell a script
 // what went wrong: messages left on the server for a retry (1), TLS-security refusals of
 // scripted hostile servers (4: STARTTLS injection over IMAP, POP3 and SMTP; PREAUTH before
-// STARTTLS), configuration errors (2: a store path that is a directory, an unreadable
-// [tracking] secret), and the store's files created 0600 under umask 022.
+// STARTTLS), configuration errors (2: a store path that is a directory — for the commands
+// that test a connection too —, an unreadable [tracking] secret), and the store's files
+// created 0600 under umask 022.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -199,6 +200,42 @@ TEST_F(ExitCodesTest, AStorePathThatIsADirectoryExits2NamingIt) {
     EXPECT_EQ(r.code, 2) << r.out << r.err;
     EXPECT_THAT(r.err, HasSubstr(store_dir + " is a directory"));
   }
+}
+
+// test-connection, doctor and send-test must not create the store, but one that exists and
+// cannot be opened stops them as it stops every other command: exit 2 naming it, before a
+// server or the token endpoint is contacted (password and OAuth mailboxes alike).
+TEST_F(ExitCodesTest, AStoreThatExistsButCannotBeOpenedStopsTheTestCommandsWith2) {
+  const std::string store_dir = (dir_ / "store-dir").string();
+  std::filesystem::create_directories(store_dir);
+  auto ok = [](const std::string& line) { return tag(line) + " OK done\r\n"; };
+  LineServer imap("* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n", ok);
+  LineServer smtp("220 mx.test ESMTP\r\n", [](const std::string&) { return "250 ok\r\n"; });
+  LineServer token("", [](const std::string&) { return ""; });
+  const std::string oauth = "security = \"none\"\nauth = \"oauth2\"\napp = \"contoso\"\n"
+                            "user = \"support@example.com\"\n"
+                            "timeouts = { connect = \"5s\", response = \"5s\" }\n\n";
+  write_config("[store]\npath = \"" + store_dir + "\"\n\n" +
+               mailbox("imap", imap.port(), "none") +
+               "[[app]]\nname = \"contoso\"\nclient_id = \"app-id\"\n"
+               "client_secret = \"app-secret\"\ntoken_endpoint = \"https://127.0.0.1:" +
+               std::to_string(token.port()) + "/token\"\n\n"
+               "[[mailbox]]\nname = \"robot\"\ntype = \"imap\"\nhost = \"127.0.0.1\"\nport = " +
+               std::to_string(imap.port()) + "\n" + oauth +
+               "[[sender]]\nname = \"out\"\ntype = \"smtp\"\nhost = \"127.0.0.1\"\nport = " +
+               std::to_string(smtp.port()) + "\n" + oauth);
+  for (auto args : {std::vector<std::string>{"test-connection"}, {"test-connection", "support"},
+                    {"test-connection", "robot"}, {"doctor"}, {"doctor", "out"},
+                    {"send-test", "out", "--to", "bob@example.com"}}) {
+    SCOPED_TRACE(args[0] + (args.size() > 1 ? " " + args[1] : ""));
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_THAT(r.err, HasSubstr("mailbridge: store " + store_dir + " is a directory"));
+    EXPECT_EQ(r.out, "");
+  }
+  EXPECT_EQ(imap.accepted(), 0);
+  EXPECT_EQ(smtp.accepted(), 0);
+  EXPECT_EQ(token.accepted(), 0);
 }
 
 // Every command that signs or checks cookies with the secret refuses to run without it,
