@@ -16,6 +16,8 @@ PACKAGES=(
   isync
   fetchmail getmail6
   python3 procps time
+  lld                                # the linker of the build (MAILBRIDGE_USE_LLD)
+  clang libclang-rt-14-dev pmccabe   # fuzz targets (libFuzzer), scripts/top-length.sh
   nodejs curl
 )
 

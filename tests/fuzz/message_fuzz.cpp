@@ -1,6 +1,6 @@
-// File: tests/fuzz/message_fuzz.cpp — libFuzzer target for parse_message (not built by CMake).
+// File: tests/fuzz/message_fuzz.cpp — libFuzzer target for parse_message.
 //
-// Build by hand with clang, e.g.:
+// Built and run by tests/fuzz/CMakeLists.txt and run.sh (see README.md there); by hand, e.g.:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     tests/fuzz/message_fuzz.cpp core/message.cpp core/rfc2047.cpp core/status.cpp \
 //     $(pkg-config --cflags --libs gmime-3.0) -o message_fuzz

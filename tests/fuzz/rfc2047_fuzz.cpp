@@ -1,6 +1,6 @@
-// File: tests/fuzz/rfc2047_fuzz.cpp — libFuzzer target for core/rfc2047 (not built by CMake).
+// File: tests/fuzz/rfc2047_fuzz.cpp — libFuzzer target for core/rfc2047.
 //
-// Build by hand with clang, e.g.:
+// Built and run by tests/fuzz/CMakeLists.txt and run.sh (see README.md there); by hand, e.g.:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     tests/fuzz/rfc2047_fuzz.cpp core/rfc2047.cpp $(pkg-config --cflags --libs glib-2.0) \
 //     -o rfc2047_fuzz
