@@ -72,7 +72,7 @@ Result<ComposedMail> compose_test(const SenderConfig& snd, const std::string& fr
       "This is a test email sent by `mailbridge send-test {}`.\r\n\r\n"
       "Sender: {} ({} {})\r\nSent at: {} (Unix time)\r\n\r\n"
       "If you received it, outgoing mail through this sender works. No reply is needed.\r\n",
-      snd.name, snd.name, snd.type, server_address(snd.host, snd.port, snd.endpoint),
+      snd.name, snd.name, to_string(snd.type), server_address(snd.host, snd.port, snd.endpoint),
       static_cast<long long>(now));
   return compose_message(spec);
 }
@@ -80,7 +80,7 @@ Result<ComposedMail> compose_test(const SenderConfig& snd, const std::string& fr
 Result<std::unique_ptr<Sender>> build(const Config& cfg, const SenderConfig& snd,
                                       std::unique_ptr<Store>& store,
                                       std::unique_ptr<AuthContext>& auth) {
-  if (snd.auth != "oauth2") return make_sender(snd, cfg);
+  if (snd.auth != AuthMethod::kOAuth2) return make_sender(snd, cfg);
   // Token outcomes go to the store only when it exists: a test must not create it.
   std::error_code ec;
   if (std::filesystem::exists(cfg.store.path, ec)) {
@@ -123,10 +123,10 @@ int run_send_test(Context& ctx, const SendTestOptions& o) {
     print_error(ctx, fmt::format("no sender \"{}\" in {}", o.sender, ctx.config_path));
     return 2;
   }
-  ctx.out << fmt::format("{} ({} {}, user {}{})\n", snd->name, snd->type,
+  ctx.out << fmt::format("{} ({} {}, user {}{})\n", snd->name, to_string(snd->type),
                          server_address(snd->host, snd->port, snd->endpoint),
                          snd->user.empty() ? "none" : snd->user,
-                         snd->auth == "oauth2" ? ", OAuth app " + snd->app : "");
+                         snd->auth == AuthMethod::kOAuth2 ? ", OAuth app " + snd->app : "");
   auto from = pick_from(*cfg, *snd, o.from);
   if (!from.ok()) {
     print_step(ctx, false, "configure", from.status().message());

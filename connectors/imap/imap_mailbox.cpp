@@ -30,7 +30,7 @@ class ImapMailbox : public Mailbox {
         password_(std::move(password)),
         oauth_(std::move(oauth)),
         factory_(std::move(factory)) {
-    if (cfg_.port == 0) cfg_.port = default_port("imap", cfg_.security);
+    if (cfg_.port == 0) cfg_.port = default_port(ConnectorType::kImap, cfg_.security);
   }
   ~ImapMailbox() override { close(); }
 
