@@ -71,13 +71,22 @@ std::string app_label(const AppConfig& app) {
   return label;
 }
 
+std::string_view delegated_permissions(ConnectorType type) {
+  switch (type) {
+    case ConnectorType::kImap: return "IMAP.AccessAsUser.All";
+    case ConnectorType::kPop3: return "POP.AccessAsUser.All";
+    case ConnectorType::kSmtp: return "SMTP.Send";
+    case ConnectorType::kEws: return "EWS.AccessAsUser.All";
+    case ConnectorType::kGraph: return "Mail.ReadWrite Mail.Send";
+  }
+  return ".default";
+}
+
 std::string_view delegated_permissions(Resource resource, std::string_view protocol) {
-  if (resource == Resource::kGraph || protocol == "graph") return "Mail.ReadWrite Mail.Send";
-  if (protocol == "imap") return "IMAP.AccessAsUser.All";
-  if (protocol == "pop3" || protocol == "pop") return "POP.AccessAsUser.All";
-  if (protocol == "smtp") return "SMTP.Send";
-  if (protocol == "ews") return "EWS.AccessAsUser.All";
-  return ".default";  // every delegated permission consented for the app
+  if (resource == Resource::kGraph) return delegated_permissions(ConnectorType::kGraph);
+  const ConnectorSpec* spec = find_connector(protocol);
+  // Unknown: every delegated permission consented for the app.
+  return spec ? delegated_permissions(spec->type) : ".default";
 }
 
 }  // namespace

@@ -182,7 +182,7 @@ Result<Config> bench_config(const Options& opt) {
   config.path = "(--maildir)";
   MailboxConfig local;
   local.name = "maildir";
-  local.type = "maildir";
+  // No connector type: bench_connector() reads the directory itself.
   config.mailboxes.push_back(local);
   return config;
 }

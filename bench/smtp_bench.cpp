@@ -92,7 +92,7 @@ Result<nlohmann::json> admin(const Env& env, const std::string& method, const st
 SenderConfig sender_config(const Env& env, const Options& o) {
   SenderConfig c;
   c.name = "outgoing";
-  c.type = "smtp";
+  c.type = ConnectorType::kSmtp;
   c.host = env.at("MB_SMTP_HOST");
   c.user = "support@bench.test";
   c.tls.ca_file = env.at("MB_SMTP_CA_FILE");
@@ -106,7 +106,7 @@ SenderConfig sender_config(const Env& env, const Options& o) {
     c.port = static_cast<uint16_t>(std::stoi(env.at(key)));
     c.security = Security::kStartTls;
   }
-  c.auth = o.port == "relay" ? "none" : "password";
+  c.auth = o.port == "relay" ? AuthMethod::kNone : AuthMethod::kPassword;
   return c;
 }
 
@@ -122,7 +122,7 @@ Config bench_config(const Env& env, const Options& o) {
   Config cfg;
   MailboxConfig support;
   support.name = "support";
-  support.type = "imap";
+  support.type = ConnectorType::kImap;
   support.user = "support@bench.test";
   support.address = "support@bench.test";
   cfg.mailboxes = {support};

@@ -126,7 +126,7 @@ int run_login(Context& ctx, const LoginOptions& o) {
   if (!auth.ok()) return fail(ctx, auth.status());
   auto client = (*auth)->client(o.app);
   if (!client.ok()) return fail(ctx, client.status());
-  std::string scope = o.scope.empty() ? default_scope(*app, Resource::kExchange, "imap") : o.scope;
+  std::string scope = o.scope.empty() ? default_scope(*app, Resource::kExchange, to_string(ConnectorType::kImap)) : o.scope;
   auto da = (*client)->start_device_login(scope);
   if (!da.ok()) return fail(ctx, da.status());
   print_instructions(ctx, o, *da);
@@ -144,16 +144,16 @@ int run_login(Context& ctx, const LoginOptions& o) {
 // (as AuthContext::key_for makes them: app-only tokens belong to no user).
 std::vector<TokenKey> configured_keys(const Config& cfg, const AppConfig& app) {
   std::vector<TokenKey> keys;
-  auto add = [&](const std::string& type, const std::string& user) {
-    Resource resource = type == "graph" ? Resource::kGraph : Resource::kExchange;
-    keys.push_back(TokenKey{app.name, default_scope(app, resource, type),
+  auto add = [&](ConnectorType type, const std::string& user) {
+    Resource resource = type == ConnectorType::kGraph ? Resource::kGraph : Resource::kExchange;
+    keys.push_back(TokenKey{app.name, default_scope(app, resource, to_string(type)),
                             app.flow == "delegated" ? user : std::string()});
   };
   for (const auto& m : cfg.mailboxes) {
-    if (m.auth == "oauth2" && m.app == app.name) add(m.type, m.user);
+    if (m.auth == AuthMethod::kOAuth2 && m.app == app.name) add(m.type, m.user);
   }
   for (const auto& s : cfg.senders) {
-    if (s.auth == "oauth2" && s.app == app.name) add(s.type, s.user);
+    if (s.auth == AuthMethod::kOAuth2 && s.app == app.name) add(s.type, s.user);
   }
   return keys;
 }

@@ -81,6 +81,34 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return base64_decode(s);
 }
 
+// The application roles and delegated scopes the target's connector needs.
+void set_permissions(Needs& n, const Target& target) {
+  switch (target.type) {
+    case ConnectorType::kImap:
+      n.roles = {"IMAP.AccessAsApp"};
+      n.scopes = {"IMAP.AccessAsUser.All"};
+      return;
+    case ConnectorType::kPop3:
+      n.roles = {"POP.AccessAsApp"};
+      n.scopes = {"POP.AccessAsUser.All"};
+      return;
+    case ConnectorType::kSmtp:
+      n.roles = {"SMTP.SendAsApp"};
+      n.scopes = {"SMTP.Send"};
+      return;
+    case ConnectorType::kEws:
+      n.roles = {"full_access_as_app"};
+      n.scopes = {"EWS.AccessAsUser.All"};
+      return;
+    case ConnectorType::kGraph:
+      // Sending (sendMail, a draft and its /send) needs Mail.Send alone (Microsoft Graph's
+      // permissions reference for user: sendMail and message: send).
+      n.roles = {target.sender ? "Mail.Send" : "Mail.ReadWrite"};
+      n.scopes = n.roles;
+      return;
+  }
+}
+
 }  // namespace
 
 void Report::add(Step step, int code_on_failure) {
@@ -90,7 +118,7 @@ void Report::add(Step step, int code_on_failure) {
 
 Needs needs_for(const Target& target, const std::string& audience) {
   Needs n;
-  n.exchange = target.type != "graph";
+  n.exchange = target.type != ConnectorType::kGraph;
   n.resource_name = n.exchange ? kExchangeName : kGraphName;
   if (!audience.empty()) n.audiences.push_back(strip_slash(audience));
   if (n.exchange) {
@@ -102,28 +130,7 @@ Needs needs_for(const Target& target, const std::string& audience) {
   } else if (!audience.empty()) {
     n.audiences.push_back(kGraphAppId);
   }
-  const std::string& ty = target.type;
-  if (ty == "imap") {
-    n.roles = {"IMAP.AccessAsApp"};
-    n.scopes = {"IMAP.AccessAsUser.All"};
-  } else if (ty == "pop3") {
-    n.roles = {"POP.AccessAsApp"};
-    n.scopes = {"POP.AccessAsUser.All"};
-  } else if (ty == "smtp") {
-    n.roles = {"SMTP.SendAsApp"};
-    n.scopes = {"SMTP.Send"};
-  } else if (ty == "ews") {
-    n.roles = {"full_access_as_app"};
-    n.scopes = {"EWS.AccessAsUser.All"};
-  } else if (ty == "graph" && target.sender) {
-    // Sending (sendMail, a draft and its /send) needs Mail.Send alone (Microsoft Graph's
-    // permissions reference for user: sendMail and message: send).
-    n.roles = {"Mail.Send"};
-    n.scopes = {"Mail.Send"};
-  } else if (ty == "graph") {
-    n.roles = {"Mail.ReadWrite"};
-    n.scopes = {"Mail.ReadWrite"};
-  }
+  set_permissions(n, target);
   return n;
 }
 
@@ -146,7 +153,7 @@ void check_claims(Report& report, const TokenClaims& claims, const std::string& 
   } else {
     report.add({"audience", false,
                 fmt::format("the token is for {}; {} needs {} ({})", claims.aud,
-                            report.target.type, needs.audiences.front(), needs.resource_name),
+                            to_string(report.target.type), needs.audiences.front(), needs.resource_name),
                 fmt::format("remove `scopes` from [[app]] \"{}\" (mailbridge then asks for {}/.default) "
                             "or set it to the {} resource",
                             report.target.app, needs.audiences.front(), needs.resource_name)},
@@ -177,13 +184,13 @@ std::string sign_in_fix(const Target& target, const TokenClaims* claims,
   const std::string appid = claims && !claims->appid.empty() ? claims->appid : "<application id>";
   const std::string oid = object_id.empty() ? "<service principal object id>" : object_id;
   const std::string mailbox = target.address.empty() ? "<mailbox>" : target.address;
-  if (target.type == "graph" && permission_missing) {
+  if (target.type == ConnectorType::kGraph && permission_missing) {
     // The 403 is the missing permission's (see the permission step), not a policy's.
     return fmt::format("Graph refused app {} for lack of the permission named above: add it "
                        "and grant admin consent, then run doctor again",
                        appid);
   }
-  if (target.type == "graph") {
+  if (target.type == ConnectorType::kGraph) {
     // A 403 ErrorAccessDenied although the token carries the role: an application access
     // policy (or RBAC for Applications) keeps the app out of this mailbox.
     return fmt::format("Graph refused the token although it carries the permission: when an "
@@ -201,7 +208,7 @@ std::string sign_in_fix(const Target& target, const TokenClaims* claims,
         "{} -User {} -AccessRights FullAccess",
         user, mailbox, mailbox, mailbox, user);
   }
-  if (target.type == "ews") {
+  if (target.type == ConnectorType::kEws) {
     return fmt::format("Exchange refused app {} for {}: an RBAC or application access policy may "
                        "exclude this mailbox (Test-ServicePrincipalAuthorization -Identity {} "
                        "-Resource {})",
@@ -242,7 +249,7 @@ nlohmann::ordered_json to_json(const Report& report) {
   const Target& t = report.target;
   return {{"name", t.name},
           {"kind", t.sender ? "sender" : "mailbox"},
-          {"type", t.type},
+          {"type", to_string(t.type)},
           {"app", t.app},
           {"flow", t.delegated ? "delegated" : "app-only"},
           {"ok", report.ok()},
@@ -252,7 +259,7 @@ nlohmann::ordered_json to_json(const Report& report) {
 
 std::string to_text(const Report& report) {
   const Target& t = report.target;
-  std::string out = fmt::format("{} ({} {}, app {}, {})\n", t.name, t.type,
+  std::string out = fmt::format("{} ({} {}, app {}, {})\n", t.name, to_string(t.type),
                                 t.sender ? "sender" : "mailbox", t.app,
                                 t.delegated ? "delegated" : "app-only");
   for (const auto& s : report.steps) {
@@ -374,9 +381,10 @@ Report diagnose(const Config& cfg, AuthContext& auth, const Target& target,
                           app->flow, (*client)->endpoints().token),
               ""},
              0);
-  const Resource resource = target.type == "graph" ? Resource::kGraph : Resource::kExchange;
-  const std::string scope = default_scope(*app, resource, target.type);
-  auto key = auth.key_for(app->name, resource, target.type, user);
+  const Resource resource =
+      target.type == ConnectorType::kGraph ? Resource::kGraph : Resource::kExchange;
+  const std::string scope = default_scope(*app, resource, to_string(target.type));
+  auto key = auth.key_for(app->name, resource, to_string(target.type), user);
   auto token = key.ok() ? auth.token(*key) : Result<std::string>(key.status());
   if (!token.ok()) {
     report.add({"token", false, token.status().message(), ""}, exit_code(token.status()));
@@ -402,12 +410,12 @@ std::vector<std::pair<Target, std::pair<std::string, const MailboxConfig*>>> tar
     return a && a->flow == "delegated";
   };
   for (const auto& m : cfg.mailboxes) {
-    if (m.auth != "oauth2" || (!name.empty() && m.name != name)) continue;
+    if (m.auth != AuthMethod::kOAuth2 || (!name.empty() && m.name != name)) continue;
     Target t{m.name, m.type, false, m.address.empty() ? m.user : m.address, m.app, delegated(m.app)};
     out.push_back({t, {m.user, &m}});
   }
   for (const auto& s : cfg.senders) {
-    if (s.auth != "oauth2" || (!name.empty() && s.name != name)) continue;
+    if (s.auth != AuthMethod::kOAuth2 || (!name.empty() && s.name != name)) continue;
     Target t{s.name, s.type, true, s.user, s.app, delegated(s.app)};
     out.push_back({t, {s.user, nullptr}});
   }

@@ -4,7 +4,7 @@
 // delegated scopes), which of it the token lacks, and — for each failure — the registration
 // step that is missing with the exact command or portal step to fix it, ids filled in.
 //
-//   doctor::Target t{.name = "support", .type = "imap", .address = "support@contoso.com",
+//   doctor::Target t{.name = "support", .type = mb::ConnectorType::kImap, .address = "support@contoso.com",
 //                    .app = "contoso", .delegated = false};
 //   doctor::Needs needs = doctor::needs_for(t, "https://outlook.office365.com");
 //   doctor::Report report{.target = t};
@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/oauth.h"
+#include "core/connector_types.h"
 #include "core/status.h"
 
 namespace mb::cli::doctor {
@@ -24,7 +25,7 @@ namespace mb::cli::doctor {
 // A mailbox or sender that signs in with OAuth.
 struct Target {
   std::string name;
-  std::string type;     // imap | pop3 | ews | graph (mailboxes); smtp | graph | ews (senders)
+  ConnectorType type = ConnectorType::kImap;  // of its [[mailbox]] or [[sender]]
   bool sender = false;
   std::string address;  // the mailbox whose access Exchange checks
   std::string app;      // [[app]] name

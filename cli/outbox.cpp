@@ -43,7 +43,7 @@ SenderFactory sender_factory(const Config& config, Store& store,
     if (s == nullptr) {
       return Status(ErrorKind::kConfig, "no [[sender]] named \"" + name + "\" any more");
     }
-    if (s->auth == "oauth2" && !auth) {
+    if (s->auth == AuthMethod::kOAuth2 && !auth) {
       auto opened = open_auth(config, &store);
       if (!opened.ok()) return opened.status();
       auth = std::move(*opened);

@@ -71,7 +71,7 @@ Result<ComposedMail> compose_test(const SenderConfig& snd, const std::string& fr
       "This is a test email sent by `mailbridge send-test {}`.\r\n\r\n"
       "Sender: {} ({} {})\r\nSent at: {} (Unix time)\r\n\r\n"
       "If you received it, outgoing mail through this sender works. No reply is needed.\r\n",
-      snd.name, snd.name, snd.type, server_address(snd.host, snd.port, snd.endpoint),
+      snd.name, snd.name, to_string(snd.type), server_address(snd.host, snd.port, snd.endpoint),
       static_cast<long long>(now));
   return compose_message(spec);
 }
@@ -79,7 +79,7 @@ Result<ComposedMail> compose_test(const SenderConfig& snd, const std::string& fr
 // `store` (null when there is none yet) records the token outcomes of an OAuth sender.
 Result<std::unique_ptr<Sender>> build(const Config& cfg, const SenderConfig& snd, Store* store,
                                       std::unique_ptr<AuthContext>& auth) {
-  if (snd.auth != "oauth2") return make_sender(snd, cfg);
+  if (snd.auth != AuthMethod::kOAuth2) return make_sender(snd, cfg);
   auto created = open_auth(cfg, store);
   if (!created.ok()) return created.status();
   auth = std::move(*created);
@@ -119,15 +119,15 @@ int run_send_test(Context& ctx, const SendTestOptions& o) {
   // Only an OAuth sender uses the store (its token outcomes). A test must not create it,
   // and one that cannot be opened stops the test.
   std::unique_ptr<Store> store;
-  if (snd->auth == "oauth2") {
+  if (snd->auth == AuthMethod::kOAuth2) {
     auto opened = open_store(ctx, *cfg, StoreUse::kIfExists);
     if (!opened.ok()) return exit_code(opened.status());
     store = std::move(*opened);
   }
-  ctx.out << fmt::format("{} ({} {}, user {}{})\n", snd->name, snd->type,
+  ctx.out << fmt::format("{} ({} {}, user {}{})\n", snd->name, to_string(snd->type),
                          server_address(snd->host, snd->port, snd->endpoint),
                          snd->user.empty() ? "none" : snd->user,
-                         snd->auth == "oauth2" ? ", OAuth app " + snd->app : "");
+                         snd->auth == AuthMethod::kOAuth2 ? ", OAuth app " + snd->app : "");
   auto from = pick_from(*cfg, *snd, o.from);
   if (!from.ok()) {
     print_step(ctx, false, "configure", from.status().message());

@@ -106,7 +106,7 @@ SharedAuth open_shared_auth(const Config& cfg, const std::vector<MailboxRun>& ru
                             Store* store) {
   SharedAuth shared;
   bool wanted = std::any_of(runs.begin(), runs.end(),
-                            [](const MailboxRun& r) { return r.config->auth == "oauth2"; });
+                            [](const MailboxRun& r) { return r.config->auth == AuthMethod::kOAuth2; });
   if (!wanted) return shared;
   auto created = open_auth(cfg, store);
   if (created.ok()) shared.context = std::move(*created);
@@ -142,7 +142,7 @@ void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedA
                                           : "not contacted — name it to sync it now");
     if (!run.named) return;
   }
-  auto mbx = m.auth == "oauth2" && !auth.error.ok()
+  auto mbx = m.auth == AuthMethod::kOAuth2 && !auth.error.ok()
                  ? Result<std::unique_ptr<Mailbox>>(auth.error)
                  : make_mailbox(m, cfg, auth.context.get());
   if (!mbx.ok()) {

@@ -72,7 +72,7 @@ struct LazyAuth {
 };
 
 Result<std::unique_ptr<Mailbox>> build(const Config& cfg, const MailboxConfig& m, LazyAuth& auth) {
-  if (m.auth != "oauth2") return make_mailbox(m, cfg);
+  if (m.auth != AuthMethod::kOAuth2) return make_mailbox(m, cfg);
   auto context = auth.get(cfg);
   if (!context.ok()) return context.status();
   return make_mailbox(m, cfg, *context);
@@ -80,9 +80,9 @@ Result<std::unique_ptr<Mailbox>> build(const Config& cfg, const MailboxConfig& m
 
 // Returns the exit code for this mailbox.
 int test_one(Context& ctx, const Config& cfg, const MailboxConfig& m, LazyAuth& auth) {
-  ctx.out << fmt::format("{} ({} {}, user {}{})\n", m.name, m.type,
+  ctx.out << fmt::format("{} ({} {}, user {}{})\n", m.name, to_string(m.type),
                          server_address(m.host, m.port, m.endpoint), m.user,
-                         m.auth == "oauth2" ? ", OAuth app " + m.app : "");
+                         m.auth == AuthMethod::kOAuth2 ? ", OAuth app " + m.app : "");
   auto mbx = build(cfg, m, auth);
   if (!mbx.ok()) {
     print_step(ctx, false, "configure", mbx.status().message());

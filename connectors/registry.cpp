@@ -34,8 +34,8 @@ std::string describe_token(AuthContext& auth, const AppConfig& app, const TokenK
 // What a connector needs to know of its configuration to sign in.
 struct SignInSpec {
   std::string who;       // "mailbox support", "sender outgoing"
-  std::string type;      // imap | pop3 | smtp | graph | ews
-  std::string auth;      // password | oauth2 | none
+  ConnectorType type;
+  AuthMethod auth;
   std::string app;
   std::string user;
   const SecretRef* password = nullptr;
@@ -43,18 +43,15 @@ struct SignInSpec {
 
 Result<SignIn> make_sign_in(const SignInSpec& spec, const Config& config, AuthContext* auth) {
   SignIn sign_in;
-  if (spec.auth == "none") {
+  if (spec.auth == AuthMethod::kNone) {
     sign_in.none = true;
     return sign_in;
   }
-  if (spec.auth == "password") {
+  if (spec.auth == AuthMethod::kPassword) {
     auto password = resolve_secret(*spec.password, spec.who + ": password");
     if (!password.ok()) return password.status();
     sign_in.password = std::move(*password);
     return sign_in;
-  }
-  if (spec.auth != "oauth2") {
-    return Status(ErrorKind::kConfig, spec.who + ": auth " + spec.auth + " is not supported");
   }
   if (auth == nullptr) {
     return Status(ErrorKind::kConfig, spec.who + ": auth oauth2 needs the OAuth sign-in "
@@ -65,8 +62,9 @@ Result<SignIn> make_sign_in(const SignInSpec& spec, const Config& config, AuthCo
     return Status(ErrorKind::kConfig, spec.who + ": auth oauth2 names app \"" + spec.app +
                                           "\", which no [[app]] defines");
   }
-  const Resource resource = spec.type == "graph" ? Resource::kGraph : Resource::kExchange;
-  auto key = auth->key_for(app->name, resource, spec.type, spec.user);
+  const Resource resource =
+      spec.type == ConnectorType::kGraph ? Resource::kGraph : Resource::kExchange;
+  auto key = auth->key_for(app->name, resource, to_string(spec.type), spec.user);
   if (!key.ok()) return key.status().prefixed(spec.who);
   sign_in.with_token = [auth, key = *key](const std::function<Status(const std::string&)>& fn) {
     return auth->with_token(key, fn);
@@ -78,11 +76,18 @@ Result<SignIn> make_sign_in(const SignInSpec& spec, const Config& config, AuthCo
 // Placeholders of connectors still being built return null.
 template <typename T>
 Result<std::unique_ptr<T>> built(std::unique_ptr<T> connector, const std::string& who,
-                                 const std::string& type) {
+                                 ConnectorType type) {
   if (!connector) {
-    return Status(ErrorKind::kConfig, who + ": type " + type + " is not supported yet");
+    return Status(ErrorKind::kConfig, who + ": type " + to_string(type) + " is not supported yet");
   }
   return connector;
+}
+
+// kConfig unless this version builds `type` for a [[mailbox]] (`mailbox`) or [[sender]].
+Status check_built(ConnectorType type, bool mailbox, const std::string& who) {
+  const ConnectorSpec& spec = connector_spec(type);
+  if (spec.implemented && (mailbox ? spec.mailbox_rank : spec.sender_rank) > 0) return Status();
+  return Status(ErrorKind::kConfig, who + ": type " + to_string(type) + " is not supported yet");
 }
 
 }  // namespace
@@ -102,17 +107,15 @@ Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& configured,
   MailboxConfig mailbox = configured;
   mailbox.max_message_bytes = config.ingest.max_message_bytes;
   const std::string who = "mailbox " + mailbox.name;
-  if (mailbox.type != "imap" && mailbox.type != "pop3" && mailbox.type != "graph") {
-    return Status(ErrorKind::kConfig, who + ": type " + mailbox.type + " is not supported yet");
-  }
+  MB_RETURN_IF_ERROR(check_built(mailbox.type, true, who));
   auto sign_in = make_sign_in(
       {who, mailbox.type, mailbox.auth, mailbox.app, mailbox.user, &mailbox.password}, config,
       auth);
   if (!sign_in.ok()) return sign_in.status();
-  if (mailbox.type == "pop3") {
+  if (mailbox.type == ConnectorType::kPop3) {
     return built(make_pop3_mailbox(mailbox, std::move(*sign_in)), who, mailbox.type);
   }
-  if (mailbox.type == "graph") {
+  if (mailbox.type == ConnectorType::kGraph) {
     const std::string service = graph_service_url(mailbox.endpoint, config.find_app(mailbox.app));
     return built(make_graph_mailbox(mailbox, service, std::move(*sign_in)), who, mailbox.type);
   }
@@ -122,13 +125,11 @@ Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& configured,
 Result<std::unique_ptr<Sender>> make_sender(const SenderConfig& sender, const Config& config,
                                             AuthContext* auth) {
   const std::string who = "sender " + sender.name;
-  if (sender.type != "smtp" && sender.type != "graph") {
-    return Status(ErrorKind::kConfig, who + ": type " + sender.type + " is not supported yet");
-  }
+  MB_RETURN_IF_ERROR(check_built(sender.type, false, who));
   auto sign_in = make_sign_in(
       {who, sender.type, sender.auth, sender.app, sender.user, &sender.password}, config, auth);
   if (!sign_in.ok()) return sign_in.status();
-  if (sender.type == "graph") {
+  if (sender.type == ConnectorType::kGraph) {
     const std::string service = graph_service_url(sender.endpoint, config.find_app(sender.app));
     return built(make_graph_sender(sender, service, std::move(*sign_in)), who, sender.type);
   }

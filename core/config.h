@@ -14,26 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "core/connector_types.h"
 #include "core/mailbox.h"
 #include "core/status.h"
+#include "core/tls_options.h"
 
 namespace mb {
-
-enum class TlsVersion { k1_2, k1_3 };
-
-struct TlsOptions {
-  bool verify = true;                  // peer and hostname verification
-  std::string ca_file;                 // empty: the system store
-  TlsVersion min_version = TlsVersion::k1_2;
-  std::vector<std::string> pins;       // SHA-256 of SubjectPublicKeyInfo, "sha256/BASE64" or hex
-};
-
-struct Timeouts {
-  std::chrono::seconds connect{30};    // TCP connect + TLS handshake + greeting
-  std::chrono::seconds response{60};   // every later response
-};
-
-enum class Security { kTls, kStartTls, kNone };
 
 // A secret as written in the file: "env:NAME", "file:PATH", or a literal.
 struct SecretRef {
@@ -43,11 +29,12 @@ struct SecretRef {
 
 struct MailboxConfig {
   std::string name;
-  std::string type;                    // imap | pop3 | ews | graph
+  ConnectorType type = ConnectorType::kImap;  // imap | pop3 | ews | graph
   std::string host;
   uint16_t port = 0;                   // 0: the protocol's default for `security`
   Security security = Security::kTls;
-  std::string auth = "password";       // password | oauth2 (default oauth2 for graph or with app)
+  // password | oauth2 (default oauth2 for graph or with app)
+  AuthMethod auth = AuthMethod::kPassword;
   std::string app;                     // [[app]] name for oauth2
   std::string user;                    // login name
   std::string address;                 // its email address (defaults to user)
@@ -98,11 +85,11 @@ struct AuthConfig {
 
 struct SenderConfig {
   std::string name;
-  std::string type;                    // smtp | graph | ews
+  ConnectorType type = ConnectorType::kSmtp;  // smtp | graph | ews
   std::string host;
   uint16_t port = 0;
   Security security = Security::kStartTls;
-  std::string auth = "password";       // password | oauth2 | none (smtp relay only)
+  AuthMethod auth = AuthMethod::kPassword;  // password | oauth2 | none (smtp relay only)
   std::string app;
   std::string user;
   SecretRef password;
@@ -242,8 +229,5 @@ Result<Config> parse_config(const std::string& text, const std::string& origin,
 Result<std::chrono::seconds> parse_duration(const std::string& text);
 // "mark-read" | "delete" | "move:FOLDER" | "move" (Processed) | "leave".
 Result<PostAction> parse_post_action(const std::string& text);
-
-// The default port of a protocol under a security mode (imap tls → 993, starttls → 143).
-uint16_t default_port(const std::string& type, Security security);
 
 }  // namespace mb

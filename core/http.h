@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/config.h"
+#include "core/tls_options.h"
 #include "core/status.h"
 
 namespace mb {

@@ -21,7 +21,7 @@ std::string failures(int64_t n) {
 std::string host_of(const MailboxConfig& m) {
   if (!m.host.empty()) return m.host;
   if (!m.endpoint.empty()) return m.endpoint;
-  return m.type + " default endpoint";
+  return to_string(m.type) + " default endpoint";
 }
 
 // Replaces {mailbox} {user} {host} {error} {failures}; other text is kept as written.

@@ -16,12 +16,13 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "core/config.h"
+#include "core/tls_options.h"
 #include "core/status.h"
 
 namespace mb {

@@ -478,13 +478,13 @@ Result<int64_t> Outbox::recover() {
       // so sending it again cannot make a second copy. Graph's one request has no such
       // moment on record: it may have gone (docs/reliability.md).
       const SenderConfig* via = config_.find_sender(row.sender);
-      const bool marks = via == nullptr || (via->type != "graph" && via->type != "ews");
+      const bool marks = via == nullptr || !connector_spec(via->type).http;
       row.state = "queued";
       row.next_attempt_at = outbox_time(now());
       row.last_error = marks ? "interrupted before the message reached the server (" + owner +
                                    " stopped); sent again"
                              : "interrupted while sending (" + owner + " stopped); the " +
-                                   via->type + " sender cannot tell whether it left, so it "
+                                   to_string(via->type) + " sender cannot tell whether it left, so it "
                                    "goes again with the same Message-ID";
       row.claimed_by.clear();
       row.claimed_at.clear();

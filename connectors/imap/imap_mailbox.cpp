@@ -28,7 +28,7 @@ class ImapMailbox : public Mailbox {
  public:
   ImapMailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory)
       : cfg_(std::move(config)), sign_in_(std::move(sign_in)), factory_(std::move(factory)) {
-    if (cfg_.port == 0) cfg_.port = default_port("imap", cfg_.security);
+    if (cfg_.port == 0) cfg_.port = default_port(ConnectorType::kImap, cfg_.security);
   }
   ~ImapMailbox() override { close(); }
 

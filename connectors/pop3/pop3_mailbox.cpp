@@ -81,7 +81,7 @@ class Pop3Mailbox : public Mailbox {
  public:
   Pop3Mailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory)
       : cfg_(std::move(config)), sign_in_(std::move(sign_in)), factory_(std::move(factory)) {
-    if (cfg_.port == 0) cfg_.port = default_port("pop3", cfg_.security);
+    if (cfg_.port == 0) cfg_.port = default_port(ConnectorType::kPop3, cfg_.security);
   }
   ~Pop3Mailbox() override { close(); }
 

@@ -46,7 +46,7 @@ class SmtpSender : public Sender {
  public:
   SmtpSender(SenderConfig config, SignIn sign_in, StreamFactory factory)
       : cfg_(std::move(config)), sign_in_(std::move(sign_in)), factory_(std::move(factory)) {
-    if (cfg_.port == 0) cfg_.port = default_port("smtp", cfg_.security);
+    if (cfg_.port == 0) cfg_.port = default_port(ConnectorType::kSmtp, cfg_.security);
     helo_name_ = cfg_.helo_name.empty() ? local_helo_name() : cfg_.helo_name;
   }
   ~SmtpSender() override { close(); }

@@ -15,7 +15,7 @@
 
 #include <openssl/ssl.h>
 
-#include "core/config.h"
+#include "core/tls_options.h"
 #include "core/status.h"
 
 namespace mb::internal {

@@ -450,12 +450,12 @@ class Pop3OAuthTest : public Pop3Test {
   MailboxConfig oauth_mailbox() {
     MailboxConfig m;
     m.name = "support";
-    m.type = "pop3";
+    m.type = ConnectorType::kPop3;
     m.host = "localhost";
     m.port = env_.pop3s_port;
     m.security = Security::kTls;
     m.tls.ca_file = env_.ca_file;
-    m.auth = "oauth2";
+    m.auth = AuthMethod::kOAuth2;
     m.user = user_;
     m.after = PostAction::leave();
     return m;

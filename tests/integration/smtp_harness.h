@@ -157,13 +157,13 @@ inline uint16_t port(Port p) {
 inline SenderConfig sender_config(Port p, const std::string& user) {
   SenderConfig c;
   c.name = "smtp-test";
-  c.type = "smtp";
+  c.type = ConnectorType::kSmtp;
   c.host = at("MB_SMTP_HOST");
   c.port = port(p);
   c.security = (p == Port::kSmtps || p == Port::kMismatch) ? Security::kTls
                                                             : Security::kStartTls;
   c.user = user;
-  c.auth = user.empty() ? "none" : "password";
+  c.auth = user.empty() ? AuthMethod::kNone : AuthMethod::kPassword;
   if (!user.empty()) c.password = SecretRef{"env:MB_SMTP_PASSWORD"};
   c.tls.ca_file = at("MB_SMTP_CA_FILE");
   c.timeouts = Timeouts{std::chrono::seconds(10), std::chrono::seconds(30)};

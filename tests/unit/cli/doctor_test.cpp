@@ -33,7 +33,7 @@ constexpr const char* kObjectId = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d";
 constexpr const char* kTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 Target imap_app_only() {
-  return Target{"support", "imap", false, "support@contoso.com", "contoso", false};
+  return Target{"support", ConnectorType::kImap, false, "support@contoso.com", "contoso", false};
 }
 
 TokenClaims exchange_claims(std::vector<std::string> roles) {
@@ -56,13 +56,13 @@ const Step* find_step(const Report& r, const std::string& name) {
 TEST(DoctorNeeds, EachConnectorNeedsItsOwnPermission) {
   const std::string exo = "https://outlook.office365.com";
   EXPECT_THAT(needs_for(imap_app_only(), exo).roles, ElementsAre("IMAP.AccessAsApp"));
-  Target pop{"p", "pop3", false, "p@contoso.com", "a", false};
+  Target pop{"p", ConnectorType::kPop3, false, "p@contoso.com", "a", false};
   EXPECT_THAT(needs_for(pop, exo).roles, ElementsAre("POP.AccessAsApp"));
-  Target smtp{"s", "smtp", true, "s@contoso.com", "a", false};
+  Target smtp{"s", ConnectorType::kSmtp, true, "s@contoso.com", "a", false};
   EXPECT_THAT(needs_for(smtp, exo).roles, ElementsAre("SMTP.SendAsApp"));
-  Target ews{"e", "ews", false, "e@contoso.com", "a", true};
+  Target ews{"e", ConnectorType::kEws, false, "e@contoso.com", "a", true};
   EXPECT_THAT(needs_for(ews, exo).scopes, ElementsAre("EWS.AccessAsUser.All"));
-  Target graph_box{"g", "graph", false, "g@contoso.com", "a", false};
+  Target graph_box{"g", ConnectorType::kGraph, false, "g@contoso.com", "a", false};
   Needs g = needs_for(graph_box, "https://graph.microsoft.com");
   EXPECT_THAT(g.roles, ElementsAre("Mail.ReadWrite"));
   EXPECT_EQ(g.resource_name, "Microsoft Graph");
@@ -86,12 +86,12 @@ TokenClaims graph_claims(std::vector<std::string> roles) {
 // A Graph sender whose token carries Mail.Send passes; a Graph mailbox whose token lacks
 // Mail.ReadWrite is told to add it — and only the permission, not an access policy.
 TEST(DoctorClaims, GraphSenderNeedsMailSendAndMailboxMailReadWrite) {
-  Target sender{"out", "graph", true, "help@contoso.com", "a", false};
+  Target sender{"out", ConnectorType::kGraph, true, "help@contoso.com", "a", false};
   Report ok{.target = sender, .steps = {}, .exit_code = 0};
   check_claims(ok, graph_claims({"Mail.Send"}), kObjectId,
                needs_for(sender, "https://graph.microsoft.com"));
   EXPECT_TRUE(ok.ok()) << to_text(ok);
-  Target box{"in", "graph", false, "help@contoso.com", "a", false};
+  Target box{"in", ConnectorType::kGraph, false, "help@contoso.com", "a", false};
   Report lacking{.target = box, .steps = {}, .exit_code = 0};
   check_claims(lacking, graph_claims({"Mail.Send"}), kObjectId,
                needs_for(box, "https://graph.microsoft.com"));
@@ -103,7 +103,7 @@ TEST(DoctorClaims, GraphSenderNeedsMailSendAndMailboxMailReadWrite) {
 // Graph's 403 ErrorAccessDenied points at the application access policy only when the token
 // carries the permission; without it, the permission is the cause.
 TEST(DoctorSignInFix, GraphAccessPolicyOnlyWhenThePermissionIsPresent) {
-  Target box{"in", "graph", false, "help@contoso.com", "a", false};
+  Target box{"in", ConnectorType::kGraph, false, "help@contoso.com", "a", false};
   TokenClaims c = graph_claims({"Mail.ReadWrite"});
   EXPECT_THAT(sign_in_fix(box, &c, kObjectId, false),
               AllOf(HasSubstr("application access policy"),

@@ -53,7 +53,7 @@ TEST(ConfigTest, MinimalMailboxGetsDefaults) {
   const MailboxConfig& m = cfg->mailboxes[0];
   EXPECT_EQ(m.port, 993);
   EXPECT_EQ(m.security, Security::kTls);
-  EXPECT_EQ(m.auth, "password");
+  EXPECT_EQ(m.auth, AuthMethod::kPassword);
   EXPECT_EQ(m.address, "support@example.com");
   EXPECT_EQ(m.folder, "INBOX");
   EXPECT_EQ(m.after, PostAction::mark_read());
@@ -144,7 +144,7 @@ TEST(ConfigTest, SpecSketchParses) {
   EXPECT_EQ(cfg->mailboxes[0].after, PostAction::move("Processed"));
   EXPECT_EQ(cfg->mailboxes[0].tls.ca_file, "/srv/mb/ca.pem");
   EXPECT_EQ(cfg->mailboxes[0].poll_interval, std::chrono::seconds(120));
-  EXPECT_EQ(cfg->mailboxes[1].auth, "oauth2");  // graph defaults to oauth2
+  EXPECT_EQ(cfg->mailboxes[1].auth, AuthMethod::kOAuth2);  // graph defaults to oauth2
   EXPECT_EQ(cfg->mailboxes[1].port, 443);
   EXPECT_EQ(cfg->mailboxes[2].line_no, line_of(kSpecSketch, "name = \"onprem\"") - 1);
   ASSERT_EQ(cfg->senders.size(), 1u);
@@ -611,14 +611,14 @@ TEST(ConfigTest, ParsePostAction) {
 }
 
 TEST(ConfigTest, DefaultPorts) {
-  EXPECT_EQ(default_port("imap", Security::kTls), 993);
-  EXPECT_EQ(default_port("imap", Security::kStartTls), 143);
-  EXPECT_EQ(default_port("pop3", Security::kTls), 995);
-  EXPECT_EQ(default_port("pop3", Security::kNone), 110);
-  EXPECT_EQ(default_port("smtp", Security::kTls), 465);
-  EXPECT_EQ(default_port("smtp", Security::kStartTls), 587);
-  EXPECT_EQ(default_port("smtp", Security::kNone), 25);
-  EXPECT_EQ(default_port("graph", Security::kTls), 443);
+  EXPECT_EQ(default_port(ConnectorType::kImap, Security::kTls), 993);
+  EXPECT_EQ(default_port(ConnectorType::kImap, Security::kStartTls), 143);
+  EXPECT_EQ(default_port(ConnectorType::kPop3, Security::kTls), 995);
+  EXPECT_EQ(default_port(ConnectorType::kPop3, Security::kNone), 110);
+  EXPECT_EQ(default_port(ConnectorType::kSmtp, Security::kTls), 465);
+  EXPECT_EQ(default_port(ConnectorType::kSmtp, Security::kStartTls), 587);
+  EXPECT_EQ(default_port(ConnectorType::kSmtp, Security::kNone), 25);
+  EXPECT_EQ(default_port(ConnectorType::kGraph, Security::kTls), 443);
 }
 
 class LoadConfigTest : public ::testing::Test {

@@ -47,7 +47,7 @@ class MonitorTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     mcfg_.name = "support";
-    mcfg_.type = "imap";
+    mcfg_.type = ConnectorType::kImap;
     mcfg_.host = "imap.example.com";
     mcfg_.user = "support@example.com";
     mcfg_.project = "IT";

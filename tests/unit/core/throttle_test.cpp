@@ -31,7 +31,7 @@ class ThrottleTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     mcfg_.name = "support";
-    mcfg_.type = "graph";
+    mcfg_.type = ConnectorType::kGraph;
     mcfg_.user = "support@example.com";
     mcfg_.project = "IT";
     server_ = std::make_shared<FakeServer>();

@@ -31,8 +31,8 @@ class GraphMailboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
     cfg_.name = "support";
-    cfg_.type = "graph";
-    cfg_.auth = "oauth2";
+    cfg_.type = ConnectorType::kGraph;
+    cfg_.auth = AuthMethod::kOAuth2;
     cfg_.user = "support@contoso.com";
     cfg_.folder = "INBOX";
     graph_ = std::make_shared<FakeGraph>();

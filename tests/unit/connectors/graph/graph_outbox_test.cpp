@@ -36,8 +36,8 @@ class GraphOutboxTest : public ::testing::Test {
     config_.mailboxes = {support};
     SenderConfig out;
     out.name = "outgoing";
-    out.type = "graph";
-    out.auth = "oauth2";
+    out.type = ConnectorType::kGraph;
+    out.auth = AuthMethod::kOAuth2;
     out.user = "helpdesk@contoso.com";
     config_.senders = {out};
     config_.tracking.mailbox = "support";

@@ -47,8 +47,8 @@ class GraphSenderTest : public ::testing::Test {
  protected:
   void SetUp() override {
     cfg_.name = "outgoing";
-    cfg_.type = "graph";
-    cfg_.auth = "oauth2";
+    cfg_.type = ConnectorType::kGraph;
+    cfg_.auth = AuthMethod::kOAuth2;
     cfg_.user = "helpdesk@contoso.com";
     graph_ = std::make_shared<FakeGraph>();
     tokens_ = std::make_shared<FakeTokens>();

@@ -53,7 +53,7 @@ struct Fixture {
 
   explicit Fixture(PostAction after, Security security = Security::kNone) {
     cfg.name = "support";
-    cfg.type = "imap";
+    cfg.type = ConnectorType::kImap;
     cfg.host = "127.0.0.1";
     cfg.port = 1143;
     cfg.security = security;

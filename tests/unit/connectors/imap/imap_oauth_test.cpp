@@ -78,11 +78,11 @@ struct Fixture {
 
   Fixture() {
     cfg.name = "support";
-    cfg.type = "imap";
+    cfg.type = ConnectorType::kImap;
     cfg.host = "127.0.0.1";
     cfg.port = 1993;
     cfg.security = Security::kNone;
-    cfg.auth = "oauth2";
+    cfg.auth = AuthMethod::kOAuth2;
     cfg.app = "entra";
     cfg.user = kUser;
   }

@@ -50,7 +50,7 @@ std::string field(const std::string& expect, const std::string& name) {
 Transcript load(const fs::path& path) {
   Transcript t;
   t.cfg.name = "replay";
-  t.cfg.type = "imap";
+  t.cfg.type = ConnectorType::kImap;
   t.cfg.host = "127.0.0.1";
   t.cfg.port = 143;
   t.cfg.security = Security::kNone;

@@ -23,11 +23,11 @@ using ::testing::Not;
 MailboxConfig imap_box() {
   MailboxConfig m;
   m.name = "support";
-  m.type = "imap";
+  m.type = ConnectorType::kImap;
   m.host = "127.0.0.1";
   m.port = 1;
   m.user = "support";
-  m.auth = "password";
+  m.auth = AuthMethod::kPassword;
   return m;
 }
 
@@ -51,12 +51,12 @@ TEST(RegistryTest, UnreadableSecretIsConfigNamingTheMailbox) {
 
 TEST(RegistryTest, OtherTypesAreNotSupportedYet) {
   MailboxConfig m = imap_box();
-  m.type = "ews";
+  m.type = ConnectorType::kEws;
   EXPECT_THAT(make_mailbox(m, Config{}),
               StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: type ews is not supported yet")));
   SenderConfig s;
   s.name = "out";
-  s.type = "ews";
+  s.type = ConnectorType::kEws;
   EXPECT_THAT(make_sender(s, Config{}),
               StatusIs(ErrorKind::kConfig, HasSubstr("sender out: type ews is not supported yet")));
 }
@@ -88,7 +88,7 @@ Config oauth_config() {
 
 TEST(RegistryTest, OAuthWithoutAnAuthContextIsAConfigErrorAndReadsNoSecret) {
   MailboxConfig m = imap_box();
-  m.auth = "oauth2";
+  m.auth = AuthMethod::kOAuth2;
   m.app = "entra";
   m.password.ref = "literal-should-not-appear";
   EXPECT_THAT(make_mailbox(m, oauth_config()),
@@ -102,7 +102,7 @@ TEST(RegistryTest, OAuthBuildsWithoutConnectingOrAskingForAToken) {
   auto auth = AuthContext::create(c);
   ASSERT_THAT(auth, IsOk());
   MailboxConfig m = imap_box();
-  m.auth = "oauth2";
+  m.auth = AuthMethod::kOAuth2;
   m.app = "entra";
   auto mbx = make_mailbox(m, c, auth->get());
   ASSERT_THAT(mbx, IsOk());
@@ -115,7 +115,7 @@ TEST(RegistryTest, OAuthWithAnUnknownAppIsAConfigErrorNamingIt) {
   auto auth = AuthContext::create(c);
   ASSERT_THAT(auth, IsOk());
   MailboxConfig m = imap_box();
-  m.auth = "oauth2";
+  m.auth = AuthMethod::kOAuth2;
   m.app = "missing-app";
   EXPECT_THAT(make_mailbox(m, c, auth->get()),
               StatusIs(ErrorKind::kConfig, AllOf(HasSubstr("mailbox support"),

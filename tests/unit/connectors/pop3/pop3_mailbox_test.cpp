@@ -86,7 +86,7 @@ struct Fixture {
 
   explicit Fixture(PostAction after) {
     cfg.name = "support";
-    cfg.type = "pop3";
+    cfg.type = ConnectorType::kPop3;
     cfg.host = "127.0.0.1";
     cfg.port = 1110;
     cfg.security = Security::kTls;

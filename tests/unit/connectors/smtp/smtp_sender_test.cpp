@@ -65,7 +65,7 @@ struct Servers {
 SenderConfig config(Security security = Security::kTls) {
   SenderConfig c;
   c.name = "out";
-  c.type = "smtp";
+  c.type = ConnectorType::kSmtp;
   c.host = "localhost";  // test-connection resolves it
   c.port = 465;
   c.security = security;
