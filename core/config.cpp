@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "core/ascii.h"
 #include "core/files.h"
 
 namespace mb {
@@ -80,8 +81,6 @@ class Checker {
 
 int line_of(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
 
-std::string lower(std::string s);
-
 // Edit distance with adjacent transpositions ("hots" is 1 from "host").
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
@@ -105,7 +104,7 @@ std::string closest_key(const std::string& typo, const std::set<std::string>& kn
   std::string best;
   size_t best_distance = limit + 1;
   for (const auto& k : known) {
-    size_t d = edit_distance(lower(typo), k);
+    size_t d = edit_distance(ascii_lower(typo), k);
     if (d < best_distance) best = k, best_distance = d;
   }
   return best;
@@ -235,12 +234,6 @@ std::optional<std::vector<std::string>> Section::strings(std::string_view key) {
 }
 
 std::string dq(const std::string& s) { return "\"" + s + "\""; }
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return s;
-}
 
 bool one_of(const std::string& v, std::initializer_list<const char*> allowed) {
   return std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v == a; });
@@ -781,7 +774,7 @@ void read_user(const toml::table& t, size_t index, std::map<std::string, int>& s
     else s.error_here("email is missing");
   } else {
     s.set_context("user " + dq(u.email));
-    auto [it, fresh] = seen.emplace(lower(u.email), s.line("email"));
+    auto [it, fresh] = seen.emplace(ascii_lower(u.email), s.line("email"));
     if (!fresh) s.error("email", fmt::format("is already listed on line {}", it->second));
   }
   if (auto v = s.str("name")) u.name = *v;
@@ -822,9 +815,9 @@ void read_store(Section& s, Config& cfg) {
 void read_tracking_from(Section& s, Config& cfg) {
   TrackingConfig& t = cfg.tracking;
   if (auto v = s.str("from")) {
-    std::string want = lower(*v);
+    std::string want = ascii_lower(*v);
     bool known = std::any_of(cfg.mailboxes.begin(), cfg.mailboxes.end(), [&](const auto& m) {
-      return lower(m.address.empty() ? m.user : m.address) == want;
+      return ascii_lower(m.address.empty() ? m.user : m.address) == want;
     });
     if (!known) s.error("from", fmt::format("{} is not the address of any [[mailbox]]", dq(*v)));
     t.from = want;
@@ -889,7 +882,7 @@ std::optional<int64_t> parse_size(const std::string& text) {
   while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
   if (pos == 0 || pos > 12) return std::nullopt;
   int64_t n = std::stoll(text.substr(0, pos));
-  std::string unit = lower(text.substr(pos));
+  std::string unit = ascii_lower(text.substr(pos));
   if (unit.empty() || unit == "b") return n;
   if (unit == "k" || unit == "kb") return n * 1024;
   if (unit == "m" || unit == "mb") return n * 1024 * 1024;
@@ -907,7 +900,7 @@ void read_ingest(Section& s, Config& cfg) {
         s.error("restricted_extensions", "must not contain an empty extension");
         break;
       }
-      in.restricted_extensions.push_back(lower(ext));
+      in.restricted_extensions.push_back(ascii_lower(ext));
     }
   }
   if (auto v = s.integer("max_subject_length")) {

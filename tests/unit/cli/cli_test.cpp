@@ -20,6 +20,7 @@
 #include "auth/base64.h"
 #include "auth/sasl.h"
 #include "auth/secrets.h"
+#include "core/hash.h"
 #include "core/store.h"
 #include "tests/status_matchers.h"
 
