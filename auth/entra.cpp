@@ -14,6 +14,7 @@
 
 #include "auth/internal/oauth_util.h"
 #include "auth/oauth.h"
+#include "core/ascii.h"
 
 namespace mb {
 namespace {
@@ -42,13 +43,6 @@ constexpr std::array<HostAlias, 3> kAliases{{
     {"login.partner.microsoftonline.cn", 3},
 }};
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // "https://Login.MicrosoftOnline.us:443/tenant" → "login.microsoftonline.us".
 std::string host_of(std::string_view authority) {
   if (auto p = authority.find("://"); p != std::string_view::npos) authority.remove_prefix(p + 3);
@@ -58,11 +52,11 @@ std::string host_of(std::string_view authority) {
                                          authority.find(']') == std::string_view::npos) {
     authority = authority.substr(0, colon);
   }
-  return lower(authority);
+  return ascii_lower(authority);
 }
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
+  return s.size() >= prefix.size() && ascii_lower(s.substr(0, prefix.size())) == prefix;
 }
 
 std::string app_label(const AppConfig& app) {

@@ -20,6 +20,7 @@
 #include "auth/crypto.h"
 #include "auth/internal/oauth_util.h"
 #include "auth/oauth.h"
+#include "core/hash.h"
 
 namespace mb {
 namespace {
@@ -37,15 +38,6 @@ Status cert_error(const std::string& detail) {
 
 std::unique_ptr<BIO, BioFree> pem_bio(const std::string& pem) {
   return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
-Result<std::string> sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
-    return Status(ErrorKind::kInternal, "SHA-256 failed");
-  }
-  return std::string(reinterpret_cast<char*>(md), len);
 }
 
 Result<std::string> sign_ps256(EVP_PKEY* key, std::string_view input) {
@@ -167,13 +159,13 @@ Result<std::string> make_client_assertion(const ClientCertificate& certificate,
   if (der_len <= 0 || i2d_X509(cert.get(), &p) != der_len) {
     return cert_error("the certificate cannot be DER-encoded");
   }
-  auto thumb = sha256(der);
-  if (!thumb.ok()) return thumb.status();
+  const std::string thumb = sha256(der);
+  if (thumb.empty()) return Status(ErrorKind::kInternal, "SHA-256 failed");
   auto jti = new_uuid();
   if (!jti.ok()) return jti.status();
 
   nlohmann::json header = {{"alg", "PS256"}, {"typ", "JWT"},
-                           {"x5t#S256", base64url_encode(*thumb)}};
+                           {"x5t#S256", base64url_encode(thumb)}};
   int64_t iat = unix_seconds(now);
   nlohmann::json claims = {{"aud", std::string(token_endpoint)},
                            {"iss", std::string(client_id)},

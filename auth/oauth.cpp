@@ -19,6 +19,7 @@
 #include "auth/internal/oauth_util.h"
 #include "auth/oauth.h"
 #include "auth/secrets.h"
+#include "core/backoff.h"
 
 namespace mb {
 namespace {
@@ -55,14 +56,6 @@ std::optional<seconds> json_seconds(const nlohmann::json& j, const char* name) {
 std::string json_string(const nlohmann::json& j, const char* name) {
   auto it = j.find(name);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::optional<seconds> retry_after_of(const HttpResponse& r) {
-  auto v = r.header("Retry-After");
-  if (!v || v->empty() || v->size() > 9 || !all_digits(*v)) {
-    return std::nullopt;  // an HTTP-date is not worth parsing here: the backoff applies
-  }
-  return seconds(std::stol(*v));
 }
 
 // An error body that echoes what we sent (a misbehaving server or proxy) must not carry our
@@ -150,13 +143,11 @@ Status OAuthClient::Impl::add_client_auth(Fields& fields) const {
 }
 
 milliseconds OAuthClient::Impl::jitter(int attempt) {
-  // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): U(0, min(cap,
-  // base·2^attempt)), so that many clients failing together do not retry together.
-  int64_t bound = options.backoff_base.count();
-  for (int i = 0; i < attempt && bound < options.backoff_cap.count(); ++i) bound *= 2;
-  bound = std::min<int64_t>(bound, options.backoff_cap.count());
+  // Full jitter: U(0, min(cap, base·2^attempt)), so that many clients failing together do
+  // not retry together.
+  const Backoff<milliseconds> backoff{options.backoff_base, options.backoff_cap, Jitter::kFull};
   std::lock_guard lk(rng_mu_);
-  return milliseconds(std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(bound, 0))(rng_));
+  return backoff.delay(attempt, unit_interval(rng_()));
 }
 
 // POSTs a form, retrying transport failures, 5xx and temporarily_unavailable; any other
@@ -185,14 +176,15 @@ Result<HttpResponse> OAuthClient::Impl::post(const std::string& url, const Field
       if (failure.kind() != ErrorKind::kNetwork) return failure;
     } else if (is_retryable(*r)) {
       failure = error_status(*r);
-      if (r->status == 503) retry_after = retry_after_of(*r);
+      if (r->status == 503) retry_after = parse_retry_after(r->header("Retry-After"));
     } else {
       return r;
     }
     if (retry_after) failure.with_retry_after(*retry_after);
-    bool too_long = retry_after && *retry_after > options.backoff_cap;
-    if (attempt + 1 >= options.max_attempts || too_long) return failure;
+    // A server that asks for a longer pause than our own backoff would ever wait: give up.
+    const RetryBudget budget{.max_attempts = options.max_attempts, .max_wait = options.backoff_cap};
     milliseconds delay = retry_after ? milliseconds(*retry_after) : jitter(attempt);
+    if (!budget.allows(attempt + 1, milliseconds(0), delay)) return failure;
     spdlog::debug("{}: attempt {} of {} failed ({}); retrying in {} ms", label(), attempt + 1,
                   options.max_attempts, failure.message(), delay.count());
     options.sleep(delay);
@@ -214,7 +206,7 @@ Status OAuthClient::Impl::error_status(const HttpResponse& r) const {
                                           " without an OAuth error body");
   }
   if (r.status == 429) {
-    auto after = retry_after_of(r);
+    auto after = parse_retry_after(r.header("Retry-After"));
     if (after) {
       st = Status(ErrorKind::kThrottled,
                   st.message() + " (retry after " + std::to_string(after->count()) + " s)")

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/ascii.h"
+
 namespace mb::redact {
 namespace {
 
@@ -152,7 +154,7 @@ void scrub_bearer(std::string& text) {
   static constexpr std::string_view kWord = "bearer";
   for (size_t p = 0; p + kWord.size() < text.size(); ++p) {
     bool word = std::equal(kWord.begin(), kWord.end(), text.begin() + p, [](char a, char b) {
-      return a == std::tolower(static_cast<unsigned char>(b));
+      return a == ascii_lower_char(b);
     });
     if (!word) continue;
     size_t start = p + kWord.size();

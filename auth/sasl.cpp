@@ -3,6 +3,7 @@
 #include "auth/sasl.h"
 
 #include "auth/redact.h"
+#include "core/ascii.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,12 +16,6 @@ namespace {
 
 constexpr char kSoh = '\x01';
 constexpr size_t kFieldMax = 200;  // bound on server text quoted in a message
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // RFC 5801 saslname: ',' and '=' are escaped so they cannot end the "a=" field.
 std::string gs2_escape(std::string_view user) {
@@ -143,7 +138,7 @@ Status bearer_failure(std::string_view challenge, std::string_view token) {
 }
 
 Result<std::unique_ptr<Mechanism>> make_mechanism(std::string_view name, const Credentials& c) {
-  std::string n = upper(name);
+  std::string n = ascii_upper(name);
   const auto& fitting = ranking(c.kind);
   if (std::find(fitting.begin(), fitting.end(), n) == fitting.end()) {
     const auto& other = ranking(c.kind == CredentialKind::kToken ? CredentialKind::kPassword
@@ -162,14 +157,14 @@ Result<std::unique_ptr<Mechanism>> make_mechanism(std::string_view name, const C
 Result<std::string> choose_mechanism(const std::vector<std::string>& server_mechs,
                                      CredentialKind kind, const Preferences& prefs) {
   std::set<std::string> server;
-  for (const auto& m : server_mechs) server.insert(upper(m));
+  for (const auto& m : server_mechs) server.insert(ascii_upper(m));
   std::vector<std::string> offered(server.begin(), server.end());
   if (server.empty()) return refusal("the server offers no SASL mechanism");
   std::vector<std::string> ours;
   for (const auto& m : ranking(kind)) {
     bool allowed = prefs.allowed.empty() ||
                    std::any_of(prefs.allowed.begin(), prefs.allowed.end(),
-                               [&](const std::string& a) { return upper(a) == m; });
+                               [&](const std::string& a) { return ascii_upper(a) == m; });
     if (allowed) ours.push_back(m);
   }
   auto common =

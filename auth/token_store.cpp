@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "auth/secrets.h"
+#include "core/ascii.h"
 #include "core/files.h"
-#include "core/store.h"  // sha256_hex
+#include "core/hash.h"
 
 namespace mb {
 namespace {
@@ -118,10 +119,7 @@ Status create_private_dir(const std::string& dir) {
 }  // namespace
 
 std::string TokenKey::to_string() const {
-  std::string lower_user = user;
-  std::transform(lower_user.begin(), lower_user.end(), lower_user.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return escape_field(lower_user) + "|" + escape_field(app) + "|" +
+  return escape_field(ascii_lower(user)) + "|" + escape_field(app) + "|" +
          escape_field(normalize_scope(scope));
 }
 

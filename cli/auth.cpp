@@ -15,6 +15,7 @@
 #include "cli/auth_support.h"
 #include "cli/cli.h"
 #include "cli/terminal.h"
+#include "core/ascii.h"
 #include "core/store.h"
 
 namespace mb::cli {
@@ -23,12 +24,6 @@ namespace {
 using json = nlohmann::ordered_json;
 
 json null_if_empty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // ---- auth login ---------------------------------------------------------------------------
 
@@ -71,7 +66,7 @@ std::string signed_in_user(Context& ctx, const LoginOptions& o, const TokenRespo
     }
     return o.user;
   }
-  if (!o.user.empty() && lower(o.user) != lower(claimed)) {
+  if (!o.user.empty() && ascii_lower(o.user) != ascii_lower(claimed)) {
     spdlog::warn("--user {} differs from the account that signed in ({}); the grant is stored "
                  "for {}", o.user, claimed, claimed);
   }

@@ -12,6 +12,7 @@
 
 #include "auth/base64.h"
 #include "auth/secrets.h"
+#include "core/utc.h"
 
 namespace mb {
 namespace {
@@ -29,8 +30,8 @@ class TokenStateRecorder {
     TokenStateRecord& last = it->second.last;
     const TokenStateRecord& base = it->second.before;
     TokenStateRecord r = last;
-    if (state.expires_at) r.expires_at = iso8601(*state.expires_at);
-    if (state.last_refresh) r.last_refresh = iso8601(*state.last_refresh);
+    if (state.expires_at) r.expires_at = format_utc(*state.expires_at);
+    if (state.last_refresh) r.last_refresh = format_utc(*state.last_refresh);
     r.last_error = Redactor::instance().scrub(state.last_error);
     r.refreshes = base.refreshes + static_cast<int64_t>(state.refreshes);
     r.failures = base.failures + static_cast<int64_t>(state.failures);
@@ -107,15 +108,6 @@ nlohmann::json jwt_payload(std::string_view token) {
 
 }  // namespace
 
-std::string iso8601(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::optional<TokenKey> parse_token_key(std::string_view text) {
   size_t a = text.find('|');
   size_t b = a == std::string_view::npos ? a : text.find('|', a + 1);
@@ -162,8 +154,8 @@ Status record_token_success(Store& store, const TokenKey& key, const TokenRespon
     r.user = parsed->user;  // lower-cased, as the key holds it
     r.scope = parsed->scope;
   }
-  r.expires_at = response.expires_in.count() > 0 ? iso8601(now + response.expires_in) : "";
-  r.last_refresh = iso8601(now);
+  r.expires_at = response.expires_in.count() > 0 ? format_utc(now + response.expires_in) : "";
+  r.last_refresh = format_utc(now);
   r.last_error.clear();
   r.refreshes += 1;
   return store.save_token_state(r);

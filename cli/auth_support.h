@@ -52,7 +52,4 @@ std::optional<TokenKey> parse_token_key(std::string_view text);
 // claim), or "" when the token is opaque or names nobody.
 std::string user_from_token(std::string_view access_token);
 
-// ISO 8601 UTC ("2026-11-23T10:00:00Z"), the store's time format.
-std::string iso8601(std::chrono::system_clock::time_point t);
-
 }  // namespace mb

@@ -19,8 +19,9 @@
 #include "cli/cli.h"
 #include "cli/terminal.h"
 #include "connectors/registry.h"
-#include "core/monitor.h"
+#include "core/ascii.h"
 #include "core/store.h"
+#include "core/utc.h"
 
 namespace mb::cli {
 namespace doctor {
@@ -34,12 +35,6 @@ constexpr const char* kGraphAppId = "00000003-0000-0000-c000-000000000000";
 
 std::string strip_slash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
-  return s;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -148,7 +143,7 @@ void check_claims(Report& report, const TokenClaims& claims, const std::string& 
   if (needs.audiences.empty()) {
     report.add({"audience", true, claims.aud + " (not checked: custom scopes)", ""}, 0);
   } else if (contains(needs.audiences, strip_slash(claims.aud)) ||
-             contains(needs.audiences, lower(strip_slash(claims.aud)))) {
+             contains(needs.audiences, ascii_lower(strip_slash(claims.aud)))) {
     report.add({"audience", true, fmt::format("{} ({})", claims.aud, needs.resource_name), ""}, 0);
   } else {
     report.add({"audience", false,

@@ -14,6 +14,7 @@
 #include "cli/auth_support.h"
 #include "cli/cli.h"
 #include "connectors/registry.h"
+#include "core/ascii.h"
 #include "core/compose.h"
 #include "core/net.h"
 #include "core/store.h"
@@ -32,20 +33,15 @@ void print_step(Context& ctx, bool ok, const std::string& name, const std::strin
                          Redactor::instance().scrub(detail));
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // From: --from when given, else the sender's user when it is an address, else the first
 // configured mailbox address. It must be a configured mailbox address or the sender's user
 // (SPEC §4: mail goes out only as an address the help desk owns).
 Result<std::string> pick_from(const Config& cfg, const SenderConfig& snd, const std::string& want) {
   std::vector<std::string> allowed = configured_addresses(cfg);
-  if (snd.user.find('@') != std::string::npos) allowed.push_back(lower(snd.user));
-  std::string from = lower(want);
+  if (snd.user.find('@') != std::string::npos) allowed.push_back(ascii_lower(snd.user));
+  std::string from = ascii_lower(want);
   if (from.empty()) {
-    if (snd.user.find('@') != std::string::npos) return lower(snd.user);
+    if (snd.user.find('@') != std::string::npos) return ascii_lower(snd.user);
     if (!allowed.empty()) return allowed.front();
     return Status(ErrorKind::kConfig, "sender " + snd.name + " has no address to send from: "
                   "give --from, or configure a [[mailbox]] address or the sender's user");

@@ -10,8 +10,8 @@
 #include "auth/secrets.h"
 #include "cli/cli.h"
 #include "cli/terminal.h"
-#include "core/monitor.h"
 #include "core/store.h"
+#include "core/utc.h"
 
 namespace mb::cli {
 namespace {
@@ -30,7 +30,7 @@ int64_t alert_ticket(const MailboxState& st) {
 // True while the server's requested pause (Graph Retry-After, POP3 [IN-USE]) lasts.
 bool throttled(const MailboxState& st) {
   auto until = parse_utc(st.throttled_until);
-  return until && *until > Clock::now();
+  return until && *until > std::chrono::system_clock::now();
 }
 
 json state_json(const MailboxState& st) {

@@ -22,6 +22,7 @@
 #include "core/ingest.h"
 #include "core/monitor.h"
 #include "core/store.h"
+#include "core/utc.h"
 
 namespace mb::cli {
 namespace {

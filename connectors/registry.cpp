@@ -9,7 +9,7 @@
 #include "connectors/imap/imap_mailbox.h"
 #include "connectors/pop3/pop3_mailbox.h"
 #include "connectors/smtp/smtp_sender.h"
-#include "core/monitor.h"
+#include "core/utc.h"
 
 namespace mb {
 namespace {

@@ -15,24 +15,14 @@
 #include <cctype>
 #include <memory>
 
+#include "core/ascii.h"
+#include "core/internal/gobject.h"
 #include "core/tracking.h"  // base32_encode
 
 namespace mb {
 namespace {
 
-struct GObjectUnref {
-  void operator()(gpointer p) const {
-    if (p != nullptr) g_object_unref(p);
-  }
-};
-template <typename T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using internal::GPtr;
 
 bool has_line_break(std::string_view v) {
   return v.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
@@ -180,9 +170,9 @@ void set_headers(GMimeMessage* m, const MailSpec& s, const std::string& message_
 
 Envelope envelope_of(const MailSpec& s) {
   Envelope e;
-  e.from = lower(s.from.email);
+  e.from = ascii_lower(s.from.email);
   auto add = [&](const std::string& addr) {
-    std::string a = lower(addr);
+    std::string a = ascii_lower(addr);
     if (std::find(e.recipients.begin(), e.recipients.end(), a) == e.recipients.end()) {
       e.recipients.push_back(std::move(a));
     }
@@ -233,10 +223,10 @@ std::string new_message_id(std::string_view from_address) {
     // The CSPRNG failing is extraordinary; uniqueness, not secrecy, is what matters here.
     for (auto& b : bytes) b = static_cast<unsigned char>(g_random_int());
   }
-  std::string id = lower(base32_encode(std::string_view(reinterpret_cast<char*>(bytes), 16)));
+  std::string id = ascii_lower(base32_encode(std::string_view(reinterpret_cast<char*>(bytes), 16)));
   size_t at = from_address.rfind('@');
   std::string domain = at == std::string_view::npos ? "mailbridge.invalid"
-                                                     : lower(from_address.substr(at + 1));
+                                                     : ascii_lower(from_address.substr(at + 1));
   return "mb." + id + "@" + domain;
 }
 
@@ -256,7 +246,7 @@ std::string content_type_for(std::string_view filename) {
   };
   size_t dot = filename.rfind('.');
   if (dot == std::string_view::npos) return "application/octet-stream";
-  std::string ext = lower(filename.substr(dot + 1));
+  std::string ext = ascii_lower(filename.substr(dot + 1));
   for (const auto& [e, type] : kTypes) {
     if (ext == e) return type;
   }
@@ -274,7 +264,7 @@ Result<ComposedMail> compose_message(const MailSpec& spec) {
 std::vector<std::string> configured_addresses(const Config& config) {
   std::vector<std::string> out;
   for (const auto& m : config.mailboxes) {
-    std::string a = lower(m.address.empty() ? m.user : m.address);
+    std::string a = ascii_lower(m.address.empty() ? m.user : m.address);
     if (!a.empty()) out.push_back(a);
   }
   return out;
@@ -283,7 +273,7 @@ std::vector<std::string> configured_addresses(const Config& config) {
 Result<std::string> tracked_from(const Config& config, const SenderConfig& sender) {
   auto allowed = configured_addresses(config);
   auto is_allowed = [&](const std::string& a) {
-    return std::find(allowed.begin(), allowed.end(), lower(a)) != allowed.end();
+    return std::find(allowed.begin(), allowed.end(), ascii_lower(a)) != allowed.end();
   };
   std::string from = config.tracking.from;
   if (from.empty() && is_allowed(sender.user)) from = sender.user;
@@ -297,7 +287,7 @@ Result<std::string> tracked_from(const Config& config, const SenderConfig& sende
                                           " is not the address of any [[mailbox]] (SPEC §4: "
                                           "tracked mail comes from a configured mailbox)");
   }
-  return lower(from);
+  return ascii_lower(from);
 }
 
 Result<std::string> tracking_reply_to(const Config& config) {
@@ -306,7 +296,7 @@ Result<std::string> tracking_reply_to(const Config& config) {
     return Status(ErrorKind::kConfig,
                   "[tracking] mailbox is not set: tracked mail needs a mailbox for replies");
   }
-  return lower(m->address.empty() ? m->user : m->address);
+  return ascii_lower(m->address.empty() ? m->user : m->address);
 }
 
 std::string tracking_footer_text(const std::string& bracketed_cookie) {
@@ -321,7 +311,7 @@ std::string tracking_footer_html(const std::string& bracketed_cookie) {
 
 std::string append_html_footer(const std::string& html, const std::string& bracketed_cookie) {
   std::string footer = tracking_footer_html(bracketed_cookie);
-  std::string low = lower(html);
+  std::string low = ascii_lower(html);
   size_t pos = low.rfind("</body>");
   if (pos == std::string::npos) return html + footer;
   return html.substr(0, pos) + footer + html.substr(pos);

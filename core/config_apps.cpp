@@ -125,7 +125,7 @@ void read_user(const toml::table& t, size_t index, std::map<std::string, int>& s
     else s.error_here("email is missing");
   } else {
     s.set_context("user " + dq(u.email));
-    auto [it, fresh] = seen.emplace(lower(u.email), s.line("email"));
+    auto [it, fresh] = seen.emplace(ascii_lower(u.email), s.line("email"));
     if (!fresh) s.error("email", fmt::format("is already listed on line {}", it->second));
   }
   if (auto v = s.str("name")) u.name = *v;

@@ -14,9 +14,9 @@ namespace {
 void read_tracking_from(Section& s, Config& cfg) {
   TrackingConfig& t = cfg.tracking;
   if (auto v = s.str("from")) {
-    std::string want = lower(*v);
+    std::string want = ascii_lower(*v);
     bool known = std::any_of(cfg.mailboxes.begin(), cfg.mailboxes.end(), [&](const auto& m) {
-      return lower(m.address.empty() ? m.user : m.address) == want;
+      return ascii_lower(m.address.empty() ? m.user : m.address) == want;
     });
     if (!known) s.error("from", fmt::format("{} is not the address of any [[mailbox]]", dq(*v)));
     t.from = want;

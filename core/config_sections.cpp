@@ -127,7 +127,7 @@ void read_ingest(Section& s, Config& cfg) {
         s.error("restricted_extensions", "must not contain an empty extension");
         break;
       }
-      in.restricted_extensions.push_back(lower(ext));
+      in.restricted_extensions.push_back(ascii_lower(ext));
     }
   }
   if (auto v = s.integer("max_subject_length")) {

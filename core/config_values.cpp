@@ -148,7 +148,7 @@ std::optional<int64_t> parse_size(const std::string& text) {
   while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
   if (pos == 0 || pos > 12) return std::nullopt;
   int64_t n = std::stoll(text.substr(0, pos));
-  std::string unit = lower(text.substr(pos));
+  std::string unit = ascii_lower(text.substr(pos));
   if (unit.empty() || unit == "b") return n;
   if (unit == "k" || unit == "kb") return n * 1024;
   if (unit == "m" || unit == "mb") return n * 1024 * 1024;

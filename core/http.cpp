@@ -36,6 +36,7 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "core/ascii.h"
 #include "core/files.h"
 #include "core/internal/tls.h"
 
@@ -201,17 +202,9 @@ Status request_failure(const whttp::http_exception& e, TlsPolicy* policy,
                    ")");
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 std::string find_header(const HttpHeaders& headers, std::string_view name) {
   for (const auto& [n, v] : headers) {
-    if (iequals(n, name)) return v;
+    if (ascii_iequals(n, name)) return v;
   }
   return "";
 }
@@ -540,7 +533,7 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
 
 bool is_idempotent_method(std::string_view method) {
   for (const char* m : {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}) {
-    if (iequals(method, m)) return true;
+    if (ascii_iequals(method, m)) return true;
   }
   return false;
 }
@@ -604,8 +597,7 @@ std::string parse_authority(std::string_view authority, UrlParts& parts) {
       port_text = authority.substr(colon + 1);
       if (port_text.empty()) return "empty port";
     }
-    std::transform(parts.host.begin(), parts.host.end(), parts.host.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    parts.host = ascii_lower(parts.host);
     if (!valid_host_name(parts.host)) return "missing or invalid host";
   }
   if (port_text.empty()) return "";
@@ -624,7 +616,7 @@ std::string parse_authority(std::string_view authority, UrlParts& parts) {
 
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
-    if (iequals(n, name)) return v;
+    if (ascii_iequals(n, name)) return v;
   }
   return std::nullopt;
 }
@@ -673,8 +665,7 @@ Result<UrlParts> parse_url(std::string_view url) {
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) return bad_url(url, "expected https://host/...");
   parts.scheme = std::string(url.substr(0, sep));
-  std::transform(parts.scheme.begin(), parts.scheme.end(), parts.scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  parts.scheme = ascii_lower(parts.scheme);
   if (parts.scheme != "https" && parts.scheme != "http") {
     return bad_url(url, "the scheme must be https (or http)");
   }

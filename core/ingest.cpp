@@ -6,14 +6,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/ascii.h"
+#include "core/hash.h"
+
 namespace mb {
 namespace {
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string trim(std::string_view s) {
   size_t b = 0;
@@ -49,7 +46,7 @@ std::optional<int64_t> module_tag_at(std::string_view text, std::string_view low
     if (module.empty()) continue;
     size_t pos = open + 1;
     skip_spaces(text, pos);
-    std::string m = lower_ascii(module);
+    std::string m = ascii_lower(module);
     if (lowered.compare(pos, m.size(), m) != 0) continue;
     pos += m.size();
     skip_spaces(text, pos);
@@ -68,11 +65,11 @@ std::optional<int64_t> module_tag_at(std::string_view text, std::string_view low
 std::optional<std::string> first_rule_in(const std::string& haystack,
                                          const std::vector<std::string>& defaults,
                                          const std::vector<std::string>& custom, bool use_defaults) {
-  std::string h = lower_ascii(haystack);
+  std::string h = ascii_lower(haystack);
   auto check = [&](const std::vector<std::string>& rules) -> std::optional<std::string> {
     for (const auto& rule : rules) {
       if (utf8_length(rule) <= 1) continue;  // one-character rules would match nearly all mail
-      if (h.find(lower_ascii(rule)) != std::string::npos) return rule;
+      if (h.find(ascii_lower(rule)) != std::string::npos) return rule;
     }
     return std::nullopt;
   };
@@ -200,11 +197,11 @@ std::optional<std::string> subject_filter_match(const ParsedMessage& msg, const 
 bool is_auto_reply(const ParsedMessage& msg) {
   if (msg.has_header("Auto-Submitted")) {
     // RFC 3834 §5: "no" (possibly with parameters) is the only value of a human message.
-    std::string v = lower_ascii(trim(msg.header("Auto-Submitted")));
+    std::string v = ascii_lower(trim(msg.header("Auto-Submitted")));
     v = trim(v.substr(0, v.find(';')));
     if (v != "no") return true;
   }
-  std::string precedence = lower_ascii(trim(msg.header("Precedence")));
+  std::string precedence = ascii_lower(trim(msg.header("Precedence")));
   if (precedence == "bulk" || precedence == "junk" || precedence == "list") return true;
   if (msg.has_header("X-Autoreply") || msg.has_header("X-Autorespond")) return true;
   if (msg.has_return_path) {
@@ -219,7 +216,7 @@ bool is_auto_reply(const ParsedMessage& msg) {
 
 std::optional<int64_t> find_module_tag(const std::string& text,
                                        const std::vector<std::string>& modules) {
-  std::string lowered = lower_ascii(text);
+  std::string lowered = ascii_lower(text);
   for (size_t open = text.find('['); open != std::string::npos; open = text.find('[', open + 1)) {
     if (auto id = module_tag_at(text, lowered, open, modules)) return id;
   }
@@ -244,20 +241,20 @@ bool is_restricted(const std::string& filename, const std::vector<std::string>& 
   while (!name.empty() && (name.back() == '.' || name.back() == ' ')) name.pop_back();
   size_t dot = name.rfind('.');
   if (dot == std::string::npos) return false;
-  std::string ext = lower_ascii(name.substr(dot + 1));
+  std::string ext = ascii_lower(name.substr(dot + 1));
   if (ext.empty()) return false;
   return std::any_of(extensions.begin(), extensions.end(), [&](const std::string& e) {
     std::string_view want = e;
     if (!want.empty() && want.front() == '.') want.remove_prefix(1);
-    return lower_ascii(want) == ext;
+    return ascii_lower(want) == ext;
   });
 }
 
 const UserConfig* find_technician(const Config& config, const std::string& email) {
   if (email.empty()) return nullptr;
-  std::string e = lower_ascii(email);
+  std::string e = ascii_lower(email);
   for (const auto& u : config.users) {
-    if (u.role == "technician" && lower_ascii(u.email) == e) return &u;
+    if (u.role == "technician" && ascii_lower(u.email) == e) return &u;
   }
   return nullptr;
 }
@@ -269,10 +266,10 @@ std::string sender_address(const ParsedMessage& msg) {
 bool sender_accepted(const std::string& sender, const Config& config) {
   const std::string& policy = config.filters.accept_from;
   if (policy == "everyone") return true;
-  std::string e = lower_ascii(trim(sender));
+  std::string e = ascii_lower(trim(sender));
   if (e.empty()) return false;
   for (const auto& u : config.users) {
-    if (lower_ascii(trim(u.email)) != e) continue;
+    if (ascii_lower(trim(u.email)) != e) continue;
     if (policy == "requestors-and-technicians") return true;
     if (policy == "requestors") return u.role == "requestor";
     if (policy == "technicians") return u.role == "technician";

@@ -21,24 +21,16 @@
 #include <set>
 #include <string>
 
+#include "core/ascii.h"
+#include "core/internal/gobject.h"
 #include "core/internal/utf8.h"
 #include "core/rfc2047.h"
 
 namespace mb {
 namespace {
 
-struct GObjectUnref {
-  void operator()(gpointer p) const {
-    if (p != nullptr) g_object_unref(p);
-  }
-};
-template <typename T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-
-struct GFree {
-  void operator()(gpointer p) const { g_free(p); }
-};
-using GCharPtr = std::unique_ptr<char, GFree>;
+using internal::GCharPtr;
+using internal::GPtr;
 
 // Bounds on what one parse builds (see check_mime_bounds below). A message over one of them
 // is hostile or broken beyond use; it fails to parse (kInvalidInput: skipped "malformed").
@@ -54,25 +46,9 @@ GMimeParserOptions* parser_options() {
   return g_options;
 }
 
-char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower_ascii(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
-  }
-  return true;
-}
-
 bool icontains(std::string_view hay, std::string_view needle) {
   auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
-                        [](char x, char y) { return lower_ascii(x) == lower_ascii(y); });
+                        [](char x, char y) { return ascii_lower_char(x) == ascii_lower_char(y); });
   return it != hay.end();
 }
 
@@ -256,7 +232,7 @@ std::string mime_type_of(GMimeObject* object) {
   GMimeContentType* type = g_mime_object_get_content_type(object);
   if (type == nullptr) return "application/octet-stream";
   GCharPtr s(g_mime_content_type_get_mime_type(type));
-  return s ? to_lower(s.get()) : std::string("application/octet-stream");
+  return s ? ascii_lower(s.get()) : std::string("application/octet-stream");
 }
 
 struct Walk {
@@ -325,7 +301,7 @@ void take_message_part(Walk& walk, GMimeMessagePart* part) {
       name.resize(cut);
     }
   }
-  if (!name.empty() && (name.size() < 4 || !iequals(name.substr(name.size() - 4), ".eml"))) {
+  if (!name.empty() && (name.size() < 4 || !ascii_iequals(name.substr(name.size() - 4), ".eml"))) {
     name += ".eml";
   }
   add_attachment(walk, object, "message/rfc822", std::move(name), std::move(data));
@@ -452,7 +428,7 @@ void append_addresses(InternetAddressList* list, const MaskedHeader& masked,
     } else if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
       const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
       out.push_back(Address{one_line(masked.unmask(from_c(internet_address_get_name(ia)))),
-                            to_lower(masked.unmask(from_c(addr), /*decoded=*/false))});
+                            ascii_lower(masked.unmask(from_c(addr), /*decoded=*/false))});
     }
   }
 }
@@ -731,14 +707,14 @@ Result<ParsedMessage> parse_checked(std::string_view raw) {
 
 std::string ParsedMessage::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
-    if (iequals(n, name)) return v;
+    if (ascii_iequals(n, name)) return v;
   }
   return {};
 }
 
 bool ParsedMessage::has_header(std::string_view name) const {
   return std::any_of(headers.begin(), headers.end(),
-                     [&](const auto& h) { return iequals(h.first, name); });
+                     [&](const auto& h) { return ascii_iequals(h.first, name); });
 }
 
 void init_mime() {

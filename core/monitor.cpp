@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <ctime>
+#include "core/utc.h"
 
 namespace mb {
 namespace {
@@ -97,22 +97,6 @@ Status resume(Store& store, const MailboxConfig& m, MailboxState& state, const c
 }
 
 }  // namespace
-
-std::string format_utc(Clock::time_point t) {
-  std::time_t tt = Clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::optional<Clock::time_point> parse_utc(const std::string& text) {
-  std::tm tm{};
-  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  return Clock::from_time_t(timegm(&tm));
-}
 
 PassPlan before_pass(const MailboxState& state, const MonitorConfig& config,
                      Clock::time_point now) {

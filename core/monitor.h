@@ -87,9 +87,4 @@ struct SignInRecord {
 Result<SignInRecord> record_sign_in(Store& store, const MailboxConfig& mailbox,
                                     const MonitorHooks& hooks);
 
-// "2026-11-23T07:10:48Z" (the store's time format) for a time point, and back; nullopt when
-// `text` is not in that format.
-std::string format_utc(Clock::time_point t);
-std::optional<Clock::time_point> parse_utc(const std::string& text);
-
 }  // namespace mb

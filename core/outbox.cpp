@@ -15,20 +15,16 @@
 #include <random>
 #include <spdlog/spdlog.h>
 
+#include "core/ascii.h"
+#include "core/backoff.h"
 #include "core/failpoint.h"
-#include "core/monitor.h"  // parse_utc
 #include "core/tracking.h"
+#include "core/utc.h"
 
 namespace mb {
 namespace {
 
 using SysClock = std::chrono::system_clock;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string host_name() {
   char buf[256] = {};
@@ -49,9 +45,9 @@ bool local_process_alive(const std::string& owner) {
 }
 
 const UserConfig* find_user(const Config& config, const std::string& email) {
-  std::string e = lower(email);
+  std::string e = ascii_lower(email);
   for (const auto& u : config.users) {
-    if (lower(u.email) == e) return &u;
+    if (ascii_lower(u.email) == e) return &u;
   }
   return nullptr;
 }
@@ -114,15 +110,6 @@ OutboxOptions with_defaults(OutboxOptions o) {
 
 }  // namespace
 
-std::string outbox_time(SysClock::time_point t) {
-  std::time_t tt = SysClock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 Outbox::Outbox(Store& store, const Config& config, std::string tracking_secret,
                OutboxOptions options)
     : store_(store), config_(config), secret_(std::move(tracking_secret)),
@@ -137,16 +124,11 @@ std::string Outbox::scrub(std::string_view text) const {
 
 std::chrono::seconds Outbox::backoff(int64_t attempts, double jitter) const {
   using std::chrono::seconds;
-  const int64_t initial = std::max<int64_t>(1, config_.outbox.retry_initial.count());
-  const int64_t cap = std::max<int64_t>(initial, config_.outbox.retry_max.count());
-  int64_t delay = initial;
-  for (int64_t i = 1; i < attempts && delay < cap; ++i) delay *= 2;
-  delay = std::min(delay, cap);
-  jitter = std::clamp(jitter, 0.0, 1.0);
+  const seconds initial = std::max(seconds(1), config_.outbox.retry_initial);
   // Equal jitter: never less than half the delay (the server gets its rest), and spread
   // over the other half so that messages failed together do not all return together.
-  auto half = delay / 2;
-  return seconds(delay - half + static_cast<int64_t>(static_cast<double>(half) * jitter));
+  const Backoff<seconds> b{initial, std::max(initial, config_.outbox.retry_max), Jitter::kEqual};
+  return b.delay(std::max<int64_t>(attempts - 1, 0), jitter);
 }
 
 // --- queueing ------------------------------------------------------------------------------
@@ -191,7 +173,7 @@ Result<OutboxRow> Outbox::queue_tracked(const TrackedMail& mail) {
 
   Note note;
   note.kind = "email-out";
-  note.author = user != nullptr ? lower(user->email) : *from;
+  note.author = user != nullptr ? ascii_lower(user->email) : *from;
   note.author_name = user != nullptr ? user->name : "";
   note.text = mail.text;
   note.html = mail.html;
@@ -209,8 +191,8 @@ Result<OutboxRow> Outbox::queue_tracked(const TrackedMail& mail) {
   row.kind = "tracked";
   row.sender = sender_name;
   row.ticket_id = mail.ticket_id;
-  row.user = user != nullptr ? lower(user->email) : "";
-  row.next_attempt_at = outbox_time(now());
+  row.user = user != nullptr ? ascii_lower(user->email) : "";
+  row.next_attempt_at = format_utc(now());
   const std::string project = (*ticket)->project;
   TrackingSigner signer(secret_);
   auto finish = [&](int64_t note_id, OutboxRow& r) -> Status {
@@ -252,7 +234,7 @@ void Outbox::schedule_retry(OutboxRow& row, const Status& why, FlushStats& stats
   auto delay = backoff(row.attempts, options_.jitter());
   if (auto after = why.retry_after(); after && *after > delay) delay = *after;
   row.state = "queued";
-  row.next_attempt_at = outbox_time(now() + delay);
+  row.next_attempt_at = format_utc(now() + delay);
   ++stats.retrying;
 }
 
@@ -270,7 +252,7 @@ void Outbox::record_result(OutboxRow& row, const Result<SendResult>& result,
   std::string refused;
   for (const auto& address : row.pending) {
     auto it = std::find_if(result->recipients.begin(), result->recipients.end(),
-                           [&](const RecipientResult& r) { return lower(r.address) == address; });
+                           [&](const RecipientResult& r) { return ascii_lower(r.address) == address; });
     // A recipient the sender said nothing of went with the message.
     if (it == result->recipients.end() || it->accepted) continue;
     if (it->permanent) {
@@ -288,7 +270,7 @@ void Outbox::record_result(OutboxRow& row, const Result<SendResult>& result,
   }
   if (row.pending.empty()) {
     row.state = "sent";
-    row.sent_at = outbox_time(now());
+    row.sent_at = format_utc(now());
     row.last_error = refused.empty() ? "" : scrub("refused for good: " + refused);
     row.claimed_by.clear();
     row.claimed_at.clear();
@@ -312,7 +294,7 @@ void Outbox::resolve_in_doubt(OutboxRow& row, const std::string& why, FlushStats
       // handed_over_at) stand as the final ones: those accepted got the message.
       SendResult known;
       for (auto& r : stored_results(row.recipient_results)) {
-        if (std::find(row.pending.begin(), row.pending.end(), lower(r.address)) !=
+        if (std::find(row.pending.begin(), row.pending.end(), ascii_lower(r.address)) !=
             row.pending.end()) {
           known.recipients.push_back(std::move(r));
         }
@@ -363,7 +345,7 @@ Status Outbox::send_one(OutboxRow& row, Sender* sender, const Status& setup, Flu
       log_.handed_over(row.id);
       failpoint("outbox.handover-logged");
       handed_over = true;
-      row.handed_over_at = outbox_time(now());
+      row.handed_over_at = format_utc(now());
       row.recipient_results = merge_results(row.recipient_results, so_far.recipients);
       auto marked = store_.mark_outbox_handed_over(row.id, owner, row.handed_over_at,
                                                    row.recipient_results);
@@ -402,7 +384,7 @@ Result<FlushStats> Outbox::flush(const SenderFactory& senders) {
   std::map<std::string, std::pair<std::unique_ptr<Sender>, Status>> open;
   Status failure;
   for (;;) {
-    auto batch = store_.claim_outbox(outbox_time(now()), options_.owner,
+    auto batch = store_.claim_outbox(format_utc(now()), options_.owner,
                                      std::max<uint32_t>(1, config_.outbox.batch));
     if (!batch.ok()) {
       failure = batch.status();
@@ -472,7 +454,7 @@ Result<int64_t> Outbox::recover() {
       std::string when = row.handed_over_at.empty() ? "" : " at " + row.handed_over_at;
       resolve_in_doubt(row, "interrupted after the message reached the server" + when + " (" +
                                 owner + " stopped)", ignored);
-      if (row.state == "queued") row.next_attempt_at = outbox_time(now());
+      if (row.state == "queued") row.next_attempt_at = format_utc(now());
     } else {
       // SMTP: its end never reached the server, which discards an unfinished transaction,
       // so sending it again cannot make a second copy. Graph's one request has no such
@@ -480,7 +462,7 @@ Result<int64_t> Outbox::recover() {
       const SenderConfig* via = config_.find_sender(row.sender);
       const bool marks = via == nullptr || !connector_spec(via->type).http;
       row.state = "queued";
-      row.next_attempt_at = outbox_time(now());
+      row.next_attempt_at = format_utc(now());
       row.last_error = marks ? "interrupted before the message reached the server (" + owner +
                                    " stopped); sent again"
                              : "interrupted while sending (" + owner + " stopped); the " +
@@ -524,7 +506,7 @@ Status Outbox::retry(int64_t id) {
   }
   r.state = "queued";
   r.attempts = 0;
-  r.next_attempt_at = outbox_time(now());
+  r.next_attempt_at = format_utc(now());
   if (r.pending.empty()) r.pending = r.recipients;
   auto written = store_.update_outbox(r, was);
   if (!written.ok()) return written.status();

@@ -135,7 +135,4 @@ Result<OutboxRow> build_forward(const Config& config, const OutboxRow& original,
                                 const std::vector<StoredAttachment>& attachments,
                                 const std::string& source_key);
 
-// "2026-11-23T10:00:00Z" for the outbox's columns.
-std::string outbox_time(std::chrono::system_clock::time_point t);
-
 }  // namespace mb

@@ -8,19 +8,12 @@
 
 #include <algorithm>
 
+#include "core/ascii.h"
 #include "core/internal/utf8.h"
 
 namespace mb {
 namespace {
 
-
-char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower_ascii(c);
-  return out;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -46,7 +39,7 @@ std::string sanitized(std::string_view in) { return internal::sanitized_utf8(in)
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
-  c = lower_ascii(c);
+  c = ascii_lower_char(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
@@ -133,7 +126,7 @@ std::optional<Piece> word_at(std::string_view s, size_t pos) {
   size_t q2 = q1;
   while (q2 < s.size() && charset_char(s[q2])) ++q2;
   if (q2 == q1 || q2 + 2 >= s.size() || s[q2] != '?' || s[q2 + 2] != '?') return std::nullopt;
-  char encoding = lower_ascii(s[q2 + 1]);
+  char encoding = ascii_lower_char(s[q2 + 1]);
   if (encoding != 'b' && encoding != 'q') return std::nullopt;
   size_t text_begin = q2 + 3;
   size_t q4 = text_begin;
@@ -146,7 +139,7 @@ std::optional<Piece> word_at(std::string_view s, size_t pos) {
   p.word = true;
   p.text = s.substr(pos, q4 + 2 - pos);
   std::string_view charset = s.substr(q1, q2 - q1);
-  p.charset = to_lower(charset.substr(0, charset.find('*')));  // RFC 2231 §5: "UTF-8*en"
+  p.charset = ascii_lower(charset.substr(0, charset.find('*')));  // RFC 2231 §5: "UTF-8*en"
   p.bytes = std::move(*bytes);
   return p;
 }
@@ -214,7 +207,7 @@ std::string iconv_name(const std::string& charset) {
 }  // namespace
 
 std::string charset_to_utf8(std::string_view bytes, std::string_view charset) {
-  std::string name = to_lower(charset.substr(0, charset.find('*')));
+  std::string name = ascii_lower(charset.substr(0, charset.find('*')));
   bool utf8_family = name.empty() || name == "utf-8" || name == "utf8" || name == "us-ascii" ||
                      name == "ascii";
   if (utf8_family) {
@@ -241,7 +234,7 @@ MaskedHeader mask_encoded_words(std::string_view raw) {
   MaskedHeader m;
   std::vector<Piece> pieces = split(raw);
   std::string prefix = "mbew";
-  while (to_lower(raw).find(prefix) != std::string::npos) prefix += 'q';
+  while (ascii_lower(raw).find(prefix) != std::string::npos) prefix += 'q';
   size_t i = 0;
   while (i < pieces.size()) {
     if (!pieces[i].word) {
@@ -295,7 +288,7 @@ std::vector<Parameter> parameters(std::string_view value) {
       continue;
     }
     Parameter p;
-    p.name = to_lower(trim(std::string_view(s).substr(pos + 1, eq - pos - 1)));
+    p.name = ascii_lower(trim(std::string_view(s).substr(pos + 1, eq - pos - 1)));
     size_t v = eq + 1;
     while (v < s.size() && is_space(s[v])) ++v;
     if (v < s.size() && s[v] == '"') {
@@ -318,7 +311,7 @@ std::vector<Parameter> parameters(std::string_view value) {
 }  // namespace
 
 std::optional<std::string> raw_parameter(std::string_view header_value, std::string_view name) {
-  std::string want = to_lower(name);
+  std::string want = ascii_lower(name);
   for (auto& p : parameters(header_value)) {
     if (p.name == want) return std::move(p.value);
   }
@@ -326,7 +319,7 @@ std::optional<std::string> raw_parameter(std::string_view header_value, std::str
 }
 
 bool has_rfc2231_parameter(std::string_view header_value, std::string_view name) {
-  std::string want = to_lower(name) + "*";
+  std::string want = ascii_lower(name) + "*";
   auto params = parameters(header_value);
   return std::any_of(params.begin(), params.end(),
                      [&](const Parameter& p) { return p.name.starts_with(want); });

@@ -7,6 +7,11 @@
 // neither does. A Store object is used by one thread at a time; several processes may open
 // the same file (busy timeout 10 s).
 //
+// The implementation is split by concern behind this one class: core/store.cpp (opening,
+// migrations), store_ledger.cpp, store_commit.cpp, store_tickets.cpp,
+// store_mailbox_state.cpp, store_tokens.cpp and store_outbox.cpp; what they share is in
+// core/internal/store_util.h.
+//
 //   auto store = mb::Store::open("mailbridge.db");
 //   auto done = store->find_ledger("support", "1700000000:42");
 #pragma once
@@ -322,8 +327,5 @@ class Store {
   sqlite3* db_;
   FaultHook fault_hook_;
 };
-
-std::string sha256_hex(std::string_view data);
-std::string now_iso8601();
 
 }  // namespace mb

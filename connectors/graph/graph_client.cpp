@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "auth/token_cache.h"
+#include "core/ascii.h"
+#include "core/backoff.h"
 
 namespace mb::graph {
 namespace {
@@ -25,16 +27,6 @@ using json = nlohmann::json;
 std::string str_field(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// Retry-After in delta-seconds (what Graph sends); an HTTP-date is treated as absent.
-std::optional<std::chrono::milliseconds> retry_after(const HttpResponse& r) {
-  auto v = r.header("Retry-After");
-  if (!v || v->empty() || v->size() > 9) return std::nullopt;
-  if (!std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  return std::chrono::seconds(std::stol(*v));
 }
 
 // 429 and 503: refused before Graph acted on the request (Microsoft Graph's throttling
@@ -62,12 +54,6 @@ bool is_policy_denial(const GraphError& e) {
 bool is_success(int status) { return status >= 200 && status < 300; }
 
 }  // namespace
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string segment(std::string_view s) { return url_encode(s); }
 
@@ -176,14 +162,16 @@ bool GraphClient::is_own_url(const std::string& u) const {
 }
 
 std::chrono::milliseconds GraphClient::backoff(int attempt) {
-  const int64_t base_ms = std::min<int64_t>(int64_t{1000} << std::min(attempt, 5), 30000);
+  // 1 s doubling up to 30 s; jitter over the upper half, so that mailboxes throttled
+  // together spread out.
+  using std::chrono::seconds;
+  const Backoff<std::chrono::milliseconds> backoff{seconds(1), seconds(30), Jitter::kEqual};
   uint64_t r = 0;
   {
     std::lock_guard lock(random_mu_);
     r = tuning_.random();
   }
-  // Full jitter over the upper half, so that mailboxes throttled together spread out.
-  return std::chrono::milliseconds(base_ms / 2 + static_cast<int64_t>(r % (base_ms / 2 + 1)));
+  return backoff.delay(attempt, unit_interval(r));
 }
 
 Result<HttpResponse> GraphClient::send_once(const GraphCall& c, const std::string* token) {
@@ -197,7 +185,7 @@ Result<HttpResponse> GraphClient::send_once(const GraphCall& c, const std::strin
   std::string prefer;
   if (c.authorize) prefer = "IdType=\"ImmutableId\"";
   for (const auto& [name, value] : c.headers) {
-    if (lower(name) == "prefer") prefer += (prefer.empty() ? "" : ", ") + value;
+    if (ascii_lower(name) == "prefer") prefer += (prefer.empty() ? "" : ", ") + value;
     else req.headers.emplace_back(name, value);
   }
   if (!prefer.empty()) req.headers.emplace_back("Prefer", prefer);
@@ -257,8 +245,12 @@ Result<HttpResponse> GraphClient::attempts(const GraphCall& c, const std::string
     if (is_retry_status(st, repeatable)) {
       GraphError e = parse_error(*r);
       if (is_concurrency_limit(e)) gate_.lower();
-      std::chrono::milliseconds wait = retry_after(*r).value_or(backoff(attempt));
-      if (attempt + 1 >= tuning_.max_attempts || waited + wait > tuning_.max_retry_wait) {
+      // Retry-After in delta-seconds (what Graph sends); an HTTP-date is treated as absent.
+      const auto after = parse_retry_after(r->header("Retry-After"));
+      const std::chrono::milliseconds wait = after ? *after : backoff(attempt);
+      const RetryBudget budget{.max_attempts = tuning_.max_attempts,
+                               .max_total_wait = tuning_.max_retry_wait};
+      if (!budget.allows(attempt + 1, waited, wait)) {
         auto secs = std::chrono::ceil<std::chrono::seconds>(wait);
         if (secs.count() < 1) secs = std::chrono::seconds(1);
         spdlog::warn("{}: {} still throttled after {} attempts: {}", who_, c.what, attempt + 1,

@@ -146,7 +146,6 @@ Status run_parallel(size_t n, size_t width, const std::function<Status(size_t)>&
 std::unique_ptr<HttpClient> make_http(const GraphHttpFactory& http, const TlsOptions& tls,
                                       const Timeouts& timeouts);
 
-std::string lower(std::string_view s);
 // A path segment: percent-encoded (Graph ids may hold '/', '+', '=').
 std::string segment(std::string_view s);
 

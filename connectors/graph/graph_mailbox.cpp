@@ -28,6 +28,7 @@
 
 #include "connectors/graph/graph.h"
 #include "connectors/graph/graph_client.h"
+#include "core/ascii.h"
 
 namespace mb {
 namespace {
@@ -116,7 +117,7 @@ Folder folder_from(const json& j) {
 }
 
 bool is_reset(const graph::GraphError& e) {
-  const std::string code = graph::lower(e.code);
+  const std::string code = ascii_lower(e.code);
   return e.status == 410 || code == "syncstatenotfound" || code == "resyncrequired" ||
          code == "syncstateinvalid";
 }
@@ -177,7 +178,7 @@ Result<Folder> GraphMailbox::well_known(const std::string& name) {
 Result<std::optional<Folder>> GraphMailbox::child(const Folder& parent, const std::string& name) {
   std::string target = client_.user_path() + "/mailFolders/" + segment(parent.id) +
                        "/childFolders?" + kFolderSelect + "&$top=100";
-  const std::string wanted = graph::lower(name);
+  const std::string wanted = ascii_lower(name);
   while (!target.empty()) {
     if (target.rfind("http", 0) == 0 && !client_.is_own_url(target)) {
       return Status(ErrorKind::kProtocol, client_.who() + ": Graph paged to another host",
@@ -186,7 +187,7 @@ Result<std::optional<Folder>> GraphMailbox::child(const Folder& parent, const st
     auto j = get_json(target, "GET childFolders of " + parent.name);
     if (!j.ok()) return j.status();
     for (const auto& item : (*j)["value"]) {
-      if (item.is_object() && graph::lower(str_field(item, "displayName")) == wanted) {
+      if (item.is_object() && ascii_lower(str_field(item, "displayName")) == wanted) {
         return std::optional<Folder>(folder_from(item));
       }
     }
@@ -218,14 +219,14 @@ Result<Folder> GraphMailbox::create_child(const Folder& parent, const std::strin
 }
 
 Result<Folder> GraphMailbox::resolve(const std::string& path, bool create) {
-  const std::string key = graph::lower(path);
+  const std::string key = ascii_lower(path);
   if (auto it = folders_.find(key); it != folders_.end()) return it->second;
   std::vector<std::string> parts = split_path(path);
   if (parts.empty()) {
     return Status(ErrorKind::kConfig, client_.who() + ": folder name is empty");
   }
   size_t i = 0;
-  std::string first = graph::lower(parts[0]);
+  std::string first = ascii_lower(parts[0]);
   auto root = well_known(is_well_known(first) ? first : "msgfolderroot");
   if (!root.ok()) return root.status();
   if (is_well_known(first)) i = 1;
@@ -386,7 +387,7 @@ bool item_unreadable(const graph::GraphError& e) {
       "errorcorruptdata", "erroritemcorrupt", "errormimecontentconversionfailed",
       "errormimecontentinvalid", "errormimecontentinvalidbase64string",
       "errorcontentconversionfailed"};
-  return kCodes.count(graph::lower(e.code)) > 0;
+  return kCodes.count(ascii_lower(e.code)) > 0;
 }
 
 Result<std::string> GraphMailbox::download(const std::string& key) {

@@ -23,6 +23,7 @@
 #include "auth/token_cache.h"
 #include "connectors/graph/graph.h"
 #include "connectors/graph/graph_client.h"
+#include "core/ascii.h"
 #include "core/message.h"
 
 namespace mb {
@@ -46,9 +47,9 @@ json address_json(const std::string& email, const std::string& name) {
 }
 
 bool contains_address(const std::vector<Address>& list, const std::string& email) {
-  const std::string e = graph::lower(email);
+  const std::string e = ascii_lower(email);
   return std::any_of(list.begin(), list.end(),
-                     [&](const Address& a) { return graph::lower(a.email) == e; });
+                     [&](const Address& a) { return ascii_lower(a.email) == e; });
 }
 
 // Envelope recipients that no To or Cc header names: Bcc, which the composer leaves out.
@@ -92,7 +93,7 @@ json message_json(const ParsedMessage& m, const Envelope& env) {
   if (!m.message_id.empty()) msg["internetMessageId"] = "<" + m.message_id + ">";
   json headers = json::array();
   for (const auto& [name, value] : m.headers) {
-    if (graph::lower(name).rfind("x-", 0) == 0) {
+    if (ascii_lower(name).rfind("x-", 0) == 0) {
       headers.push_back({{"name", name}, {"value", value}});
     }
   }

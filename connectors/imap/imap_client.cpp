@@ -9,6 +9,7 @@
 
 #include "auth/secrets.h"
 #include "connectors/imap/imap_syntax.h"
+#include "core/ascii.h"
 
 namespace mb::imap {
 
@@ -22,11 +23,6 @@ struct Client::Part {
 namespace {
 
 constexpr size_t kLiteralMinusMax = 4096;    // RFC 7888: LITERAL- allows {N+} up to 4096
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 Status protocol(std::string message) {
   return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
@@ -126,7 +122,7 @@ void Client::close() {
 }
 
 bool Client::has_capability(const std::string& name) const {
-  return caps_.count(upper(name)) > 0;
+  return caps_.count(ascii_upper(name)) > 0;
 }
 
 
@@ -150,7 +146,7 @@ void Client::note_capabilities(const ImapResponse& r) {
   if (list == nullptr) return;
   caps_.clear();
   for (const Value& v : *list) {
-    if (!v.text.empty()) caps_.insert(upper(v.text));
+    if (!v.text.empty()) caps_.insert(ascii_upper(v.text));
   }
 }
 
@@ -191,7 +187,7 @@ Result<ImapResponse> Client::read_response() {
 Status Client::read_literal(uint64_t size) {
   auto ctx = parser_.literal_context();
   bool body = ctx.name == "FETCH" && ctx.depth == 2 &&
-              upper(std::string(ctx.key)).rfind("BODY[]", 0) == 0;
+              ascii_upper(std::string(ctx.key)).rfind("BODY[]", 0) == 0;
   bool keep = size <= kMaxKeptUnrequested;
   if (body) {
     keep = false;
@@ -626,7 +622,7 @@ Status Client::deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& sto
   for (size_t i = 0; i + 1 < items->size(); i += 2) {
     if ((*items)[i].is_atom("UID")) uid = as_uid((*items)[i + 1]);
     if ((*items)[i].type == Value::Type::kAtom &&
-        upper((*items)[i].text).rfind("BODY[]", 0) == 0)
+        ascii_upper((*items)[i].text).rfind("BODY[]", 0) == 0)
       body = &(*items)[i + 1];
   }
   // A flag update, a body not asked for (dropped), or deliveries already stopped.

@@ -9,14 +9,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/ascii.h"
+
 namespace mb::imap {
 namespace {
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool is_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(),
@@ -36,7 +32,7 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
 }
 
 Condition condition_of(std::string_view word) {
-  std::string w = upper(word);
+  std::string w = ascii_upper(word);
   if (w == "OK") return Condition::kOk;
   if (w == "NO") return Condition::kNo;
   if (w == "BAD") return Condition::kBad;
@@ -160,7 +156,7 @@ void Tokenizer::atom(std::string_view line, size_t& pos) {
   if (auto n = parse_u64(text)) {
     v.type = Value::Type::kNumber;
     v.number = *n;
-  } else if (upper(text) == "NIL") {
+  } else if (ascii_upper(text) == "NIL") {
     v.type = Value::Type::kNil;
     v.text.clear();
   }
@@ -185,7 +181,7 @@ void parse_resp_text(std::string_view line, size_t pos, ImapResponse& r, size_t 
     if (close != std::string_view::npos) {
       std::string_view inner = line.substr(pos + 1, close - pos - 1);
       size_t p = 0;
-      r.code = upper(read_word(inner, p));
+      r.code = ascii_upper(read_word(inner, p));
       std::vector<std::vector<Value>*> stack{&r.code_args};
       Tokenizer t{stack, max_depth, std::nullopt};
       // A code whose arguments do not tokenize keeps its name; its text is informative.
@@ -200,7 +196,7 @@ void parse_resp_text(std::string_view line, size_t pos, ImapResponse& r, size_t 
 }  // namespace
 
 bool Value::is_atom(std::string_view upper_name) const {
-  return type == Type::kAtom && upper(text) == upper_name;
+  return type == Type::kAtom && ascii_upper(text) == upper_name;
 }
 
 std::optional<uint64_t> Value::as_number() const {
@@ -399,7 +395,7 @@ Status ResponseParser::parse_first_line(std::string_view line, size_t& pos, bool
     done = true;
     return Status::Ok();
   }
-  r.name = upper(word);
+  r.name = ascii_upper(word);
   if (pos < line.size() && line[pos] == ' ') ++pos;
   return Status::Ok();
 }

@@ -10,6 +10,7 @@
 #include <charconv>
 
 #include "auth/secrets.h"
+#include "core/ascii.h"
 
 namespace mb::pop3 {
 namespace {
@@ -17,12 +18,6 @@ namespace {
 constexpr std::chrono::seconds kInUseRetry{60};
 constexpr std::chrono::seconds kLoginDelayRetry{300};
 constexpr std::chrono::seconds kTempRetry{60};
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Status protocol(std::string message) {
   return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
@@ -86,7 +81,7 @@ Result<Reply> parse_reply(std::string_view line) {
   if (!rest.empty() && rest.front() == '[') {
     size_t close = rest.find(']');
     if (close != std::string_view::npos) {
-      r.code = upper(rest.substr(1, close - 1));
+      r.code = ascii_upper(rest.substr(1, close - 1));
       rest.remove_prefix(close + 1);
       while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
     }
@@ -181,7 +176,7 @@ Status Client::require(State s, const char* command) const {
 }
 
 bool Client::has_capability(const std::string& name) const {
-  return caps_.count(upper(name)) > 0;
+  return caps_.count(ascii_upper(name)) > 0;
 }
 
 
@@ -274,10 +269,10 @@ void Client::note_capabilities(const std::vector<std::string>& lines) {
   for (const auto& line : lines) {
     auto w = words(line);
     if (w.empty()) continue;
-    std::string name = upper(w[0]);
+    std::string name = ascii_upper(w[0]);
     caps_.insert(name);
     if (name == "SASL") {
-      for (size_t i = 1; i < w.size(); ++i) sasl_.push_back(upper(w[i]));
+      for (size_t i = 1; i < w.size(); ++i) sasl_.push_back(ascii_upper(w[i]));
     }
     if (name == "LOGIN-DELAY" && w.size() > 1) {
       if (auto n = number<int64_t>(w[1]); n && *n > 0) login_delay_ = std::chrono::seconds(*n);

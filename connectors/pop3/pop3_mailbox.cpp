@@ -16,8 +16,9 @@
 #include "auth/token_cache.h"
 #include "connectors/pop3/pop3_client.h"
 #include "connectors/line_client.h"
+#include "core/ascii.h"
+#include "core/hash.h"
 #include "core/net.h"
-#include "core/store.h"
 
 namespace mb {
 namespace {
@@ -55,10 +56,7 @@ std::string header_value(const std::string& headers, std::string_view name) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) break;
     bool match = line.size() > name.size() && line[name.size()] == ':' &&
-                 std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
-                   return std::tolower(static_cast<unsigned char>(a)) ==
-                          std::tolower(static_cast<unsigned char>(b));
-                 });
+                 ascii_iequals(name, line.substr(0, name.size()));
     pos = eol + 1;
     if (!match) continue;
     std::string value(line.substr(name.size() + 1));

@@ -5,14 +5,10 @@
 #include <charconv>
 
 #include "connectors/smtp/smtp_client.h"
+#include "core/ascii.h"
 
 namespace mb::smtp {
 namespace {
-
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool is_enhanced_code(std::string_view w) {
   // class "." subject "." detail: 2|4|5 . 1–3 digits . 1–3 digits (RFC 3463)
@@ -79,7 +75,7 @@ std::optional<ReplyLine> parse_reply_line(std::string_view line) {
 }
 
 bool Extensions::has(const std::string& keyword) const {
-  return keywords.count(upper(keyword)) > 0;
+  return keywords.count(ascii_upper(keyword)) > 0;
 }
 
 uint64_t Extensions::size_limit() const {
@@ -98,7 +94,7 @@ std::vector<std::string> Extensions::auth_mechanisms() const {
   while (!rest.empty()) {
     size_t sp = rest.find(' ');
     std::string_view w = rest.substr(0, sp);
-    if (!w.empty()) out.push_back(upper(std::string(w)));
+    if (!w.empty()) out.push_back(ascii_upper(std::string(w)));
     if (sp == std::string_view::npos) break;
     rest.remove_prefix(sp + 1);
   }
@@ -126,7 +122,7 @@ Extensions parse_ehlo(const Reply& reply) {
   for (size_t i = 1; i < reply.lines.size(); ++i) {
     std::string_view l = reply.lines[i];
     size_t sp = l.find(' ');
-    std::string key = upper(std::string(l.substr(0, sp)));
+    std::string key = ascii_upper(std::string(l.substr(0, sp)));
     std::string params = sp == std::string_view::npos ? "" : std::string(l.substr(sp + 1));
     // Old servers repeat AUTH as "AUTH=LOGIN PLAIN"; the standard form wins when both exist.
     if (key.rfind("AUTH=", 0) == 0) {
@@ -239,7 +235,7 @@ void DotStuffer::finish(std::string& out) {
 
 std::string queued_id(const Reply& reply) {
   for (const auto& line : reply.lines) {
-    std::string u = upper(line);
+    std::string u = ascii_upper(line);
     size_t p = u.find("QUEUED AS ");
     if (p == std::string::npos) continue;
     std::string_view rest = std::string_view(line).substr(p + 10);

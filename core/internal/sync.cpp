@@ -11,10 +11,12 @@
 #include <optional>
 #include <unordered_set>
 
+#include "core/hash.h"
 #include "core/ingest.h"
 #include "core/monitor.h"
 #include "core/outbox.h"
 #include "core/tracking.h"
+#include "core/utc.h"
 
 namespace mb {
 namespace {

@@ -8,15 +8,11 @@
 
 #include <fmt/format.h>
 
+#include "core/ascii.h"
+
 namespace mb::config_internal {
 
 std::string dq(const std::string& s) { return "\"" + s + "\""; }
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return s;
-}
 
 int line_of(const toml::node& n) { return static_cast<int>(n.source().begin.line); }
 
@@ -53,7 +49,7 @@ std::string closest_key(const std::string& typo, const std::set<std::string>& kn
   std::string best;
   size_t best_distance = limit + 1;
   for (const auto& k : known) {
-    size_t d = edit_distance(lower(typo), k);
+    size_t d = edit_distance(ascii_lower(typo), k);
     if (d < best_distance) best = k, best_distance = d;
   }
   return best;

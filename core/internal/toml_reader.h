@@ -19,13 +19,13 @@
 #include <string_view>
 #include <vector>
 
+#include "core/ascii.h"
 #include "core/config.h"
 
 namespace mb::config_internal {
 
 // "\"text\"", for messages.
 std::string dq(const std::string& s);
-std::string lower(std::string s);
 int line_of(const toml::node& n);
 // "a string", "an integer", ...: what a node is, for messages.
 const char* type_name(const toml::node& n);

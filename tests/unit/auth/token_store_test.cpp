@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "auth/crypto.h"
-#include "core/store.h"  // sha256_hex
+#include "core/hash.h"
 #include "tests/status_matchers.h"
 
 namespace mb {

@@ -19,6 +19,7 @@
 #include "cli/auth_support.h"
 #include "cli/cli.h"
 #include "core/store.h"
+#include "core/utc.h"
 #include "tests/status_matchers.h"
 
 namespace mb {
@@ -294,8 +295,8 @@ TEST_F(AuthCliTest, RecorderAddsUpRunsAndKeepsTheLastGoodRefresh) {
   EXPECT_EQ((*first)->scope, key.scope);
   EXPECT_EQ((*first)->refreshes, 1);
   EXPECT_EQ((*first)->failures, 0);
-  EXPECT_EQ((*first)->last_refresh, iso8601(now));
-  EXPECT_EQ((*first)->expires_at, iso8601(now + std::chrono::seconds(3600)));
+  EXPECT_EQ((*first)->last_refresh, format_utc(now));
+  EXPECT_EQ((*first)->expires_at, format_utc(now + std::chrono::seconds(3600)));
 
   // A later process whose request fails, with a secret in the server's text.
   Redactor::instance().add(kClientSecret);
@@ -311,7 +312,7 @@ TEST_F(AuthCliTest, RecorderAddsUpRunsAndKeepsTheLastGoodRefresh) {
   ASSERT_TRUE(second->has_value());
   EXPECT_EQ((*second)->refreshes, 1);
   EXPECT_EQ((*second)->failures, 1);
-  EXPECT_EQ((*second)->last_refresh, iso8601(now));  // the earlier success is kept
+  EXPECT_EQ((*second)->last_refresh, format_utc(now));  // the earlier success is kept
   EXPECT_THAT((*second)->last_error, HasSubstr("invalid_client"));
   EXPECT_THAT((*second)->last_error, Not(HasSubstr(kClientSecret)));
 }

@@ -21,6 +21,7 @@
 #include "auth/sasl.h"
 #include "auth/secrets.h"
 #include "cli/version.h"
+#include "core/hash.h"
 #include "core/store.h"
 #include "tests/status_matchers.h"
 

@@ -1,6 +1,7 @@
 // File: tests/unit/core/ingest_test.cpp — core/ingest: decide() (subject limit, filters,
 // auto-replies, routing), build_message_commit() (author, restricted attachments) and
 // sync_mailbox() against an in-memory mailbox, including kill-and-resume at every step.
+#include "core/hash.h"
 #include "core/ingest.h"
 
 #include <gmock/gmock.h>

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/ingest.h"
+#include "core/utc.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/core/fake_mailbox.h"
 

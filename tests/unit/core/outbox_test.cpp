@@ -17,6 +17,7 @@
 #include "core/message.h"
 #include "core/monitor.h"
 #include "core/tracking.h"
+#include "core/utc.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/core/fake_mailbox.h"
 
@@ -269,7 +270,7 @@ TEST_F(OutboxTest, FlushSendsTheQueuedBytesOnce) {
   OutboxRow r = row(queued->id);
   EXPECT_EQ(r.state, "sent");
   EXPECT_EQ(r.attempts, 1);
-  EXPECT_EQ(r.sent_at, outbox_time(now_));
+  EXPECT_EQ(r.sent_at, format_utc(now_));
   EXPECT_EQ(r.server_id, "queued as 1");
   EXPECT_EQ(r.last_error, "");
   // A second flush has nothing to do.
@@ -315,9 +316,9 @@ TEST_F(OutboxTest, TransientFailuresRetryOnScheduleThenPark) {
     }
   }
   // jitter 0: 30 s, then 60 s, then 120 s after each failure.
-  EXPECT_EQ(due[0], outbox_time(start + seconds(30)));
-  EXPECT_EQ(due[1], outbox_time(start + seconds(30 + 60)));
-  EXPECT_EQ(due[2], outbox_time(start + seconds(30 + 60 + 120)));
+  EXPECT_EQ(due[0], format_utc(start + seconds(30)));
+  EXPECT_EQ(due[1], format_utc(start + seconds(30 + 60)));
+  EXPECT_EQ(due[2], format_utc(start + seconds(30 + 60 + 120)));
   now_ += seconds(100000);
   ASSERT_THAT(ob.flush(factory()), IsOk());
   EXPECT_EQ(sender_.sent.size(), 4u);  // parked stays parked
@@ -330,7 +331,7 @@ TEST_F(OutboxTest, RetryAfterOfAThrottledServerIsHonoured) {
   sender_.script.push_back(
       Status(ErrorKind::kThrottled, "421 try later").with_retry_after(seconds(600)));
   ASSERT_THAT(ob.flush(factory()), IsOk());
-  EXPECT_EQ(row(queued->id).next_attempt_at, outbox_time(now_ + seconds(600)));
+  EXPECT_EQ(row(queued->id).next_attempt_at, format_utc(now_ + seconds(600)));
 }
 
 TEST_F(OutboxTest, PermanentFailureParksAtOnceAndRetryRequeues) {
@@ -439,11 +440,11 @@ TEST_F(OutboxTest, RowsOfADeadClaimerAreSentAgainOnceAndLiveOnesAreLeftAlone) {
   ASSERT_THAT(a, IsOk());
   ASSERT_THAT(b, IsOk());
   // A process "host:77" claimed both and died before recording anything.
-  auto claimed = store_->claim_outbox(outbox_time(now_), "host:77", 1);
+  auto claimed = store_->claim_outbox(format_utc(now_), "host:77", 1);
   ASSERT_THAT(claimed, IsOk());
   ASSERT_EQ(claimed->size(), 1u);
   // Another, "host:78", still runs and holds the other one.
-  ASSERT_THAT(store_->claim_outbox(outbox_time(now_), "host:78", 1), IsOk());
+  ASSERT_THAT(store_->claim_outbox(format_utc(now_), "host:78", 1), IsOk());
   alive_owner_ = "host:78";
 
   auto stats = ob.flush(factory());

@@ -1,5 +1,6 @@
 // File: tests/unit/core/store_test.cpp — core/store: migrations, the atomic ingest commit,
 // duplicates, tickets/notes/attachments, routing look-ups and mailbox state.
+#include "core/hash.h"
 #include "core/store.h"
 
 #include <gmock/gmock.h>

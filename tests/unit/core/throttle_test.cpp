@@ -10,6 +10,7 @@
 
 #include "core/ingest.h"
 #include "core/monitor.h"
+#include "core/utc.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/core/fake_mailbox.h"
 
