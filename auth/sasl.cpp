@@ -203,7 +203,7 @@ Result<std::string> choose_mechanism(const Protocol& protocol,
     return chosen;
   const auto& oauth = ranking(CredentialKind::kToken);
   bool listed = std::any_of(server_mechs.begin(), server_mechs.end(), [&](const auto& m) {
-    return std::find(oauth.begin(), oauth.end(), upper(m)) != oauth.end();
+    return std::find(oauth.begin(), oauth.end(), ascii_upper(m)) != oauth.end();
   });
   if (listed) return chosen;
   return std::string(protocol.unlisted_token_mechanism);

@@ -564,10 +564,10 @@ void note_boundaries(std::string_view value, std::set<std::string, std::less<>>&
   size_t pos = 0;
   while (pos < value.size()) {
     size_t at = pos;
-    while (at < value.size() && lower_ascii(value[at]) != 'b') ++at;
+    while (at < value.size() && ascii_lower_char(value[at]) != 'b') ++at;
     if (at + 8 > value.size()) return;
     pos = at + 1;
-    if (!iequals(value.substr(at, 8), "boundary")) continue;
+    if (!ascii_iequals(value.substr(at, 8), "boundary")) continue;
     size_t i = at + 8;
     if (i < value.size() && value[i] == '*') {
       any = true;
@@ -610,7 +610,7 @@ Status check_mime_bounds(std::string_view raw) {
   // The Content-Type fields of the block (all of them: GMime takes the last).
   auto end_of_block = [&] {
     note_boundaries(content_type, boundaries, any_boundary);
-    in_header = to_lower(content_type).find("message/") != std::string::npos;
+    in_header = ascii_lower(content_type).find("message/") != std::string::npos;
     content_type.clear();
     in_content_type = false;
   };
@@ -664,7 +664,7 @@ Status check_mime_bounds(std::string_view raw) {
     }
     size_t colon = line.find(':');
     in_content_type = colon != std::string_view::npos &&
-                      iequals(trim(line.substr(0, colon)), "content-type");
+                      ascii_iequals(trim(line.substr(0, colon)), "content-type");
     if (in_content_type) add_content_type(line.substr(colon + 1));
   }
   return Status::Ok();

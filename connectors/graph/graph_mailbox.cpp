@@ -86,7 +86,7 @@ std::optional<uint64_t> message_size(const json& item) {
   if (props == item.end() || !props->is_array()) return std::nullopt;
   for (const auto& p : *props) {
     if (!p.is_object()) continue;
-    std::string id = graph::lower(str_field(p, "id"));
+    std::string id = ascii_lower(str_field(p, "id"));
     const size_t space = id.find(' ');
     if (space == std::string::npos || id.substr(0, space) != "long") continue;
     std::string tag = id.substr(space + 1);
