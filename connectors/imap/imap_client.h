@@ -137,6 +137,7 @@ class Client {
   uint64_t exists() const { return exists_; }
 
  private:
+  friend struct ClientTestPeer;  // tests/unit: states no call sequence reaches today
   struct Part;
   struct Reply {
     std::string line;

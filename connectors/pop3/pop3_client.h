@@ -155,6 +155,7 @@ class Client {
   bool is_tls() const;
 
  private:
+  friend struct ClientTestPeer;  // tests/unit: states no call sequence reaches today
   struct Quiet;
   struct SecretInTrace;
   Result<Reply> command(const std::string& line, const std::string& what,
