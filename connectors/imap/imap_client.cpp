@@ -514,8 +514,9 @@ Status Client::plaintext_refused(const std::string& what) const {
 }
 
 Result<SignInMethod> Client::sign_in(const sasl::Credentials& creds) {
+  // The guard first: a PREAUTH state left without a connection is not a sign-in.
+  MB_RETURN_IF_ERROR(require({State::kNotAuthenticated, State::kAuthenticated}, "sign-in"));
   if (state_ == State::kAuthenticated) return SignInMethod::kPreauth;
-  MB_RETURN_IF_ERROR(require({State::kNotAuthenticated}, "sign-in"));
   if (caps_.empty()) MB_RETURN_IF_ERROR(capability());
   mechanism_.clear();
   sasl::Preferences prefs;

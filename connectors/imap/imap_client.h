@@ -127,6 +127,7 @@ class Client : public LineClient {
   uint64_t exists() const { return exists_; }
 
  private:
+  friend struct ClientTestPeer;  // tests/unit: states no call sequence reaches today
   struct Part;
   class SaslLink;
   using UntaggedHandler = std::function<Status(ImapResponse&)>;

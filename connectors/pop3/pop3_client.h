@@ -144,6 +144,7 @@ class Client : public LineClient {
   std::optional<std::chrono::seconds> login_delay() const { return login_delay_; }
 
  private:
+  friend struct ClientTestPeer;  // tests/unit: states no call sequence reaches today
   struct Quiet;
   struct SecretInTrace;
   class SaslLink;

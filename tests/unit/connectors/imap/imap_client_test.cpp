@@ -14,6 +14,16 @@
 #include "tests/unit/core/script_server.h"
 
 namespace mb::imap {
+
+// Puts a Client in a state with no connection under it: what a path that dropped the channel
+// without close() would leave. No call sequence reaches it today; the guards must hold anyway.
+struct ClientTestPeer {
+  static void without_channel(Client& c, State s) {
+    c.close();
+    c.state_ = s;
+  }
+};
+
 namespace {
 using ::mb::imap::testing::kGreeting;
 using ::mb::imap::testing::kPostLoginCaps;
@@ -706,6 +716,47 @@ TEST(ClientTest, EveryCommandWithoutAConnectionIsAConnectionError) {
                           c.uid_expunge({1})}) {
     EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
     EXPECT_EQ(s.scope(), ErrorScope::kConnection) << s.to_string();
+  }
+}
+
+// Issue 13 (code review, the class of POP3's "if (!channel_) return require(...)"): no
+// command passes on the state alone. Before, require() looked at the state only, so with no
+// connection sign_in in the authenticated state answered PREAUTH and UID commands on an
+// empty set answered OK.
+TEST(ClientTest, NoCommandPassesOnTheStateAloneWithoutAConnection) {
+  sasl::Credentials creds;
+  creds.user = "support";
+  creds.secret = "pw";
+  auto mech = sasl::make_mechanism("PLAIN", creds);
+  ASSERT_THAT(mech.status(), IsOk());
+  auto sink = [](uint32_t, Result<std::string>) { return Status::Ok(); };
+  Client c(ClientOptions{});
+  auto in = [&c](State s) -> Client& {
+    ClientTestPeer::without_channel(c, s);
+    return c;
+  };
+  const std::vector<std::pair<const char*, Status>> calls = {
+      {"CAPABILITY", in(State::kNotAuthenticated).capability()},
+      {"STARTTLS", in(State::kNotAuthenticated).starttls()},
+      {"LOGIN", in(State::kNotAuthenticated).login("u", "p")},
+      {"AUTHENTICATE PLAIN", in(State::kNotAuthenticated).authenticate_plain("u", "p")},
+      {"AUTHENTICATE", in(State::kNotAuthenticated).authenticate(**mech, creds)},
+      {"sign-in", in(State::kNotAuthenticated).sign_in(creds).status()},
+      {"sign-in after PREAUTH", in(State::kAuthenticated).sign_in(creds).status()},
+      {"SELECT", in(State::kAuthenticated).select("INBOX").status()},
+      {"CREATE", in(State::kAuthenticated).create("Done")},
+      {"UID SEARCH", in(State::kSelected).uid_search("ALL").status()},
+      {"UID FETCH sizes", in(State::kSelected).uid_sizes({}).status()},
+      {"UID FETCH none", in(State::kSelected).uid_fetch({}, sink)},
+      {"UID FETCH", in(State::kSelected).uid_fetch({1}, sink)},
+      {"UID STORE none", in(State::kSelected).uid_store_add_flags({}, "\\Seen")},
+      {"UID COPY none", in(State::kSelected).uid_copy({}, "Done")},
+      {"UID MOVE none", in(State::kSelected).uid_move({}, "Done")},
+      {"UID EXPUNGE none", in(State::kSelected).uid_expunge({})},
+  };
+  for (const auto& [what, s] : calls) {
+    EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed"))) << what;
+    EXPECT_EQ(s.scope(), ErrorScope::kConnection) << what << ": " << s.to_string();
   }
 }
 

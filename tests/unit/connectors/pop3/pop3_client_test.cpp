@@ -14,6 +14,16 @@
 #include "tests/unit/core/script_server.h"
 
 namespace mb::pop3 {
+
+// Puts a Client in a state with no connection under it: what a path that dropped the channel
+// without close() would leave. No call sequence reaches it today; the guards must hold anyway.
+struct ClientTestPeer {
+  static void without_channel(Client& c, State s) {
+    c.close();
+    c.state_ = s;
+  }
+};
+
 namespace {
 
 using ::mb::pop3::testing::kGreeting;
@@ -462,6 +472,62 @@ TEST(Pop3ClientTest, EveryCommandWithoutAConnectionIsAConnectionError) {
                           c.rset(), c.noop(), c.quit()}) {
     EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
     EXPECT_EQ(s.scope(), ErrorScope::kConnection) << s.to_string();
+  }
+}
+
+// Issue 13 (code review): "if (!channel_) return require(...)" returned OK by construction:
+// require() passed on the state alone. Whatever the state says, a command without a
+// connection is a connection error, never OK (AUTH used to return OK) and never a crash
+// (pipelined RETR used to dereference the missing channel).
+TEST(Pop3ClientTest, NoCommandPassesOnTheStateAloneWithoutAConnection) {
+  sasl::Credentials creds;
+  creds.user = "support";
+  creds.secret = "pw";
+  auto mech = sasl::make_mechanism("PLAIN", creds);
+  ASSERT_THAT(mech.status(), IsOk());
+  auto expect_closed = [](const Status& s, const char* what) {
+    EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed"))) << what;
+    EXPECT_EQ(s.scope(), ErrorScope::kConnection) << what << ": " << s.to_string();
+  };
+  {
+    Client c(ClientOptions{});
+    ClientTestPeer::without_channel(c, State::kAuthorization);
+    expect_closed(c.capa(), "CAPA");
+    ClientTestPeer::without_channel(c, State::kAuthorization);
+    expect_closed(c.stls(), "STLS");
+    ClientTestPeer::without_channel(c, State::kAuthorization);
+    expect_closed(c.user_pass("u", "p"), "USER/PASS");
+    ClientTestPeer::without_channel(c, State::kAuthorization);
+    expect_closed(c.authenticate(**mech, creds), "AUTH");
+    ClientTestPeer::without_channel(c, State::kAuthorization);
+    expect_closed(c.sign_in(creds).status(), "sign-in");
+  }
+  Client c(ClientOptions{});
+  std::string body;
+  auto sink = [](size_t, Result<std::string>) { return Status::Ok(); };
+  ClientTestPeer::without_channel(c, State::kTransaction);
+  for (const Status& s : {c.stat().status(), c.uidl().status(), c.list().status(),
+                          c.retr(1, body), c.retr_many({1, 2}, sink), c.top(1, 0).status(),
+                          c.dele(1), c.rset(), c.noop(), c.quit()}) {
+    expect_closed(s, "TRANSACTION command");
+  }
+}
+
+// The same after a real loss: the server goes away after the sign-in; the failed command
+// closes the client, and every later one is a connection error.
+TEST(Pop3ClientTest, EveryCommandAfterTheConnectionIsLostIsAConnectionError) {
+  Conn c(transaction());
+  ASSERT_THAT(c.connect(), IsOk());
+  ASSERT_THAT(sign_in(*c.client), IsOk());
+  EXPECT_THAT(c.client->stat().status(), StatusIs(ErrorKind::kNetwork, ::testing::_));
+  EXPECT_EQ(c.client->state(), State::kDisconnected);
+  std::string body;
+  auto sink = [](size_t, Result<std::string>) { return Status::Ok(); };
+  for (const Status& s : {c.client->stat().status(), c.client->uidl().status(),
+                          c.client->list().status(), c.client->retr(1, body),
+                          c.client->retr_many({1}, sink), c.client->dele(1), c.client->noop(),
+                          c.client->quit()}) {
+    EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
   }
 }
 

@@ -310,6 +310,51 @@ TEST(SmtpSenderTest, FinalReplyClassifiesTheMessage) {
   }
 }
 
+// Issue 13 (the class of POP3's "if (!channel_) return require(...)"): an SMTP client
+// without a connection, never connected or after losing it, answers every command with an
+// error, never OK; once the connection is gone, a connection error.
+TEST(SmtpClientTest, EveryCommandWithoutAConnectionIsAnError) {
+  sasl::Credentials creds;
+  creds.user = kUser;
+  creds.secret = kPassword;
+  creds.kind = sasl::CredentialKind::kPassword;
+  auto mech = sasl::make_mechanism("PLAIN", creds);
+  ASSERT_THAT(mech.status(), IsOk());
+  const Envelope env{"alice@contoso.test", {"bob@x.test"}};
+  auto every_command = [&](smtp::Client& c) {
+    return std::vector<std::pair<const char*, Status>>{
+        {"EHLO", c.ehlo()},
+        {"STARTTLS", c.starttls()},
+        {"AUTH", c.authenticate(**mech, creds)},
+        {"sign-in", c.sign_in(creds).status()},
+        {"send", c.send(env, "Subject: t\r\n\r\nbody\r\n", false).status()},
+        {"send after RSET", c.send(env, "Subject: t\r\n\r\nbody\r\n", true).status()},
+        {"RSET", c.rset()},
+        {"NOOP", c.noop()},
+    };
+  };
+  smtp::ClientOptions o;
+  o.helo_name = kHelo;
+  o.allow_plaintext_auth = true;  // so that sign-in gets as far as sending AUTH
+  smtp::Client never(o);
+  for (const auto& [what, s] : every_command(never)) EXPECT_FALSE(s.ok()) << what;
+
+  Script script;
+  script.S("220 mx.test ESMTP ready")
+      .C(std::string("EHLO ") + kHelo)
+      .S("250-mx.test hello\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN");  // then it is gone
+  auto stream = std::make_shared<ScriptedStream>(script.server);
+  stream->set_chunk(4096);
+  smtp::Client lost(o);
+  ASSERT_THAT(lost.connect(std::make_unique<SharedStream>(stream)), IsOk());  // and EHLO
+  EXPECT_THAT(lost.noop(), StatusIs(ErrorKind::kNetwork, ::testing::_));
+  EXPECT_FALSE(lost.connected());
+  for (const auto& [what, s] : every_command(lost)) {
+    EXPECT_THAT(s, StatusIs(ErrorKind::kNetwork, HasSubstr("not connected"))) << what;
+    EXPECT_EQ(s.scope(), ErrorScope::kConnection) << what;
+  }
+}
+
 TEST(SmtpSenderTest, ConnectionDroppedAfterDataIsNetwork) {
   Script s;
   opening(s).S("250 Ok").S("250 Ok").S("354 go");  // then nothing: the server is gone
