@@ -141,7 +141,7 @@ TEST(ClosestKeyTest, AllowsOneEditForShortKeysAndTwoForLongOnes) {
 
 TEST(HelpersTest, QuoteLowerAndNameTypes) {
   EXPECT_EQ(dq("x"), "\"x\"");
-  EXPECT_EQ(lower("MiXeD"), "mixed");
+  EXPECT_EQ(ascii_lower("MiXeD"), "mixed");
   toml::table t = parse("f = 1.5\nd = 1979-05-27\n");
   EXPECT_STREQ(type_name(*t.get("f")), "a number");
   EXPECT_STREQ(type_name(*t.get("d")), "a date or time");
