@@ -61,7 +61,7 @@ bool ConnectionSteps::open(const Endpoint& e, const StreamFactory& factory, cons
                            bool greeting_apart, Status* greeting) {
   auto& step = *this;
   std::string where = server_address(e.host, e.port);
-  auto addrs = resolve_host(e.host, e.port);
+  auto addrs = resolve_host(e.host, e.port, e.timeouts.connect);
   if (!step("resolve", addrs.status(), addrs.ok() ? e.host + " → " + *addrs : "")) return false;
   // Without a test factory TCP and TLS are separate steps, so a failure names its layer.
   auto stream = factory ? factory() : connect_tcp(e.host, e.port, e.timeouts);

@@ -6,10 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <deque>
 #include <map>
+#include <mutex>
 
 #include "connectors/imap/imap_syntax.h"
+#include "core/internal/resolver.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/connectors/imap/imap_test_util.h"
 
@@ -425,6 +428,37 @@ TEST(ImapMailboxTest, TestConnectionReportsEachStep) {
   ASSERT_TRUE(r.message_count.has_value());
   EXPECT_EQ(*r.message_count, 17u);
   EXPECT_EQ(f.written(0), s.client);
+}
+
+// test-connection's "resolve" step (connectors/line_client, shared by IMAP, POP3 and SMTP)
+// waits for the name lookup no longer than the mailbox's connect time-out, like connect_tcp.
+TEST(ImapMailboxTest, TestConnectionResolveStepEndsAtTheConnectTimeout) {
+  ASSERT_TRUE(internal::wait_for_no_pending_lookups(std::chrono::seconds(30)));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  internal::set_resolver([&](const char*, const char* service, const addrinfo* hints,
+                             addrinfo** out) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return released; });
+    return ::getaddrinfo("127.0.0.1", service, hints, out);
+  });
+  Fixture f(PostAction::mark_read());
+  f.cfg.host = "hung.example.test";
+  f.cfg.timeouts.connect = std::chrono::seconds(1);  // the default would be 30 s
+  ConnectionReport r = f.mbx().test_connection();
+  {
+    std::lock_guard lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  EXPECT_TRUE(internal::wait_for_no_pending_lookups(std::chrono::seconds(30)));
+  internal::set_resolver(nullptr);
+  EXPECT_THAT(r.status, StatusIs(ErrorKind::kNetwork, HasSubstr("did not answer within 1 s")));
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(r.steps[0].name, "resolve");
+  EXPECT_FALSE(r.steps[0].ok);
+  EXPECT_TRUE(f.used.empty());  // nothing was connected
 }
 
 TEST(ImapMailboxTest, TestConnectionStopsAtTheFirstFailure) {
