@@ -8,6 +8,7 @@
 //   one store transaction (ticket or note + ledger row) → post-action → mark it done.
 // A post-action is only ever requested after its commit; post-actions left undone by an
 // interrupted run are finished first on the next run.
+// decide() and the rules are in ingest.cpp; sync_mailbox() in internal/sync.cpp.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,9 @@ inline constexpr const char* kSkipAutoReply = "auto-reply";
 // with a role the policy accepts. A filter: after_filtered applies. Also in the [tracking]
 // mailbox.
 inline constexpr const char* kSkipNotAccepted = "not-accepted";
-// The parser could not make sense of the bytes (no header block, unparsable headers).
+// The parser could not make sense of the bytes (no header block, unparsable headers) or
+// the message passes a parser bound (header block, header fields, MIME parts, nesting:
+// core/message.cpp). Left on the server, never fetched again.
 inline constexpr const char* kSkipMalformed = "malformed";
 // Over [ingest] max_message_bytes: reported by the connector (kTooLarge, from the server's
 // size or during the download) or seen by the ingest. Left on the server, never fetched

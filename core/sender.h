@@ -1,5 +1,5 @@
-// File: core/sender.h — the one interface every mail-sending connector implements: SMTP,
-// Graph sendMail, EWS CreateItem.
+// File: core/sender.h — the one interface every mail-sending connector implements: SMTP
+// and Graph sendMail today, EWS CreateItem when that connector lands.
 //
 // A Sender takes a message already composed (core/compose: headers, tracking cookie,
 // Message-ID, CRLF line endings) and its envelope, and hands it to the server. It knows
@@ -78,10 +78,6 @@ class Sender {
   virtual void close() = 0;
 };
 
-// A failure no retry will cure: the server refused the message or every recipient for good
-// (kRejected: SMTP 5xx, Graph 400) or the message itself is unusable (kInvalidInput,
-// kConfig). Everything else — kNetwork, kThrottled (SMTP 4xx, Graph 429/503), kProtocol,
-// kTls, kAuth — is retried with backoff until the outbox's attempt limit parks it.
 // Whether a failed send() is the server's own refusal (SMTP 4xx/5xx: kThrottled, kRejected;
 // Graph 429/503: kThrottled, 400: kRejected, 401/403: kAuth, 404: kConfig, 413:
 // kInvalidInput), as opposed to a lost connection, a time-out, a garbled reply or a Graph
@@ -102,6 +98,10 @@ inline bool is_server_answer(const Status& status) {
   }
 }
 
+// A failure no retry will cure: the server refused the message or every recipient for good
+// (kRejected: SMTP 5xx, Graph 400) or the message itself is unusable (kInvalidInput,
+// kConfig). Everything else — kNetwork, kThrottled (SMTP 4xx, Graph 429/503), kProtocol,
+// kTls, kAuth — is retried with backoff until the outbox's attempt limit parks it.
 inline bool is_permanent_send_failure(const Status& status) {
   switch (status.kind()) {
     case ErrorKind::kRejected:

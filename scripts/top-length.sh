@@ -10,14 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # --- The limits: edit here. ---------------------------------------------------------------
-FILE_MAX_LINES=900        # lines in one .cpp or .h file
+FILE_MAX_LINES=800        # lines in one .cpp or .h file
 FUNC_MAX_LINES=90         # lines in one function (pmccabe's count, from its first line)
 FUNC_MAX_COMPLEXITY=30    # modified McCabe complexity of one function (a switch counts once)
 DIRS=(core auth connectors cli)
 # Files allowed over FILE_MAX_LINES for now, as "path max-lines"; each entry says why and
 # goes away with the change that fixes it.
 FILE_EXCEPTIONS=(
-  "core/config.cpp 1210"   # split by concern under issue 14 item 3; remove when that lands
 )
 # -------------------------------------------------------------------------------------------
 
