@@ -38,6 +38,27 @@ void* operator new(std::size_t n) {
   }
 }
 
+// Every other unaligned form is replaced too, so that all of them allocate with malloc and
+// free with free: under AddressSanitizer, whose runtime supplies its own forms, a mix would
+// be an alloc-dealloc mismatch (e.g. std::stable_sort's nothrow buffer freed by our delete).
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return ::operator new(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, const std::nothrow_t& tag) noexcept {
+  return ::operator new(n, tag);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+
 namespace mb {
 namespace {
 using ::mb::testing::FakeMailbox;
