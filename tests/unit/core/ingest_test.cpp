@@ -27,6 +27,10 @@
 // allocates as much).
 std::atomic<size_t> g_fail_new_at_least{0};
 
+// g++ 12 sees free() called on memory from an operator new and warns; in this file every
+// unaligned operator new is replaced by malloc below, so the pairing is right by construction.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t n) {
   const size_t limit = g_fail_new_at_least.load(std::memory_order_relaxed);
   if (limit != 0 && n >= limit) throw std::bad_alloc();
