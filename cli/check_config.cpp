@@ -15,6 +15,7 @@ std::string count(size_t n, const char* one, const char* many) {
 }
 
 int run_check_config(Context& ctx) {
+  if (Status exists = config_file_exists(ctx); !exists.ok()) return fail(ctx, exists);
   // Deep: also the paths and environment the file names, which would fail only later.
   auto cfg = load_config(ctx.config_path, ConfigCheck::kDeep);
   if (!cfg.ok()) {

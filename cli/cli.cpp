@@ -1,11 +1,12 @@
-// File: cli/cli.cpp — run_cli: global options (--config, --log-level, --version), logging
-// to stderr and sub-command dispatch.
+// File: cli/cli.cpp — run_cli: global options (--config, chosen by cli/config_path.h;
+// --log-level, --version), logging to stderr and sub-command dispatch.
 #include "cli/cli.h"
 
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
 
@@ -63,7 +64,16 @@ class LoggerScope {
 
 namespace {
 
-int parse_and_run(CLI::App& app, std::vector<std::string> args, cli::Context& ctx) {
+// The --config option's help: the rule of cli/config_path.h with this build's paths.
+std::string config_help() {
+  auto installed = cli::choose_config_path(std::nullopt, nullptr, cli::installed_layout().bindir +
+                                               "/mailbridge", cli::installed_layout());
+  return "configuration file (default: $MAILBRIDGE_CONFIG, else " + installed.path +
+         " for the installed binary, else mailbridge.toml)";
+}
+
+int parse_and_run(CLI::App& app, std::vector<std::string> args, cli::Context& ctx,
+                  const CLI::Option& config_option, const std::string& config_value) {
   std::reverse(args.begin(), args.end());
   try {
     app.parse(std::move(args));
@@ -73,6 +83,11 @@ int parse_and_run(CLI::App& app, std::vector<std::string> args, cli::Context& ct
             << "Run with --help for more information.\n";
     return 2;
   }
+  auto config = cli::choose_config_path(
+      config_option.count() > 0 ? std::optional<std::string>(config_value) : std::nullopt,
+      std::getenv("MAILBRIDGE_CONFIG"), cli::running_executable(), cli::installed_layout());
+  ctx.config_path = config.path;
+  ctx.config_origin = config.origin;
   if (!ctx.action) return 2;  // a sub-command group (e.g. "tickets") without its action
   cli::LoggerScope logging(ctx.err, ctx.log_level);
   return ctx.action();
@@ -91,7 +106,8 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   app.fallthrough();
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
-  app.add_option("--config", ctx.config_path, "configuration file")->capture_default_str();
+  std::string config_value;
+  const CLI::Option* config_option = app.add_option("--config", config_value, config_help());
   app.add_option("--log-level", ctx.log_level, "log level (logs go to stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
@@ -106,7 +122,7 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   cli::add_send(app, ctx);
   cli::add_outbox(app, ctx);
   try {
-    return parse_and_run(app, std::move(args), ctx);
+    return parse_and_run(app, std::move(args), ctx, *config_option, config_value);
   } catch (const std::exception& e) {
     cli::print_error(ctx, std::string("internal error: ") + e.what());
     return 1;

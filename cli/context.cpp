@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <filesystem>
 
 #include "auth/secrets.h"
@@ -46,7 +49,19 @@ int fail(Context& ctx, const Status& status, Origin origin) {
   return exit_code(status, origin);
 }
 
+Status config_file_exists(const Context& ctx) {
+  struct stat st {};
+  if (::stat(ctx.config_path.c_str(), &st) == 0 || errno != ENOENT) return Status::Ok();
+  return Status(ErrorKind::kConfig,
+                "configuration file " + ctx.config_path + " does not exist (" +
+                    describe(ConfigChoice{ctx.config_path, ctx.config_origin}) + ")");
+}
+
 Result<Config> load(Context& ctx, bool connects) {
+  if (Status exists = config_file_exists(ctx); !exists.ok()) {
+    print_error(ctx, exists.message());
+    return exists;
+  }
   auto cfg = load_config(ctx.config_path);
   if (!cfg.ok()) {
     print_error(ctx, cfg.status().message());

@@ -17,6 +17,7 @@
 #include <ostream>
 #include <string>
 
+#include "cli/config_path.h"
 #include "core/config.h"
 #include "core/status.h"
 #include "core/store.h"
@@ -29,7 +30,10 @@ namespace mb::cli {
 // or a server cannot drive the terminal; `raw_out` and `raw_err` are the streams under
 // them, for the CLI's own terminal control (the progress line) and for binary output.
 struct Context {
+  // The configuration file and how it was chosen (cli/config_path.h): run_cli sets both once
+  // the command line is parsed.
   std::string config_path = "mailbridge.toml";
+  ConfigOrigin config_origin = ConfigOrigin::kDefault;
   std::string log_level = "warn";
   std::ostream& out;
   std::ostream& err;
@@ -66,7 +70,11 @@ void print_error(Context& ctx, const std::string& message);
 // fail — prints `status` with print_error and returns its exit_code.
 int fail(Context& ctx, const Status& status, Origin origin = Origin::kRuntime);
 
-// load — loads --config. On error prints it and returns it (kConfig: exit code 2).
+// config_file_exists — OK when the configuration file exists; else kConfig naming the path
+// and how it was chosen (`--config`, MAILBRIDGE_CONFIG, a default). Printed by load().
+Status config_file_exists(const Context& ctx);
+
+// load — loads the configuration file (ctx.config_path). On error prints it and returns it (kConfig: exit code 2).
 // Warnings are logged at warn level for commands that connect (`connects`), else at debug
 // level, so that read-only commands stay quiet.
 Result<Config> load(Context& ctx, bool connects = false);
