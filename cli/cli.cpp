@@ -121,6 +121,7 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   cli::add_send_test(app, ctx);
   cli::add_send(app, ctx);
   cli::add_outbox(app, ctx);
+  cli::add_backup(app, ctx);
   try {
     return parse_and_run(app, std::move(args), ctx, *config_option, config_value);
   } catch (const std::exception& e) {

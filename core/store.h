@@ -9,8 +9,8 @@
 //
 // The implementation is split by concern behind this one class: core/store.cpp (opening,
 // migrations), store_ledger.cpp, store_commit.cpp, store_tickets.cpp,
-// store_mailbox_state.cpp, store_tokens.cpp and store_outbox.cpp; what they share is in
-// core/internal/store_util.h.
+// store_mailbox_state.cpp, store_tokens.cpp, store_outbox.cpp and store_backup.cpp; what they
+// share is in core/internal/store_util.h.
 //
 //   auto store = mb::Store::open("mailbridge.db");
 //   auto done = store->find_ledger("support", "1700000000:42");
@@ -187,6 +187,20 @@ struct CommitResult {
   bool duplicate = false;         // the ledger already had this key or this sha256
 };
 
+// Store::backup_to (core/store_backup.cpp).
+struct BackupOptions {
+  // Pages copied per step of sqlite3_backup_step: the source is read-locked only during one
+  // step. In WAL mode readers never block writers, but a long read holds back checkpoints.
+  int pages_per_step = 256;
+  // Test hook, called after each step with the pages left and the total.
+  std::function<void(int remaining, int total)> on_step;
+};
+
+struct BackupResult {
+  int64_t pages = 0;
+  int64_t bytes = 0;
+};
+
 class Store {
  public:
   // Opens (creating, mode 0600, with its -wal and -shm files alike) the database at `path`.
@@ -298,6 +312,21 @@ class Store {
     std::string project;
   };
   Result<std::optional<EmailOut>> find_email_out(int64_t note_id);
+
+  // Backup. Writes a consistent copy of the whole store to `path` with SQLite's online backup
+  // API while this and other connections and processes go on reading and writing: into a
+  // temporary file beside `path` (mode 0600), in steps (BackupOptions), then fsync'ed and
+  // renamed over `path`, and the directory fsync'ed. The copy is a single file (rollback
+  // journal; Store::open turns it back to WAL). Another process's commit between two steps
+  // restarts the copy; after a few restarts the rest is copied in one step, so that a busy
+  // store cannot starve it. kInvalidInput when `path` is the live store or one of its -wal,
+  // -shm or -journal files, a directory, or beside a -wal or -shm file (that journal would be
+  // applied to the copy when opened).
+  Result<BackupResult> backup_to(const std::string& path, const BackupOptions& options = {});
+  // The same for the store file at `store_path`, opened as it is: neither created nor migrated,
+  // so that a copy taken before an upgrade is of the old schema. kConfig when it does not exist.
+  static Result<BackupResult> backup_file(const std::string& store_path, const std::string& path,
+                                          const BackupOptions& options = {});
 
   // Test hook: called at each step inside commit_message ("ticket", "note", "attachment",
   // "extra-note", "ledger", "commit") and update_mailbox_state ("mailbox-state", after
