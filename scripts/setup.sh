@@ -19,6 +19,7 @@ PACKAGES=(
   lld                                # the linker of the build (MAILBRIDGE_USE_LLD)
   clang libclang-rt-14-dev pmccabe   # fuzz targets (libFuzzer), scripts/top-length.sh
   nodejs curl
+  systemd dpkg-dev                   # packaging tests: systemd-analyze verify, cpack's dpkg-shlibdeps
 )
 
 missing=()
