@@ -31,6 +31,7 @@ namespace mb::cli {
 struct Context {
   std::string config_path = "mailbridge.toml";
   std::string log_level = "warn";
+  std::string log_format = "text";  // text | json (cli/log.h)
   std::ostream& out;
   std::ostream& err;
   std::ostream& raw_out;
