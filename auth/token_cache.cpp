@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/secrets.h"
+#include "core/metrics.h"
 
 namespace mb {
 
@@ -134,6 +135,7 @@ Result<std::string> TokenCache::publish_locked(const TokenKey& key, Entry& e,
   ++e.generation;
   e.last_status = r.status();
   e.cv.notify_all();
+  metrics::token_refreshes(key.app, r.ok() ? "ok" : "error").inc();
   if (r.ok()) {
     const TokenResponse& t = *r;
     // A server or a log line that repeats a token must not show it (auth/secrets.h).

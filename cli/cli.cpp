@@ -1,5 +1,6 @@
 // File: cli/cli.cpp — run_cli: global options (--config, chosen by cli/config_path.h;
-// --log-level, --version), logging to stderr and sub-command dispatch.
+// --log-level, --log-format, --version), logging to stderr (cli/log.h) and sub-command
+// dispatch.
 #include "cli/cli.h"
 
 #include <unistd.h>
@@ -8,59 +9,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
-#include <mutex>
 
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/spdlog.h>
-
-#include "auth/secrets.h"
+#include "cli/log.h"
 #include "cli/outbox.h"
 #include "cli/terminal.h"
 #include "cli/version.h"
 
 namespace mb {
-namespace cli {
-namespace {
-
-// Writes log lines to the error stream after scrubbing every known secret from them: a last
-// line of defence for server text that ends up in a log.
-class ScrubbingSink : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  explicit ScrubbingSink(std::ostream& os) : os_(os) {}
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t buf;
-    formatter_->format(msg, buf);
-    os_ << Redactor::instance().scrub(std::string_view(buf.data(), buf.size())) << std::flush;
-  }
-  void flush_() override { os_.flush(); }
-
- private:
-  std::ostream& os_;
-};
-
-// Installs the CLI's logger for the duration of one run_cli and restores the previous one.
-class LoggerScope {
- public:
-  LoggerScope(std::ostream& err, const std::string& level) : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<ScrubbingSink>(err);
-    auto logger = std::make_shared<spdlog::logger>("mailbridge", sink);
-    logger->set_pattern("mailbridge: [%l] %v");
-    logger->set_level(spdlog::level::from_str(level));
-    spdlog::set_default_logger(logger);
-  }
-  ~LoggerScope() { spdlog::set_default_logger(previous_); }
-  LoggerScope(const LoggerScope&) = delete;
-  LoggerScope& operator=(const LoggerScope&) = delete;
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
-}  // namespace
-
-}  // namespace cli
 
 namespace {
 
@@ -89,7 +44,8 @@ int parse_and_run(CLI::App& app, std::vector<std::string> args, cli::Context& ct
   ctx.config_path = config.path;
   ctx.config_origin = config.origin;
   if (!ctx.action) return 2;  // a sub-command group (e.g. "tickets") without its action
-  cli::LoggerScope logging(ctx.err, ctx.log_level);
+  cli::LoggerScope logging(ctx.err, ctx.log_level,
+                          cli::parse_log_format(ctx.log_format).value_or(cli::LogFormat::kText));
   return ctx.action();
 }
 
@@ -110,6 +66,10 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   const CLI::Option* config_option = app.add_option("--config", config_value, config_help());
   app.add_option("--log-level", ctx.log_level, "log level (logs go to stderr)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.add_option("--log-format", ctx.log_format,
+                 "log lines as text or as JSON objects, one a line (logs go to stderr)")
+      ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cli::add_check_config(app, ctx);
   cli::add_test_connection(app, ctx);

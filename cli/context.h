@@ -35,6 +35,7 @@ struct Context {
   std::string config_path = "mailbridge.toml";
   ConfigOrigin config_origin = ConfigOrigin::kDefault;
   std::string log_level = "warn";
+  std::string log_format = "text";  // text | json (cli/log.h)
   std::ostream& out;
   std::ostream& err;
   std::ostream& raw_out;

@@ -59,7 +59,7 @@ void check_top_keys(const toml::table& root, Checker& c) {
   static const std::set<std::string> kKnown = {"store",   "tracking", "ingest", "filters",
                                                "monitor", "auth",     "app",     "mailbox",
                                                "sender",  "project",  "user",
-                                               "outbox"};
+                                               "outbox",  "service"};
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (kKnown.count(key)) continue;
@@ -86,6 +86,7 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
   read_table(root, "monitor", read_monitor, cfg, c);
   read_table(root, "tracking", read_tracking, cfg, c);
   read_table(root, "outbox", read_outbox, cfg, c);
+  read_table(root, "service", read_service, cfg, c);
 }
 
 }  // namespace

@@ -188,9 +188,17 @@ struct MonitorConfig {
   AlertTemplate alert;                                   // [monitor.alert]
 };
 
+// [service]: what `mailbridge run` serves besides its work.
+struct ServiceConfig {
+  // `metrics = "127.0.0.1:9464"`: Prometheus /metrics and /healthz on this loopback address
+  // (core/listen_address.h; core/metrics_server.h). Empty: off.
+  std::string metrics;
+};
+
 struct Config {
   std::string path;                    // the file it was read from
   StoreConfig store;
+  ServiceConfig service;
   TrackingConfig tracking;
   OutboxConfig outbox;
   IngestConfig ingest;

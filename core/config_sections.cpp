@@ -1,5 +1,5 @@
 // File: core/config_sections.cpp — the single tables: [store], [ingest], [filters],
-// [monitor] with [monitor.alert], and [outbox].
+// [monitor] with [monitor.alert], [outbox] and [service].
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/internal/config_readers.h"
+#include "core/listen_address.h"
 
 namespace mb::config_internal {
 namespace {
@@ -187,6 +188,20 @@ void read_outbox(Section& s, Config& cfg) {
   o.in_doubt = in_doubt == "resend" ? InDoubt::kResend
                : in_doubt == "park" ? InDoubt::kPark
                                     : InDoubt::kSent;
+}
+
+// [service]: metrics = "HOST:PORT" on loopback only (the endpoint has no authentication).
+void read_service(Section& s, Config& cfg) {
+  auto v = s.str("metrics");
+  if (!v) return;
+  auto address = parse_loopback_listen(*v);
+  if (!address.ok()) {
+    s.error("metrics", address.status().message());
+  } else if (address->port == 0) {
+    s.error("metrics", fmt::format("needs a port of 1–65535; got {}", dq(*v)));
+  } else {
+    cfg.service.metrics = *v;
+  }
 }
 
 }  // namespace mb::config_internal

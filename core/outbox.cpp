@@ -18,6 +18,7 @@
 #include "core/ascii.h"
 #include "core/backoff.h"
 #include "core/failpoint.h"
+#include "core/metrics.h"
 #include "core/tracking.h"
 #include "core/utc.h"
 
@@ -217,6 +218,17 @@ Result<OutboxRow> Outbox::queue_tracked(const TrackedMail& mail) {
 
 // --- flushing ------------------------------------------------------------------------------
 
+namespace {
+
+// The metrics of an attempt's outcome, once the store has it (core/metrics.h).
+void count_outcome(const OutboxRow& row) {
+  if (row.state == "sent") metrics::outbox_sent(row.sender).inc();
+  else if (row.state == "parked") metrics::outbox_parked(row.sender).inc();
+  else if (row.state == "queued") metrics::outbox_retries(row.sender).inc();
+}
+
+}  // namespace
+
 void Outbox::schedule_retry(OutboxRow& row, const Status& why, FlushStats& stats) {
   row.last_error = scrub(why.to_string());
   row.claimed_by.clear();
@@ -366,6 +378,7 @@ Status Outbox::send_one(OutboxRow& row, Sender* sender, const Status& setup, Flu
   auto written = store_.update_outbox(row, "sending", owner);
   if (!written.ok()) return written.status();
   if (!*written) spdlog::warn("outbox #{}: taken over by another process meanwhile", row.id);
+  if (*written) count_outcome(row);
   failpoint("outbox.recorded");
   return Status::Ok();
 }
@@ -475,6 +488,7 @@ Result<int64_t> Outbox::recover() {
     auto written = store_.update_outbox(row, "sending", owner);
     if (!written.ok()) return written.status();
     if (*written) ++n;
+    if (*written) count_outcome(row);
   }
   // Every row they spoke of is written back: nothing in them is needed any more.
   for (const auto& [log, last] : logs) HandoverLog::remove_file(log);

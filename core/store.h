@@ -98,6 +98,9 @@ struct MailboxState {
   // ISO 8601 UTC until which the server asked not to be contacted (Graph 429/503
   // Retry-After, POP3 [IN-USE]); empty when not throttled. Shown by `status`.
   std::string throttled_until;
+  // ISO 8601 UTC of the end of the last pass that finished without an error (store v6);
+  // empty if never. Exported as mailbridge_last_success_timestamp_seconds.
+  std::string last_success;
 };
 
 // The last known state of one OAuth token (one TokenKey of auth/token_store.h), as the sync
@@ -305,6 +308,13 @@ class Store {
   Result<std::optional<OutboxRow>> outbox_for_note(int64_t note_id);
   Result<bool> outbox_paused();
   Status set_outbox_paused(bool paused);
+  // How many rows are in each state (every state listed, 0 included) and the created_at of
+  // the oldest row not sent yet (queued or sending; empty when none): for the metrics.
+  struct OutboxSummary {
+    std::map<std::string, int64_t> by_state;
+    std::string oldest_unsent;
+  };
+  Result<OutboxSummary> outbox_summary();
   // The email-out note `note_id` with its ticket and the ticket's project, if both exist.
   struct EmailOut {
     int64_t ticket_id = 0;

@@ -16,7 +16,8 @@ namespace {
 
 constexpr const char* kStateColumns =
     "SELECT name, state, sync_state, last_run, imported, skipped, last_error, "
-    "consecutive_auth_failures, alert_ticket_id, throttled_until FROM mailbox_state ";
+    "consecutive_auth_failures, alert_ticket_id, throttled_until, last_success "
+    "FROM mailbox_state ";
 
 MailboxState state_from_row(const Stmt& st) {
   MailboxState m;
@@ -35,6 +36,7 @@ MailboxState state_from_row(const Stmt& st) {
   m.consecutive_auth_failures = st.col_int(7);
   m.alert_ticket_id = st.col_int(8);
   m.throttled_until = st.col_text(9);
+  m.last_success = st.col_text(10);
   return m;
 }
 
@@ -60,12 +62,12 @@ Result<std::vector<MailboxState>> Store::list_mailbox_states() {
 Status Store::put_mailbox_state(const MailboxState& m) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "INSERT OR REPLACE INTO mailbox_state (name, state, sync_state, last_run, imported, "
-      "skipped, last_error, consecutive_auth_failures, alert_ticket_id, throttled_until) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      "skipped, last_error, consecutive_auth_failures, alert_ticket_id, throttled_until, "
+      "last_success) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   st.bind(1, m.name).bind(2, m.state).bind(3, m.sync_state).bind(4, m.last_run);
   st.bind(5, m.imported).bind(6, nlohmann::json(m.skipped).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).bind(7, m.last_error);
   st.bind(8, m.consecutive_auth_failures).bind(9, m.alert_ticket_id);
-  st.bind(10, m.throttled_until);
+  st.bind(10, m.throttled_until).bind(11, m.last_success);
   return st.run().prefixed("mailbox state");
 }
 

@@ -208,6 +208,22 @@ Status Store::set_outbox_paused(bool paused) {
   return st.run().prefixed("outbox control");
 }
 
+Result<Store::OutboxSummary> Store::outbox_summary() {
+  OutboxSummary summary;
+  for (const char* state : {"queued", "sending", "sent", "parked"}) summary.by_state[state] = 0;
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "SELECT state, COUNT(*) FROM outbox GROUP BY state"));
+  for (;;) {
+    MB_ASSIGN_OR_RETURN(row, st.step());
+    if (!row) break;
+    summary.by_state[st.col_text(0)] = st.col_int(1);
+  }
+  MB_ASSIGN_OR_RETURN(oldest, Stmt::prepare(db_,
+      "SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'sending')"));
+  MB_ASSIGN_OR_RETURN(found, oldest.step());
+  if (found) summary.oldest_unsent = oldest.col_text(0);
+  return summary;
+}
+
 Result<std::optional<Store::EmailOut>> Store::find_email_out(int64_t note_id) {
   MB_RETURN_IF_ERROR(fault("lookup:email-out"));
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,

@@ -65,6 +65,7 @@ void read_store(Section& s, Config& cfg);
 void read_ingest(Section& s, Config& cfg);
 void read_filters(Section& s, Config& cfg);
 void read_outbox(Section& s, Config& cfg);
+void read_service(Section& s, Config& cfg);
 // Read after [[project]], which alert.project refers to.
 void read_monitor(Section& s, Config& cfg);
 

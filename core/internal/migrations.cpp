@@ -158,7 +158,13 @@ ALTER TABLE outbox ADD COLUMN handed_over_at TEXT NOT NULL DEFAULT '';
 ALTER TABLE outbox ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5};
+// v6: when each mailbox last finished a pass without an error (the metric
+// mailbridge_last_success_timestamp_seconds; last_run alone forgets it after a failure).
+constexpr const char* kV6 = R"sql(
+ALTER TABLE mailbox_state ADD COLUMN last_success TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6};
 
 }  // namespace
 

@@ -13,6 +13,8 @@
 
 #include "core/hash.h"
 #include "core/ingest.h"
+#include "core/log_context.h"
+#include "core/metrics.h"
 #include "core/monitor.h"
 #include "core/outbox.h"
 #include "core/tracking.h"
@@ -245,17 +247,15 @@ Status build_commit(Run& r, const std::string& key, const std::string& raw,
 }
 
 void count(Run& r, const MessageCommit& c, const CommitResult& res) {
-  if (res.duplicate) {
-    ++r.stats.skipped[kSkipDuplicate];
-  } else if (c.skip) {
-    ++r.stats.skipped[c.skip_reason];
-  } else if (c.ticket_id == 0) {
-    ++r.stats.tickets;
-    ++r.stats.imported;
-  } else {
-    ++r.stats.notes;
-    ++r.stats.imported;
+  if (res.duplicate || c.skip) {
+    const std::string reason = res.duplicate ? kSkipDuplicate : c.skip_reason;
+    ++r.stats.skipped[reason];
+    metrics::messages_skipped(r.mcfg.name, reason).inc();
+    return;
   }
+  ++(c.ticket_id == 0 ? r.stats.tickets : r.stats.notes);
+  ++r.stats.imported;
+  metrics::messages_imported(r.mcfg.name).inc();
 }
 
 // The skip reason of a message the connector could not hand over (core/mailbox.h's
@@ -393,6 +393,7 @@ std::optional<std::chrono::seconds> throttle_left(const MailboxState& st, Clock:
 
 Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,
                                Store& store, const SyncOptions& options) {
+  log_context::MailboxScope log_scope(mcfg.name);
   auto loaded = store.get_mailbox_state(mcfg.name);
   if (!loaded.ok()) return loaded.status();
   // A mailbox that keeps failing to sign in is not contacted (SPEC §3: no lock-out by
@@ -412,13 +413,17 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
   Run r{mailbox, mcfg, config, store, options, {}, {}, false, 0, 0, false, std::nullopt};
   Status s = run_pass(r, loaded->sync_state);
   // The caller reports the returned error; at info level the log still tells the story.
-  if (!s.ok()) spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+  if (!s.ok()) {
+    spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+    metrics::errors(mcfg.name, to_string(s.kind())).inc();
+  }
 
   // Re-read and written in one transaction with the monitor's decision, so that a
   // concurrent pass's count or alert ticket is never overwritten.
   const std::string finished = format_utc(options.monitor.clock());
   auto written = store.update_mailbox_state(mcfg.name, [&](MailboxState& state) {
     state.last_run = finished;
+    if (s.ok()) state.last_success = finished;
     state.imported = r.stats.imported;
     state.skipped = r.stats.skipped;
     // Server text: stored scrubbed (the Redactor's scrub in the CLI), as the alert is.

@@ -135,6 +135,9 @@ auth = "oauth2"
 app = "contoso"
 user = "support@contoso.com"
 one_message_per_connection = false
+
+[service]
+metrics = "127.0.0.1:9464"            # Prometheus /metrics and /healthz; off when absent
 )";
 
 TEST(ConfigTest, SpecSketchParses) {
@@ -404,6 +407,35 @@ TEST(ConfigTest, MonitorKeysAndAlertTemplate) {
   EXPECT_EQ(cfg->monitor.alert.subject, "{mailbox} down");
   EXPECT_EQ(cfg->monitor.alert.body, "{error} x{failures} {unused");
   EXPECT_EQ(cfg->monitor.alert.requester, "ops@example.com");
+}
+
+TEST(ConfigTest, ServiceMetricsOnLoopbackOnly) {
+  auto off = parse_config(kMinimal, kOrigin);
+  ASSERT_THAT(off, IsOk());
+  EXPECT_EQ(off->service.metrics, "");  // off by default
+  auto sketch = parse_config(kSpecSketch, kOrigin);
+  ASSERT_THAT(sketch, IsOk());
+  EXPECT_EQ(sketch->service.metrics, "127.0.0.1:9464");
+  for (const char* good : {"127.0.0.1:9464", "127.3.4.5:1", "[::1]:9464", "localhost:65535"}) {
+    auto cfg = parse_config("[service]\nmetrics = \"" + std::string(good) + "\"\n" + kMinimal,
+                            kOrigin);
+    ASSERT_THAT(cfg, IsOk()) << good;
+    EXPECT_EQ(cfg->service.metrics, good);
+  }
+  for (const char* bad : {"0.0.0.0:9464", "192.168.1.2:9464", "[::]:9464", "[::2]:9464",
+                          "::1:9464", "example.com:9464", "127.0.0.1", "127.0.0.1:0",
+                          "127.0.0.1:70000", "127.0.0.1:94x", ":9464", ""}) {
+    const std::string text =
+        kMinimal + "\n[service]\nmetrics = \"" + std::string(bad) + "\"\n";
+    auto cfg = parse_config(text, kOrigin);
+    EXPECT_THAT(cfg, StatusIs(ErrorKind::kConfig,
+                              HasSubstr(at(text, "metrics =") + "[service]: metrics ")))
+        << bad;
+  }
+  auto open = parse_config(kMinimal + "\n[service]\nmetrics = \"0.0.0.0:9464\"\n", kOrigin);
+  EXPECT_THAT(open, StatusIs(ErrorKind::kConfig, HasSubstr("not a loopback address")));
+  auto unknown = parse_config(kMinimal + "\n[service]\nmetric = \"127.0.0.1:1\"\n", kOrigin);
+  EXPECT_THAT(unknown, StatusIs(ErrorKind::kConfig, HasSubstr("metric")));
 }
 
 TEST(ConfigTest, ReportsEveryProblemInFileOrder) {
