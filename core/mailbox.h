@@ -62,7 +62,7 @@ enum class ChangeWait {
 };
 
 struct Capabilities {
-  bool push = false;   // IMAP IDLE
+  bool push = false;   // wait_for_change() works (IMAP: IDLE, or NOOP polling without it)
   bool move = false;   // server-side move without copy+delete
   bool delta = false;  // Graph delta
 };
