@@ -19,7 +19,7 @@ enum class Role { kMailbox, kSender };
 // so that its other problems are reported once each (the type's error fails the file).
 constexpr ConnectorSpec kUnknownType = {
     ConnectorType::kGraph, "", "", 0, 0, true, true, false, 443, 443, 443, true, true, true,
-    false, {}};
+    false, {}, std::chrono::minutes(2)};
 
 int rank(const ConnectorSpec& spec, Role role) {
   return role == Role::kMailbox ? spec.mailbox_rank : spec.sender_rank;
@@ -188,6 +188,7 @@ void read_mailbox_polling(Section& s, const ConnectorSpec& spec, MailboxConfig& 
   if (!spec.read_flag) m.after = PostAction::leave();
   if (auto a = read_after(s, "after", spec)) m.after = *a;
   if (auto a = read_after(s, "after_filtered", spec)) m.after_filtered = *a;
+  m.poll_interval = spec.default_poll_interval;  // graph 30 s, else 2 m
   if (auto d = read_duration(s, "poll_interval", 1, 86400)) m.poll_interval = *d;
   if (auto v = s.integer("max_per_poll")) {
     if (auto n = in_range(s, "max_per_poll", *v, 9999)) m.max_per_poll = *n;

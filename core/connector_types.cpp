@@ -7,18 +7,19 @@ namespace mb {
 namespace {
 
 // name, label, mailbox rank, sender rank, implemented, http, needs host,
-// ports (tls, starttls, none), folders, read flag, password auth, relay, own keys.
+// ports (tls, starttls, none), folders, read flag, password auth, relay, own keys,
+// default poll interval.
 constexpr ConnectorSpec kConnectors[] = {
     {ConnectorType::kImap, "imap", "IMAP", 1, 0, true, false, true, 993, 143, 143, true, true,
-     true, false, {}},
+     true, false, {}, std::chrono::minutes(2)},
     {ConnectorType::kPop3, "pop3", "POP3", 2, 0, true, false, true, 995, 110, 110, false, false,
-     true, false, {}},
+     true, false, {}, std::chrono::minutes(2)},
     {ConnectorType::kEws, "ews", "EWS", 3, 3, false, true, false, 443, 443, 443, true, true,
-     true, false, {}},
+     true, false, {}, std::chrono::minutes(2)},
     {ConnectorType::kGraph, "graph", "Graph", 4, 2, true, true, false, 443, 443, 443, true,
-     true, false, false, {"max_concurrency", "save_to_sent_items"}},
+     true, false, false, {"max_concurrency", "save_to_sent_items"}, std::chrono::seconds(30)},
     {ConnectorType::kSmtp, "smtp", "SMTP", 0, 1, true, false, true, 465, 587, 25, false, false,
-     true, true, {"helo_name"}},
+     true, true, {"helo_name"}, std::chrono::seconds(0)},
 };
 
 static_assert(std::size(kConnectors) == static_cast<size_t>(ConnectorType::kSmtp) + 1);

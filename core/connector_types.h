@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -42,6 +43,11 @@ struct ConnectorSpec {
   bool password_auth;             // auth = "password" is accepted (else only "oauth2")
   bool relay;                     // auth = "none" is accepted (an open relay)
   std::array<std::string_view, 2> own_keys;  // keys only this type accepts
+  // A [[mailbox]]'s poll_interval when the file sets none (0 for sender-only types). Graph
+  // polls its delta query every 30 s: a few requests a minute, far inside Microsoft's limit
+  // of 10,000 requests per 10 minutes per app and mailbox. IMAP waits with IDLE between
+  // polls anyway; POP3 has no push, and its servers mind frequent logins.
+  std::chrono::seconds default_poll_interval;
 };
 
 // Every connector type, in the order of the enum.

@@ -18,6 +18,8 @@
 // request is cancelled, which closes its connection.
 #include "core/http.h"
 
+#include "core/cancel.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -251,9 +253,24 @@ whttp::http_request build_request(const HttpRequest& request, const UrlParts& ur
 // task then ends with an exception).
 class ExchangeClock {
  public:
-  explicit ExchangeClock(std::chrono::milliseconds budget) : budget_(budget) {}
+  // The thread's Cancel (core/cancel.h), when it fires, cancels the request at once.
+  explicit ExchangeClock(std::chrono::milliseconds budget) : budget_(budget) {
+    if (Cancel* stop = CancelScope::current()) {
+      stop_ = stop;
+      stop_handle_ = stop->on_fire([this] {
+        stopped_ = true;
+        cancel_.cancel();
+      });
+    }
+  }
+  ~ExchangeClock() {
+    if (stop_ != nullptr) stop_->remove_callback(stop_handle_);
+  }
+  ExchangeClock(const ExchangeClock&) = delete;
+  ExchangeClock& operator=(const ExchangeClock&) = delete;
   pplx::cancellation_token token() const { return cancel_.get_token(); }
   void cancel() { cancel_.cancel(); }
+  bool stopped() const { return stopped_; }
   void received(size_t n) { bytes_ += n; }
   bool late() const { return late_; }
   std::chrono::milliseconds budget() const { return budget_; }
@@ -295,6 +312,9 @@ class ExchangeClock {
   uint64_t bytes_ = 0;
   bool late_ = false;
   pplx::cancellation_token_source cancel_;
+  Cancel* stop_ = nullptr;
+  uint64_t stop_handle_ = 0;
+  std::atomic<bool> stopped_{false};
 };
 
 // Reads the body as it arrives, at most kPiece bytes at a time. Throws what cpprestsdk
@@ -429,6 +449,10 @@ Result<HttpResponse> CppRestHttpClient::exchange(
   try {
     return exchange_within(request, url, client, written, clock);
   } catch (...) {
+    if (clock.stopped()) {
+      return Cancel::cancelled("waiting for the answer to " + request.method + " " +
+                               loggable_url(url));
+    }
     if (!clock.late()) throw;
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(clock.budget()).count();
     std::string why = "timed out waiting for the answer to " + request.method + " " +

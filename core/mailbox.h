@@ -14,6 +14,7 @@
 //   mbx->apply({key}, PostAction::mark_read());
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,8 +54,15 @@ struct PostAction {
   bool operator==(const PostAction&) const = default;
 };
 
+// What Mailbox::wait_for_change() saw.
+enum class ChangeWait {
+  kChanged,      // the server reported new mail (or may have): run a pass now
+  kTimedOut,     // the deadline passed without news
+  kUnsupported,  // the connector cannot wait for news (POP3, Graph): poll on poll_interval
+};
+
 struct Capabilities {
-  bool push = false;   // IMAP IDLE
+  bool push = false;   // wait_for_change() works (IMAP: IDLE, or NOOP polling without it)
   bool move = false;   // server-side move without copy+delete
   bool delta = false;  // Graph delta
 };
@@ -105,6 +113,16 @@ class Mailbox {
   virtual Status apply(const std::vector<std::string>& keys, const PostAction& action) = 0;
 
   virtual Capabilities capabilities() const = 0;
+  // Push: waits on the open connection (opened if needed) until the server reports new mail
+  // in the folder, or until `deadline`. IMAP: IDLE (RFC 2177), re-issued before servers
+  // drop it (at least every 9 minutes), a NOOP poll where IDLE is absent. Woken at once by
+  // the thread's Cancel (core/cancel.h) with kCancelled. An error that broke the connection
+  // is returned (the caller reconnects with backoff and resumes from its stored state).
+  // The default: kUnsupported.
+  virtual Result<ChangeWait> wait_for_change(std::chrono::steady_clock::time_point deadline) {
+    (void)deadline;
+    return ChangeWait::kUnsupported;
+  }
 
   // Logs out and closes the connection; safe to call more than once.
   virtual void close() = 0;

@@ -4,6 +4,8 @@
 // waits in poll() with a deadline instead of blocking forever on a silent server.
 #include "core/net.h"
 
+#include "core/cancel.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -87,15 +89,21 @@ uint16_t address_port(const sockaddr* sa) {
   return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
 }
 
-enum class Wait { kReady, kTimeout, kError };
+enum class Wait { kReady, kTimeout, kError, kCancelled };
 
-// Waits for `events` on fd until `deadline`; kError leaves errno set.
+// Waits for `events` on fd until `deadline`, or until the thread's Cancel (core/cancel.h)
+// fires; kError leaves errno set.
 Wait wait_fd(int fd, short events, Clock::time_point deadline) {
+  const Cancel* cancel = CancelScope::current();
   for (;;) {
+    if (cancel != nullptr && cancel->fired()) return Wait::kCancelled;
     auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return Wait::kTimeout;
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    // Without a descriptor for the Cancel (out of descriptors), waits are cut into slices.
+    if (cancel != nullptr && cancel->fd() < 0) left = std::min<long long>(left, 100);
+    pollfd p[2] = {{fd, events, 0}, {cancel != nullptr ? cancel->fd() : -1, POLLIN, 0}};
+    int r = ::poll(p, p[1].fd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (r > 0 && p[1].revents != 0) return Wait::kCancelled;
     if (r > 0) return Wait::kReady;  // errors and hang-ups surface in the next I/O call
     if (r < 0 && errno != EINTR) return Wait::kError;
   }
@@ -222,6 +230,11 @@ int connect_one(const addrinfo* ai, const std::string& where, milliseconds timeo
   if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) err = errno;
   if (err == EINPROGRESS) {
     Wait w = wait_fd(fd, POLLOUT, Clock::now() + timeout);
+    if (w == Wait::kCancelled) {
+      why = "interrupted while connecting to " + where + ": stopped by the service";
+      ::close(fd);
+      return -1;
+    }
     if (w == Wait::kTimeout) {
       why = "timed out after " + format_duration(timeout) + " connecting to " + where;
       ::close(fd);
@@ -297,6 +310,9 @@ Status SocketStream::wait_for(short events, Clock::time_point deadline,
     case Wait::kTimeout:
       return net_error("timed out after " + format_duration(timeout_) + " " + doing + " " +
                        peer_);
+    case Wait::kCancelled:
+      tls_broken_ = true;  // a TLS record may be half-written: no close_notify after this
+      return Cancel::cancelled(doing + " " + peer_);
     default: return io_error(errno);
   }
 }
@@ -444,7 +460,12 @@ void SocketStream::close() {
 
 Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t port,
                                             const Timeouts& timeouts) {
+  const Cancel* cancel = CancelScope::current();
+  auto stopped = [&] { return cancel != nullptr && cancel->fired(); };
+  if (stopped()) return Cancel::cancelled("connecting to " + host);
+  // A name lookup is not woken by the Cancel: it ends within the connect time-out.
   auto addrs = resolve(host, port, timeouts.connect);
+  if (stopped()) return Cancel::cancelled("looking up " + host);
   if (!addrs.ok()) return addrs.status();
   bool literal = internal::is_ip_literal(host);
   milliseconds timeout = timeouts.connect;
@@ -458,6 +479,7 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t po
       return std::unique_ptr<Stream>(
           std::make_unique<SocketStream>(fd, host, port, milliseconds(timeouts.response)));
     }
+    if (stopped()) return Cancel::cancelled("connecting to " + where);
     failures.push_back(std::move(why));
   }
   std::string message;

@@ -48,6 +48,10 @@ enum class ErrorKind {
   kTooLarge,
   // A bug or a local resource failure (disk full, SQLite error).
   kInternal,
+  // A wait was woken by the service (core/cancel.h: shutdown, or a reload that stops this
+  // mailbox's worker). Not a failure of the server: nothing is recorded, nothing counts;
+  // the work is taken up again on the next start.
+  kCancelled,
 };
 
 // Scope says what an error makes unusable, so that one bad message does not stall its

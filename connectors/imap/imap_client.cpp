@@ -119,6 +119,7 @@ void Client::close() {
   if (channel_) channel_->close();
   channel_.reset();
   state_ = State::kDisconnected;
+  idling_ = false;
 }
 
 bool Client::has_capability(const std::string& name) const {
@@ -152,9 +153,10 @@ void Client::note_capabilities(const ImapResponse& r) {
 
 Status Client::note_untagged(ImapResponse& r) {
   note_capabilities(r);
-  if (r.name == "EXISTS" && r.number) exists_ = *r.number;
+  FolderNews news = folder_news(r, counts_);
+  if (news == FolderNews::kNewMail) new_mail_ = true;
   if (r.code == "ALERT") spdlog::warn("{}: IMAP server alert: {}", options_.label, r.text);
-  if (r.condition == Condition::kBye && state_ != State::kLogout) {
+  if (news == FolderNews::kBye && state_ != State::kLogout) {
     return fail(Status(ErrorKind::kNetwork, "IMAP server closed the connection: " + r.text,
                        ErrorScope::kConnection));
   }
@@ -231,7 +233,8 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   limits.max_line = options_.max_line;
   parser_ = ResponseParser(limits);
   caps_.clear();
-  exists_ = 0;
+  counts_ = {};
+  new_mail_ = false;
   next_tag_ = 1;
   state_ = State::kGreeting;
   command_ = "the greeting";
@@ -579,7 +582,8 @@ Result<SelectInfo> Client::select(const std::string& folder) {
                  folder);
   }
   state_ = State::kSelected;
-  exists_ = info.exists;
+  counts_.exists = info.exists;
+  new_mail_ = false;  // what the folder holds now is what a listing will see
   return info;
 }
 
@@ -728,6 +732,11 @@ Status Client::uid_expunge(const std::vector<uint32_t>& uids) {
   if (uids.empty()) return Status::Ok();
   std::string set = format_uid_set(uids);
   return simple({Part{"UID EXPUNGE " + set}}, "UID EXPUNGE " + set);
+}
+
+Status Client::noop() {
+  MB_RETURN_IF_ERROR(require({State::kSelected}, "NOOP"));
+  return simple({Part{"NOOP"}}, "NOOP");
 }
 
 Status Client::logout() {

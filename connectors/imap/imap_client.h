@@ -20,6 +20,7 @@
 //   auto box = c.select("INBOX");
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -117,6 +118,28 @@ class Client : public LineClient {
   Status uid_copy(const std::vector<uint32_t>& uids, const std::string& folder);
   Status uid_move(const std::vector<uint32_t>& uids, const std::string& folder);
   Status uid_expunge(const std::vector<uint32_t>& uids);
+  Status noop();
+
+  // IDLE (RFC 2177), in three calls so that the caller picks the periods:
+  // idle_start() sends IDLE and reads up to the server's "+" within the response time-out
+  // (a tagged NO or BAD is the command's failure). idle_wait() then reads what the server
+  // pushes until new mail (true) or `until` (false); that wait is one step ending at
+  // `until`, not at the response time-out. An untagged BYE is kNetwork (scope kConnection),
+  // the thread's Cancel kCancelled; both close the connection. idle_done() sends DONE and
+  // reads the tagged answer within the response time-out (nothing when the server already
+  // ended the IDLE). "New mail" is the flag take_new_mail() reads.
+  Status idle_start();
+  Result<bool> idle_wait(std::chrono::steady_clock::time_point until);
+  Status idle_done();
+  bool idling() const { return idling_; }
+  // True when the folder grew (EXISTS or RECENT above what was known: folder_news() in
+  // imap_parser.h) in any answer since the last call or since SELECT; clears the flag.
+  bool take_new_mail() {
+    bool b = new_mail_;
+    new_mail_ = false;
+    return b;
+  }
+
   Status logout();
   // Drops the connection without LOGOUT.
   void close();
@@ -124,7 +147,7 @@ class Client : public LineClient {
   State state() const { return state_; }
   bool has_capability(const std::string& name) const;  // case-insensitive
   const std::set<std::string>& capabilities() const { return caps_; }
-  uint64_t exists() const { return exists_; }
+  uint64_t exists() const { return counts_.exists; }
 
  private:
   friend struct ClientTestPeer;  // tests/unit: states no call sequence reaches today
@@ -159,7 +182,10 @@ class Client : public LineClient {
   ResponseParser parser_;
   State state_ = State::kDisconnected;
   std::set<std::string> caps_;  // upper-cased
-  uint64_t exists_ = 0;
+  FolderCounts counts_;
+  bool new_mail_ = false;
+  bool idling_ = false;
+  std::string idle_tag_;
   uint32_t next_tag_ = 1;
   // What happened to the BODY[] literal of the response being read.
   enum class BodyFate { kNone, kKept, kTooLarge, kDropped };

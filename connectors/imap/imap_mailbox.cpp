@@ -7,12 +7,15 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
+#include <thread>
 #include <unordered_set>
 
 #include "auth/token_cache.h"
 #include "connectors/imap/imap_client.h"
 #include "connectors/imap/imap_syntax.h"
 #include "connectors/line_client.h"
+#include "core/cancel.h"
 #include "core/net.h"
 
 namespace mb {
@@ -24,11 +27,17 @@ using imap::SelectInfo;
 constexpr size_t kFetchBatch = 25;     // UIDs per UID FETCH
 constexpr size_t kApplyBatch = 1000;   // UIDs per STORE / COPY / MOVE / EXPUNGE
 
+using Clock = std::chrono::steady_clock;
+
 class ImapMailbox : public Mailbox {
  public:
-  ImapMailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory)
-      : cfg_(std::move(config)), sign_in_(std::move(sign_in)), factory_(std::move(factory)) {
+  ImapMailbox(MailboxConfig config, SignIn sign_in, StreamFactory factory, ImapPushOptions push)
+      : cfg_(std::move(config)),
+        sign_in_(std::move(sign_in)),
+        factory_(std::move(factory)),
+        push_(push) {
     if (cfg_.port == 0) cfg_.port = default_port(ConnectorType::kImap, cfg_.security);
+    caps_.push = true;  // IDLE, or NOOP polling where the server lacks it
   }
   ~ImapMailbox() override { close(); }
 
@@ -38,6 +47,7 @@ class ImapMailbox : public Mailbox {
   Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override;
   Status apply(const std::vector<std::string>& keys, const PostAction& action) override;
   Capabilities capabilities() const override { return caps_; }
+  Result<ChangeWait> wait_for_change(Clock::time_point deadline) override;
   void close() override;
 
  private:
@@ -55,13 +65,24 @@ class ImapMailbox : public Mailbox {
   Status with_create(const std::string& folder, const std::function<Status()>& op);
   Status expunge(const std::vector<uint32_t>& uids);
   uint32_t last_listed_uid(const std::string& state) const;
+  bool take_new_mail();
+  bool news_since_listing() const;
+  Result<ChangeWait> idle_until(Clock::time_point deadline);
+  Result<ChangeWait> noop_until(Clock::time_point deadline);
 
   MailboxConfig cfg_;
   SignIn sign_in_;
   StreamFactory factory_;
   std::unique_ptr<Client> client_;
+  ImapPushOptions push_;
   SelectInfo box_;
   Capabilities caps_;
+  // Whether the folder grew on this connection since its SELECT, and what the last listing
+  // knew: the UIDNEXT of its SELECT when nothing had arrived since (nullopt: not known), so
+  // that a wait on a new connection can tell whether mail came while none was open.
+  bool grew_since_select_ = false;
+  std::optional<uint32_t> listed_uidnext_;
+  uint32_t listed_validity_ = 0;
 };
 
 imap::ClientOptions ImapMailbox::client_options() const {
@@ -124,10 +145,10 @@ Status ImapMailbox::sign_in_and_select(std::string* detail_sign_in) {
   MB_RETURN_IF_ERROR(sign_in(&how));
   if (detail_sign_in != nullptr) *detail_sign_in = "signed in as " + cfg_.user + " (" + how + ")";
   caps_.move = client_->has_capability("MOVE");
-  caps_.push = client_->has_capability("IDLE");
   auto box = client_->select(cfg_.folder);
   if (!box.ok()) return box.status();
   box_ = *box;
+  grew_since_select_ = false;
   return Status::Ok();
 }
 
@@ -190,6 +211,12 @@ Result<Pending> ImapMailbox::list_pending(size_t limit, const std::string& state
 
 Result<Pending> ImapMailbox::list_once(size_t limit, const std::string& state) {
   MB_RETURN_IF_ERROR(ensure_open());
+  // Growth seen from here on (in the SEARCH answer or later) makes the next wait return
+  // kChanged at once: the SEARCH may or may not have seen that mail.
+  take_new_mail();
+  listed_validity_ = box_.uidvalidity;
+  listed_uidnext_ = grew_since_select_ || box_.uidnext == 0 ? std::nullopt
+                                                             : std::optional(box_.uidnext);
   uint32_t last = 0;
   std::string criteria;
   switch (cfg_.after.kind) {
@@ -210,6 +237,61 @@ Result<Pending> ImapMailbox::list_once(size_t limit, const std::string& state) {
   for (uint32_t u : *uids) p.keys.push_back(imap::format_key(box_.uidvalidity, u));
   p.next_state = imap::format_key(box_.uidvalidity, uids->empty() ? last : uids->back());
   return p;
+}
+
+bool ImapMailbox::take_new_mail() {
+  bool grew = client_ && client_->take_new_mail();
+  grew_since_select_ = grew_since_select_ || grew;
+  return grew;
+}
+
+// On a connection just opened: may mail have come since the last listing, while no
+// connection was there to hear of it? Not when the server gives no UIDNEXT (IDLE will tell).
+bool ImapMailbox::news_since_listing() const {
+  if (box_.uidnext == 0) return false;
+  return !listed_uidnext_ || listed_validity_ != box_.uidvalidity ||
+         box_.uidnext > *listed_uidnext_;
+}
+
+Result<ChangeWait> ImapMailbox::wait_for_change(Clock::time_point deadline) {
+  bool fresh = !client_ || client_->state() != imap::State::kSelected;
+  MB_RETURN_IF_ERROR(ensure_open());
+  if (fresh && news_since_listing()) return ChangeWait::kChanged;
+  if (take_new_mail()) return ChangeWait::kChanged;
+  auto r = client_->has_capability("IDLE") ? idle_until(deadline) : noop_until(deadline);
+  if (!r.ok() && r.status().kind() == ErrorKind::kCancelled && client_) {
+    client_->close();  // a read cut short leaves the connection out of step
+    client_.reset();
+  }
+  if (!r.ok()) return check(r.status().prefixed("mailbox " + cfg_.name));
+  return r;
+}
+
+// IDLE until news or `deadline`, DONE and IDLE again every idle_refresh.
+Result<ChangeWait> ImapMailbox::idle_until(Clock::time_point deadline) {
+  while (true) {
+    Clock::time_point now = Clock::now();
+    if (now >= deadline) return ChangeWait::kTimedOut;
+    Clock::time_point until = std::min(deadline, now + push_.idle_refresh);
+    MB_RETURN_IF_ERROR(client_->idle_start());
+    auto news = client_->idle_wait(until);
+    if (!news.ok()) return news.status();
+    MB_RETURN_IF_ERROR(client_->idle_done());
+    if (take_new_mail()) return ChangeWait::kChanged;
+  }
+}
+
+// Without IDLE: a NOOP every noop_interval (the server reports new mail in its answer).
+Result<ChangeWait> ImapMailbox::noop_until(Clock::time_point deadline) {
+  while (true) {
+    Clock::time_point next = std::min(deadline, Clock::now() + push_.noop_interval);
+    const Cancel* cancel = CancelScope::current();
+    if (cancel != nullptr ? cancel->wait_until(next) : (std::this_thread::sleep_until(next), false))
+      return Cancel::cancelled("waiting for new mail");
+    MB_RETURN_IF_ERROR(client_->noop());
+    if (take_new_mail()) return ChangeWait::kChanged;
+    if (Clock::now() >= deadline) return ChangeWait::kTimedOut;
+  }
 }
 
 // A FETCH answer that could not be read, as opposed to a connection that failed: a line
@@ -431,8 +513,8 @@ ConnectionReport ImapMailbox::test_connection() {
 }  // namespace
 
 std::unique_ptr<Mailbox> make_imap_mailbox(const MailboxConfig& config, SignIn sign_in,
-                                           StreamFactory factory) {
-  return std::make_unique<ImapMailbox>(config, std::move(sign_in), std::move(factory));
+                                           StreamFactory factory, ImapPushOptions push) {
+  return std::make_unique<ImapMailbox>(config, std::move(sign_in), std::move(factory), push);
 }
 
 }  // namespace mb

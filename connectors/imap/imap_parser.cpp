@@ -411,4 +411,26 @@ Result<ImapResponse> parse_response(std::string_view bytes, ParserLimits limits)
   }
 }
 
+FolderNews folder_news(const ImapResponse& r, FolderCounts& counts) {
+  if (r.kind != ImapResponse::Kind::kUntagged) return FolderNews::kNone;
+  if (r.condition == Condition::kBye) return FolderNews::kBye;
+  if (!r.number) return FolderNews::kNone;
+  uint64_t n = *r.number;
+  if (r.name == "EXISTS") {
+    bool grew = n > counts.exists;
+    counts.exists = n;
+    return grew ? FolderNews::kNewMail : FolderNews::kNone;
+  }
+  if (r.name == "RECENT") {
+    bool grew = n > counts.recent;
+    counts.recent = n;
+    return grew ? FolderNews::kNewMail : FolderNews::kNone;
+  }
+  if (r.name == "EXPUNGE" && n > 0) {
+    if (counts.exists > 0) --counts.exists;
+    if (counts.recent > counts.exists) counts.recent = counts.exists;
+  }
+  return FolderNews::kNone;
+}
+
 }  // namespace mb::imap

@@ -99,6 +99,10 @@ class ResponseParser {
   LiteralContext literal_context() const;
 
   ImapResponse take_response();
+  // True when no response is partly read (a wait may stop here and resume later).
+  bool between_responses() const {
+    return phase_ == Phase::kLine && first_line_ && line_.empty() && !cr_seen_;
+  }
   const Status& error() const { return error_; }
   void reset();
 
@@ -122,6 +126,21 @@ class ResponseParser {
   ImapResponse response_;
   Status error_;
 };
+
+// What the client knows of the selected folder's size from untagged responses.
+struct FolderCounts {
+  uint64_t exists = 0;  // "* n EXISTS", less one per "* n EXPUNGE" since
+  uint64_t recent = 0;  // "* n RECENT"
+};
+
+// What one response says about the selected folder (RFC 3501 §7.3–7.4, RFC 2177 IDLE):
+// kNewMail for "* n EXISTS" above counts.exists or "* n RECENT" above counts.recent (the
+// folder grew), kBye for an untagged BYE (the server is closing the connection), else kNone.
+// Updates `counts`: EXISTS and RECENT set them, EXPUNGE takes one message off (so that an
+// EXISTS after expunges is compared with the real size, not a stale one). Pure, for the
+// client and the fuzzer.
+enum class FolderNews { kNone, kNewMail, kBye };
+FolderNews folder_news(const ImapResponse& r, FolderCounts& counts);
 
 // Parses one complete response held in `bytes` (lines and literals inline); for tests and
 // the fuzzer. kProtocol on malformed input or when `bytes` holds less than a response.

@@ -9,7 +9,8 @@
 // The first byte picks the size of the pieces the input is fed in, so the fuzzer also
 // explores how responses are split across reads. Invariants: the parser always consumes
 // what it is fed (or stops with an error), never returns a response after an error, and
-// after reset() it accepts input again.
+// after reset() it accepts input again; folder_news() (what IDLE makes of each response)
+// never lets the folder's count run below zero or report growth without a larger count.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -29,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_literal = 1 << 16;
   limits.max_depth = 16;
   ResponseParser parser(limits);
+  FolderCounts counts{data[0] % 8u, 0};
   while (!in.empty()) {
     std::string_view chunk = in.substr(0, piece);
     size_t before = chunk.size();
@@ -37,7 +39,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     in.remove_prefix(used);
     if (step.kind == ParseStep::kResponse) {
       ImapResponse r = parser.take_response();
-      (void)r;
+      FolderCounts before = counts;
+      FolderNews news = folder_news(r, counts);
+      if (news == FolderNews::kNewMail && counts.exists <= before.exists &&
+          counts.recent <= before.recent)
+        std::abort();  // growth must be growth
+      if (!parser.between_responses()) std::abort();
     } else if (step.kind == ParseStep::kError) {
       if (parser.error().ok()) std::abort();  // an error must say why
       parser.reset();

@@ -140,6 +140,40 @@ one_message_per_connection = false
 metrics = "127.0.0.1:9464"            # Prometheus /metrics and /healthz; off when absent
 )";
 
+TEST(ConfigTest, PollIntervalDefaultsPerTypeAndAnExplicitValueWins) {
+  const std::string graph = R"([[app]]
+name = "contoso"
+tenant = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret = "env:APP_SECRET"
+
+[[mailbox]]
+name = "sales"
+type = "graph"
+app = "contoso"
+user = "sales@contoso.com"
+)";
+  const std::string pop3 = R"([[mailbox]]
+name = "legacy"
+type = "pop3"
+host = "pop.example.com"
+user = "legacy"
+password = "env:POP_PW"
+)";
+  auto g = parse_config(graph, kOrigin, "/etc/mb");
+  ASSERT_THAT(g, IsOk());
+  EXPECT_EQ(g->mailboxes.at(0).poll_interval, std::chrono::seconds(30));
+  auto g90 = parse_config(graph + "poll_interval = \"90s\"\n", kOrigin, "/etc/mb");
+  ASSERT_THAT(g90, IsOk());
+  EXPECT_EQ(g90->mailboxes.at(0).poll_interval, std::chrono::seconds(90));
+  auto p = parse_config(pop3, kOrigin, "/etc/mb");
+  ASSERT_THAT(p, IsOk());
+  EXPECT_EQ(p->mailboxes.at(0).poll_interval, std::chrono::seconds(120));
+  auto i = parse_config(mailbox_with("poll_interval = \"10s\""), kOrigin, "/etc/mb");
+  ASSERT_THAT(i, IsOk());
+  EXPECT_EQ(i->mailboxes.at(0).poll_interval, std::chrono::seconds(10));
+}
+
 TEST(ConfigTest, SpecSketchParses) {
   auto cfg = parse_config(kSpecSketch, kOrigin, "/srv/mb");
   ASSERT_THAT(cfg, IsOk());
@@ -149,6 +183,9 @@ TEST(ConfigTest, SpecSketchParses) {
   EXPECT_EQ(cfg->mailboxes[0].poll_interval, std::chrono::seconds(120));
   EXPECT_EQ(cfg->mailboxes[1].auth, AuthMethod::kOAuth2);  // graph defaults to oauth2
   EXPECT_EQ(cfg->mailboxes[1].port, 443);
+  // No poll_interval: each type's default (graph polls its delta query every 30 s).
+  EXPECT_EQ(cfg->mailboxes[1].poll_interval, std::chrono::seconds(30));
+  EXPECT_EQ(cfg->mailboxes[2].poll_interval, std::chrono::seconds(120));
   EXPECT_EQ(cfg->mailboxes[2].line_no, line_of(kSpecSketch, "name = \"onprem\"") - 1);
   ASSERT_EQ(cfg->senders.size(), 1u);
   EXPECT_EQ(cfg->senders[0].port, 587);

@@ -26,6 +26,16 @@ TEST(ConnectorTypesTest, NamesAndParsesAuthMethods) {
   EXPECT_EQ(parse_auth_method("OAuth2"), std::nullopt);
 }
 
+TEST(ConnectorTypesTest, DefaultPollIntervalPerMailboxType) {
+  using std::chrono::seconds;
+  EXPECT_EQ(connector_spec(ConnectorType::kGraph).default_poll_interval, seconds(30));
+  EXPECT_EQ(connector_spec(ConnectorType::kImap).default_poll_interval, seconds(120));
+  EXPECT_EQ(connector_spec(ConnectorType::kPop3).default_poll_interval, seconds(120));
+  for (const ConnectorSpec& spec : connector_specs()) {
+    EXPECT_EQ(spec.mailbox_rank > 0, spec.default_poll_interval > seconds(0)) << spec.name;
+  }
+}
+
 TEST(ConnectorTypesTest, KnowsWhatEachTypeAllows) {
   EXPECT_FALSE(connector_spec(ConnectorType::kEws).implemented);
   EXPECT_FALSE(connector_spec(ConnectorType::kPop3).folders);

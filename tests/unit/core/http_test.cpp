@@ -23,8 +23,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <future>
 #include <openssl/ssl.h>
 
+#include "core/cancel.h"
 #include "core/internal/tls.h"
 #include "core/net.h"
 #include "tests/status_matchers.h"
@@ -524,6 +527,24 @@ TEST_F(HttpTest, SilentServerTimesOutAsNetworkError) {
   EXPECT_GE(took, std::chrono::milliseconds(900));
   EXPECT_LT(took, std::chrono::seconds(4));
   EXPECT_EQ(server.seen().size(), 1u);  // the request arrived; the answer never came
+}
+
+// The service's stop wakes a request waiting on a silent server at once (core/cancel.h),
+// long before its 60 s time-out, and says it was stopped rather than timed out.
+TEST_F(HttpTest, CancelOfTheThreadEndsAWaitingRequestAtOnce) {
+  auto o = serving(pki_.localhost);
+  o.silent = true;
+  HttpServer server(o);
+  HttpOptions slow = trusting();
+  slow.timeouts.response = std::chrono::seconds(60);
+  Cancel stop;
+  auto pending = std::async(std::launch::async, [&] {
+    CancelScope scope(&stop);
+    return get(slow, url("localhost", server.port(), "/"));
+  });
+  stop.fire();  // before or during the wait: either way the request ends as cancelled
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_THAT(pending.get(), StatusIs(ErrorKind::kCancelled, HasSubstr("stopped by the service")));
 }
 
 // cpprestsdk restarts its timer whenever a piece of the body (64 KiB) has arrived, so a body

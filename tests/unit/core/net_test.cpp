@@ -14,10 +14,12 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "core/cancel.h"
 #include "core/internal/resolver.h"
 #include "core/internal/tls.h"
 #include "core/line.h"
@@ -241,6 +243,42 @@ TEST(NetPlainTest, SilentServerTimesOutOnRead) {
   char buf[64];
   EXPECT_THAT((*s)->read_some(buf, sizeof buf),
               StatusIs(ErrorKind::kNetwork, HasSubstr("timed out after 1 s")));
+}
+
+// The service's stop (core/cancel.h) wakes a read on a silent server at once, not after the
+// 60 s time-out, as kCancelled; a later read on that thread's stream stays cancelled.
+TEST(NetPlainTest, CancelOfTheThreadWakesABlockedRead) {
+  TestServer server(silent());
+  Timeouts t;
+  t.response = std::chrono::seconds(60);
+  auto s = connect_tcp("127.0.0.1", server.port(), t);
+  ASSERT_THAT(s, IsOk());
+  Cancel stop;
+  auto pending = std::async(std::launch::async, [&] {
+    CancelScope scope(&stop);
+    char buf[64];
+    return (*s)->read_some(buf, sizeof buf);
+  });
+  stop.fire();
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_THAT(pending.get(), StatusIs(ErrorKind::kCancelled, HasSubstr("stopped by the service")));
+}
+
+TEST(NetPlainTest, CancelOfTheThreadWakesATlsHandshakeAndRefusesNewConnections) {
+  TestServer server(silent());
+  Timeouts t;
+  t.connect = std::chrono::seconds(60);
+  Cancel stop;
+  auto pending = std::async(std::launch::async, [&] {
+    CancelScope scope(&stop);
+    return connect_stream("127.0.0.1", server.port(), Security::kTls, TlsOptions{}, t);
+  });
+  stop.fire();
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_THAT(pending.get(), StatusIs(ErrorKind::kCancelled, HasSubstr("stopped by the service")));
+  CancelScope scope(&stop);  // already fired: nothing is even connected
+  EXPECT_THAT(connect_tcp("127.0.0.1", server.port(), t),
+              StatusIs(ErrorKind::kCancelled, HasSubstr("stopped by the service")));
 }
 
 TEST(NetPlainTest, SilentServerTimesOutInTlsHandshake) {

@@ -59,6 +59,18 @@ class GraphMailboxTest : public ::testing::Test {
   std::shared_ptr<Sleeps> sleeps_;
 };
 
+// Graph: the delta query polled on poll_interval (30 s by default); change notifications
+// are not built, so there is nothing to wait on and no request is made.
+TEST_F(GraphMailboxTest, PollsTheDeltaQueryInsteadOfWaitingForChange) {
+  auto m = mailbox();
+  EXPECT_TRUE(m->capabilities().delta);
+  EXPECT_FALSE(m->capabilities().push);
+  auto r = m->wait_for_change(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(*r, ChangeWait::kUnsupported);
+  EXPECT_TRUE(graph_->snapshot().empty());
+}
+
 TEST_F(GraphMailboxTest, ResolvesDisplayNamePathCaseInsensitivelyUnderWellKnownFolder) {
   cfg_.folder = "inbox/SUPPORT";
   route([](const HttpRequest& r) {

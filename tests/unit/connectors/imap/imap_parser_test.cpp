@@ -301,5 +301,33 @@ TEST(ImapParserTest, ErrorIsStickyUntilReset) {
   EXPECT_EQ(p.feed(good).kind, ParseStep::kResponse);
 }
 
+// The untagged responses of an IDLE, one by one (folder_news is what the client applies).
+TEST(ImapParserTest, FolderNewsFollowsTheFolderSize) {
+  FolderCounts c{3, 0};
+  auto news = [&](const char* line) {
+    auto r = parse_response(line);
+    EXPECT_TRUE(r.ok()) << line;
+    return r.ok() ? folder_news(*r, c) : FolderNews::kNone;
+  };
+  EXPECT_EQ(news("* 3 EXISTS\r\n"), FolderNews::kNone);  // what was known
+  EXPECT_EQ(news("* 1 FETCH (FLAGS (\\Seen))\r\n"), FolderNews::kNone);
+  EXPECT_EQ(news("* 2 EXPUNGE\r\n"), FolderNews::kNone);
+  EXPECT_EQ(c.exists, 2u);
+  EXPECT_EQ(news("* 3 EXISTS\r\n"), FolderNews::kNewMail);  // 2 → 3 after the expunge
+  EXPECT_EQ(c.exists, 3u);
+  EXPECT_EQ(news("* 1 RECENT\r\n"), FolderNews::kNewMail);
+  EXPECT_EQ(news("* 1 RECENT\r\n"), FolderNews::kNone);
+  EXPECT_EQ(news("* 0 RECENT\r\n"), FolderNews::kNone);
+  EXPECT_EQ(news("* OK Still here\r\n"), FolderNews::kNone);
+  EXPECT_EQ(news("* BYE Autologout; idle for too long\r\n"), FolderNews::kBye);
+  EXPECT_EQ(news("a1 OK [UIDNEXT 9] done\r\n"), FolderNews::kNone);
+  EXPECT_EQ(news("+ idling\r\n"), FolderNews::kNone);
+  // An expunge with nothing left to take off, and the EXISTS after it.
+  c = {};
+  EXPECT_EQ(news("* 1 EXPUNGE\r\n"), FolderNews::kNone);
+  EXPECT_EQ(c.exists, 0u);
+  EXPECT_EQ(news("* 1 EXISTS\r\n"), FolderNews::kNewMail);
+}
+
 }  // namespace
 }  // namespace mb::imap

@@ -126,6 +126,16 @@ std::map<std::string, std::string> fetch_all(Mailbox& m, const std::vector<std::
   return got;
 }
 
+// POP3 has no push: the service polls it on poll_interval, and connects for nothing here.
+TEST(Pop3MailboxTest, CannotWaitForChange) {
+  Fixture f(PostAction::leave());
+  EXPECT_FALSE(f.mbx().capabilities().push);
+  auto r = f.mbx().wait_for_change(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+  ASSERT_THAT(r.status(), IsOk());
+  EXPECT_EQ(*r, ChangeWait::kUnsupported);
+  EXPECT_TRUE(f.used.empty());
+}
+
 TEST(Pop3MailboxTest, ListsUidlKeysInOrderWithinTheLimit) {
   Fixture f(PostAction::remove());
   f.add(session({"u1", "u2", "u3"}));
