@@ -102,10 +102,10 @@ nlohmann::json row_json(const OutboxRow& r) {
           {"recipients", r.recipients},
           {"pending_recipients", r.pending},
           {"subject", r.subject},
-          {"state", r.state},
+          {"state", to_string(r.state)},
           {"attempts", r.attempts},
-          {"next_attempt_at", r.state == "queued" ? nlohmann::json(r.next_attempt_at)
-                                                  : nlohmann::json()},
+          {"next_attempt_at", r.state == OutboxState::kQueued ? nlohmann::json(r.next_attempt_at)
+                                                              : nlohmann::json()},
           {"last_error", r.last_error},
           {"message_id", r.message_id},
           {"server_id", r.server_id},
@@ -134,10 +134,12 @@ int run_list(Context& ctx, bool json) {
   if (*paused) ctx.out << "sending is paused (mailbridge outbox resume)\n";
   if (rows->empty()) ctx.out << "the outbox is empty\n";
   for (const auto& r : *rows) {
-    std::string when = r.state == "sent" ? (r.unconfirmed ? "sent (unconfirmed) " : "sent ") +
-                                               r.sent_at
-                       : r.state == "queued" ? "next " + r.next_attempt_at : "";
-    ctx.out << fmt::format("#{} {} ticket {} to {} \"{}\" attempts {} {}\n", r.id, r.state,
+    std::string when = r.state == OutboxState::kSent
+                           ? (r.unconfirmed ? "sent (unconfirmed) " : "sent ") + r.sent_at
+                       : r.state == OutboxState::kQueued ? "next " + r.next_attempt_at
+                                                         : "";
+    ctx.out << fmt::format("#{} {} ticket {} to {} \"{}\" attempts {} {}\n", r.id,
+                           to_string(r.state),
                            r.ticket_id, printable(r.to), printable(r.subject), r.attempts, when);
     if (!r.last_error.empty()) ctx.out << "    " << printable(r.last_error) << "\n";
   }

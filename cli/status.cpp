@@ -24,7 +24,7 @@ json null_if_empty(const std::string& s) {
 
 // The open alert ticket of an auth-failed mailbox, else 0.
 int64_t alert_ticket(const MailboxState& st) {
-  return st.state == "auth-failed" ? st.alert_ticket_id : 0;
+  return st.state == MailboxStatus::kAuthFailed ? st.alert_ticket_id : 0;
 }
 
 // True while the server's requested pause (Graph Retry-After, POP3 [IN-USE]) lasts.
@@ -37,7 +37,7 @@ json state_json(const MailboxState& st) {
   json skipped = json::object();
   for (const auto& [reason, n] : st.skipped) skipped[reason] = n;
   return {{"name", st.name},
-          {"state", st.state},
+          {"state", to_string(st.state)},
           {"last_run", null_if_empty(st.last_run)},
           {"imported", st.imported},
           {"skipped", skipped},
@@ -69,9 +69,9 @@ void print_table(Context& ctx, const std::vector<MailboxState>& states) {
                           alert_ticket(st), st.consecutive_auth_failures, error);
     }
     if (throttled(st)) error = fmt::format("throttled until {}; {}", st.throttled_until, error);
-    ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", st.name, st.state,
-                           st.last_run.empty() ? "never" : st.last_run, st.imported, skipped,
-                           printable(error));
+    ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", st.name,
+                           to_string(st.state), st.last_run.empty() ? "never" : st.last_run,
+                           st.imported, skipped, printable(error));
     if (skipped > 0) ctx.out << "  skipped: " << printable(by_reason(st.skipped)) << "\n";
   }
 }
@@ -85,7 +85,7 @@ int run_status(Context& ctx, bool as_json) {
     if (!st.ok()) return fail(ctx, st.status());
     st->name = m.name;
     // A mailbox switched off in the file is not polled, whatever its last state was.
-    if (!m.enabled) st->state = "paused";
+    if (!m.enabled) st->state = MailboxStatus::kPaused;
     states.push_back(std::move(*st));
   }
   if (as_json) {

@@ -10,7 +10,7 @@
 namespace mb {
 namespace {
 
-constexpr const char* kAuthFailed = "auth-failed";
+constexpr MailboxStatus kAuthFailed = MailboxStatus::kAuthFailed;
 constexpr const char* kAlertSource = "System - Email Monitor";
 
 std::string failures(int64_t n) {
@@ -91,7 +91,7 @@ Status resume(Store& store, const MailboxConfig& m, MailboxState& state, const c
   }
   spdlog::warn("mailbox {}: signed in again; polling resumed (alert ticket #{})", m.name,
                state.alert_ticket_id);
-  state.state = "ok";
+  state.state = MailboxStatus::kOk;
   state.alert_ticket_id = 0;
   return Status::Ok();
 }
@@ -137,7 +137,7 @@ Status after_pass(Store& store, const MailboxConfig& mailbox, const Config& conf
       state.consecutive_auth_failures >= int64_t{config.monitor.auth_failure_threshold}) {
     return raise_alert(store, mailbox, config, state, outcome.status, hooks);
   }
-  state.state = outcome.status.ok() ? "ok" : "error";
+  state.state = outcome.status.ok() ? MailboxStatus::kOk : MailboxStatus::kError;
   return Status::Ok();
 }
 

@@ -235,7 +235,7 @@ void Outbox::schedule_retry(OutboxRow& row, const Status& why, FlushStats& stats
   row.claimed_at.clear();
   if (is_permanent_send_failure(why) ||
       row.attempts >= static_cast<int64_t>(config_.outbox.max_attempts)) {
-    row.state = "parked";
+    row.state = OutboxState::kParked;
     if (!is_permanent_send_failure(why)) {
       row.last_error = "gave up after " + std::to_string(row.attempts) + " attempts: " +
                        row.last_error;
@@ -245,7 +245,7 @@ void Outbox::schedule_retry(OutboxRow& row, const Status& why, FlushStats& stats
   }
   auto delay = backoff(row.attempts, options_.jitter());
   if (auto after = why.retry_after(); after && *after > delay) delay = *after;
-  row.state = "queued";
+  row.state = OutboxState::kQueued;
   row.next_attempt_at = format_utc(now() + delay);
   ++stats.retrying;
 }
@@ -281,7 +281,7 @@ void Outbox::record_result(OutboxRow& row, const Result<SendResult>& result,
     refused += (refused.empty() ? "" : "; ") + r.address + ": " + r.reply;
   }
   if (row.pending.empty()) {
-    row.state = "sent";
+    row.state = OutboxState::kSent;
     row.sent_at = format_utc(now());
     row.last_error = refused.empty() ? "" : scrub("refused for good: " + refused);
     row.claimed_by.clear();
@@ -312,7 +312,7 @@ void Outbox::resolve_in_doubt(OutboxRow& row, const std::string& why, FlushStats
         }
       }
       record_result(row, known, stats);
-      if (row.state == "sent") {
+      if (row.state == OutboxState::kSent) {
         row.unconfirmed = true;
         row.sent_at = row.handed_over_at.empty() ? row.sent_at : row.handed_over_at;
         row.last_error = scrub("unconfirmed: " + why + "; the server had the whole message, so "
@@ -329,7 +329,7 @@ void Outbox::resolve_in_doubt(OutboxRow& row, const std::string& why, FlushStats
                      stats);
       break;
     case InDoubt::kPark:
-      row.state = "parked";
+      row.state = OutboxState::kParked;
       row.last_error = scrub("in doubt: " + why + ". The server had the whole message but its "
                              "answer was never read; check whether it arrived, and if not, "
                              "`mailbridge outbox retry " + id + "` sends it again");
@@ -375,7 +375,7 @@ Status Outbox::send_one(OutboxRow& row, Sender* sender, const Status& setup, Flu
       record_result(row, result, stats);
     }
   }
-  auto written = store_.update_outbox(row, "sending", owner);
+  auto written = store_.update_outbox(row, OutboxState::kSending, owner);
   if (!written.ok()) return written.status();
   if (!*written) spdlog::warn("outbox #{}: taken over by another process meanwhile", row.id);
   if (*written) count_outcome(row);
@@ -467,14 +467,14 @@ Result<int64_t> Outbox::recover() {
       std::string when = row.handed_over_at.empty() ? "" : " at " + row.handed_over_at;
       resolve_in_doubt(row, "interrupted after the message reached the server" + when + " (" +
                                 owner + " stopped)", ignored);
-      if (row.state == "queued") row.next_attempt_at = format_utc(now());
+      if (row.state == OutboxState::kQueued) row.next_attempt_at = format_utc(now());
     } else {
       // SMTP: its end never reached the server, which discards an unfinished transaction,
       // so sending it again cannot make a second copy. Graph's one request has no such
       // moment on record: it may have gone (docs/reliability.md).
       const SenderConfig* via = config_.find_sender(row.sender);
       const bool marks = via == nullptr || !connector_spec(via->type).http;
-      row.state = "queued";
+      row.state = OutboxState::kQueued;
       row.next_attempt_at = format_utc(now());
       row.last_error = marks ? "interrupted before the message reached the server (" + owner +
                                    " stopped); sent again"
@@ -485,7 +485,7 @@ Result<int64_t> Outbox::recover() {
       row.claimed_at.clear();
       spdlog::warn("outbox #{}: {}", row.id, row.last_error);
     }
-    auto written = store_.update_outbox(row, "sending", owner);
+    auto written = store_.update_outbox(row, OutboxState::kSending, owner);
     if (!written.ok()) return written.status();
     if (*written) ++n;
     if (*written) count_outcome(row);
@@ -508,17 +508,18 @@ Status Outbox::retry(int64_t id) {
   OutboxRow r = std::move(**row);
   // A message recorded as sent without the server's answer may be sent again by hand, once
   // an operator found it did not arrive.
-  if (r.state != "parked" && r.state != "queued" && !(r.state == "sent" && r.unconfirmed)) {
-    return Status(ErrorKind::kRejected,
-                  "outbox message " + std::to_string(id) + " is " + r.state + ", not parked");
+  if (r.state != OutboxState::kParked && r.state != OutboxState::kQueued &&
+      !(r.state == OutboxState::kSent && r.unconfirmed)) {
+    return Status(ErrorKind::kRejected, "outbox message " + std::to_string(id) + " is " +
+                                            to_string(r.state) + ", not parked");
   }
-  const std::string was = r.state;
-  if (r.state == "sent") {
+  const OutboxState was = r.state;
+  if (r.state == OutboxState::kSent) {
     r.pending = r.recipients;
     r.unconfirmed = false;
     r.sent_at.clear();
   }
-  r.state = "queued";
+  r.state = OutboxState::kQueued;
   r.attempts = 0;
   r.next_attempt_at = format_utc(now());
   if (r.pending.empty()) r.pending = r.recipients;

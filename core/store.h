@@ -85,9 +85,34 @@ struct LedgerEntry {
   std::string post_action;        // the action decided at commit ("mark-read", "leave", …)
 };
 
+// What a mailbox's last pass left it as (SPEC §7 `status`). Stored, and shown, as its
+// to_string(): "ok" | "auth-failed" | "error" | "paused".
+enum class MailboxStatus {
+  kOk,          // the last pass worked (or none ran yet)
+  kAuthFailed,  // too many sign-in failures in a row: not polled, alert ticket open
+  kError,       // the last pass failed otherwise
+  kPaused,      // a disabled mailbox, as `status` shows it (mailbridge never stores it)
+};
+
+// One row of the durable outbox moves queued → sending → sent, or → parked (an operator's
+// `outbox retry` queues it again). Stored, and shown, as its to_string().
+enum class OutboxState {
+  kQueued,   // "queued": waiting for next_attempt_at
+  kSending,  // "sending": claimed by one process (claimed_by)
+  kSent,     // "sent"
+  kParked,   // "parked": given up on; needs an operator
+};
+
+// The text of each value, as stored and shown, and back; parse gives nullopt for any other
+// text (the store turns that into a kInternal error naming the value and the row).
+std::string to_string(MailboxStatus status);
+std::optional<MailboxStatus> parse_mailbox_status(std::string_view text);
+std::string to_string(OutboxState state);
+std::optional<OutboxState> parse_outbox_state(std::string_view text);
+
 struct MailboxState {
   std::string name;
-  std::string state = "ok";       // ok | auth-failed | error | paused
+  MailboxStatus state = MailboxStatus::kOk;
   std::string sync_state;         // connector's opaque Pending::next_state
   std::string last_run;           // ISO 8601 UTC, empty if never
   int64_t imported = 0;           // in the last run
@@ -136,7 +161,7 @@ struct OutboxRow {
   std::string subject;
   std::string raw;
   std::string message_id;         // without angle brackets
-  std::string state = "queued";   // queued | sending | sent | parked
+  OutboxState state = OutboxState::kQueued;
   int64_t attempts = 0;
   std::string next_attempt_at;
   std::string last_error;         // never a secret
@@ -257,7 +282,8 @@ class Store {
   Result<int64_t> create_ticket(const Ticket& ticket, const Note& first_note);
   Result<int64_t> add_note(int64_t ticket_id, const Note& note);
 
-  // Mailbox state
+  // Mailbox state. A stored state that is not one of MailboxStatus's texts is kInternal
+  // (naming it and the mailbox), never taken for "ok".
   Result<MailboxState> get_mailbox_state(const std::string& name);  // defaults if absent
   Result<std::vector<MailboxState>> list_mailbox_states();
   Status put_mailbox_state(const MailboxState& state);
@@ -280,7 +306,8 @@ class Store {
   // between with the note's id (0 without a note) to complete the row (cookie, raw MIME).
   using OutboxFinish = std::function<Status(int64_t note_id, OutboxRow& row)>;
   Result<OutboxRow> enqueue_outbox(OutboxRow row, const Note* note, const OutboxFinish& finish);
-  // Every row, newest first, without raw.
+  // Every row, newest first, without raw. Every call that reads rows fails with kInternal
+  // (naming the value and the row) on a state that is not one of OutboxState's texts.
   Result<std::vector<OutboxRow>> list_outbox();
   Result<std::optional<OutboxRow>> get_outbox(int64_t id);  // with raw
   // Claims up to `limit` queued rows due at `now` (oldest due first) for `owner`: state
@@ -293,7 +320,7 @@ class Store {
   // unconfirmed) if the row is
   // still in `expected_state` and, when `expected_owner` is not empty, claimed by it.
   // false: it was not (someone else moved it).
-  Result<bool> update_outbox(const OutboxRow& row, const std::string& expected_state,
+  Result<bool> update_outbox(const OutboxRow& row, OutboxState expected_state,
                              const std::string& expected_owner = "");
   // Records, while `owner` still holds the `sending` claim, that this attempt handed the
   // message's end to the server at `at`, with the recipients' answers known then. One

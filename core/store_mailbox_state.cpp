@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <utility>
+
 #include "core/internal/sqlite.h"
 #include "core/internal/store_util.h"
 
@@ -14,15 +16,28 @@ using internal::Transaction;
 
 namespace {
 
+constexpr std::pair<MailboxStatus, const char*> kMailboxStatusNames[] = {
+    {MailboxStatus::kOk, "ok"},
+    {MailboxStatus::kAuthFailed, "auth-failed"},
+    {MailboxStatus::kError, "error"},
+    {MailboxStatus::kPaused, "paused"},
+};
+
 constexpr const char* kStateColumns =
     "SELECT name, state, sync_state, last_run, imported, skipped, last_error, "
     "consecutive_auth_failures, alert_ticket_id, throttled_until, last_success "
     "FROM mailbox_state ";
 
-MailboxState state_from_row(const Stmt& st) {
+Result<MailboxState> state_from_row(const Stmt& st) {
   MailboxState m;
   m.name = st.col_text(0);
-  m.state = st.col_text(1);
+  const std::string text = st.col_text(1);
+  auto status = parse_mailbox_status(text);
+  if (!status) {
+    return Status(ErrorKind::kInternal, "mailbox state of \"" + m.name + "\" is \"" + text +
+                                            "\", not ok | auth-failed | error | paused");
+  }
+  m.state = *status;
   m.sync_state = st.col_text(2);
   m.last_run = st.col_text(3);
   m.imported = st.col_int(4);
@@ -42,6 +57,20 @@ MailboxState state_from_row(const Stmt& st) {
 
 }  // namespace
 
+std::string to_string(MailboxStatus status) {
+  for (const auto& [value, name] : kMailboxStatusNames) {
+    if (value == status) return name;
+  }
+  return "?";
+}
+
+std::optional<MailboxStatus> parse_mailbox_status(std::string_view text) {
+  for (const auto& [value, name] : kMailboxStatusNames) {
+    if (text == name) return value;
+  }
+  return std::nullopt;
+}
+
 Result<MailboxState> Store::get_mailbox_state(const std::string& name) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kStateColumns) + "WHERE name = ?"));
   st.bind(1, name);
@@ -56,7 +85,7 @@ Result<MailboxState> Store::get_mailbox_state(const std::string& name) {
 
 Result<std::vector<MailboxState>> Store::list_mailbox_states() {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, std::string(kStateColumns) + "ORDER BY name"));
-  return internal::collect_rows(st, state_from_row);
+  return internal::collect_checked_rows(st, state_from_row);
 }
 
 Status Store::put_mailbox_state(const MailboxState& m) {
@@ -64,7 +93,7 @@ Status Store::put_mailbox_state(const MailboxState& m) {
       "INSERT OR REPLACE INTO mailbox_state (name, state, sync_state, last_run, imported, "
       "skipped, last_error, consecutive_auth_failures, alert_ticket_id, throttled_until, "
       "last_success) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  st.bind(1, m.name).bind(2, m.state).bind(3, m.sync_state).bind(4, m.last_run);
+  st.bind(1, m.name).bind(2, to_string(m.state)).bind(3, m.sync_state).bind(4, m.last_run);
   st.bind(5, m.imported).bind(6, nlohmann::json(m.skipped).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).bind(7, m.last_error);
   st.bind(8, m.consecutive_auth_failures).bind(9, m.alert_ticket_id);
   st.bind(10, m.throttled_until).bind(11, m.last_success);

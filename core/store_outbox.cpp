@@ -19,13 +19,20 @@ using internal::Transaction;
 
 namespace {
 
+constexpr std::pair<OutboxState, const char*> kOutboxStateNames[] = {
+    {OutboxState::kQueued, "queued"},
+    {OutboxState::kSending, "sending"},
+    {OutboxState::kSent, "sent"},
+    {OutboxState::kParked, "parked"},
+};
+
 constexpr const char* kOutboxColumns =
     "SELECT id, kind, sender, ifnull(ticket_id, 0), ifnull(note_id, 0), user, env_from, "
     "recipients, pending_recipients, to_display, subject, message_id, state, attempts, "
     "next_attempt_at, last_error, server_id, queued_only, recipient_results, claimed_by, "
     "claimed_at, ifnull(source_key, ''), created_at, sent_at, handed_over_at, unconfirmed";
 
-OutboxRow outbox_from_row(const Stmt& st, bool with_raw) {
+Result<OutboxRow> outbox_from_row(const Stmt& st, bool with_raw) {
   OutboxRow r;
   r.id = st.col_int(0);
   r.kind = st.col_text(1);
@@ -39,7 +46,14 @@ OutboxRow outbox_from_row(const Stmt& st, bool with_raw) {
   r.to = st.col_text(9);
   r.subject = st.col_text(10);
   r.message_id = st.col_text(11);
-  r.state = st.col_text(12);
+  const std::string state = st.col_text(12);
+  auto parsed = parse_outbox_state(state);
+  if (!parsed) {
+    return Status(ErrorKind::kInternal, "outbox message " + std::to_string(r.id) +
+                                            " is in state \"" + state +
+                                            "\", not queued | sending | sent | parked");
+  }
+  r.state = *parsed;
   r.attempts = st.col_int(13);
   r.next_attempt_at = st.col_text(14);
   r.last_error = st.col_text(15);
@@ -59,6 +73,20 @@ OutboxRow outbox_from_row(const Stmt& st, bool with_raw) {
 
 }  // namespace
 
+std::string to_string(OutboxState state) {
+  for (const auto& [value, name] : kOutboxStateNames) {
+    if (value == state) return name;
+  }
+  return "?";
+}
+
+std::optional<OutboxState> parse_outbox_state(std::string_view text) {
+  for (const auto& [value, name] : kOutboxStateNames) {
+    if (text == name) return value;
+  }
+  return std::nullopt;
+}
+
 Result<int64_t> Store::insert_outbox(const OutboxRow& r) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "INSERT INTO outbox (kind, sender, ticket_id, note_id, user, env_from, recipients, "
@@ -70,7 +98,7 @@ Result<int64_t> Store::insert_outbox(const OutboxRow& r) {
   st.bind(7, strings_to_json(r.recipients));
   st.bind(8, strings_to_json(r.pending.empty() ? r.recipients : r.pending));
   st.bind(9, r.to).bind(10, r.subject).bind_blob(11, r.raw).bind(12, r.message_id);
-  st.bind(13, r.state).bind(14, r.attempts);
+  st.bind(13, to_string(r.state)).bind(14, r.attempts);
   const std::string now = now_iso8601();
   st.bind(15, r.next_attempt_at.empty() ? now : r.next_attempt_at).bind(16, r.last_error);
   if (r.source_key.empty()) st.bind_null(17);
@@ -113,7 +141,7 @@ Result<std::vector<OutboxRow>> Store::query_outbox(const std::string& where, boo
                     where;
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, sql));
   for (size_t i = 0; i < args.size(); ++i) st.bind(static_cast<int>(i + 1), args[i]);
-  return internal::collect_rows(
+  return internal::collect_checked_rows(
       st, [with_raw](const Stmt& row) { return outbox_from_row(row, with_raw); });
 }
 
@@ -153,7 +181,7 @@ Result<std::vector<OutboxRow>> Store::claim_outbox(const std::string& now,
     MB_RETURN_IF_ERROR(st.reset());
     st.bind(1, owner).bind(2, now).bind(3, r.id);
     MB_RETURN_IF_ERROR(st.run().prefixed("outbox claim"));
-    r.state = "sending";
+    r.state = OutboxState::kSending;
     ++r.attempts;
     r.claimed_by = owner;
     r.claimed_at = now;
@@ -164,19 +192,19 @@ Result<std::vector<OutboxRow>> Store::claim_outbox(const std::string& now,
   return rows;
 }
 
-Result<bool> Store::update_outbox(const OutboxRow& r, const std::string& expected_state,
+Result<bool> Store::update_outbox(const OutboxRow& r, OutboxState expected_state,
                                   const std::string& expected_owner) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "UPDATE outbox SET state = ?, pending_recipients = ?, attempts = ?, next_attempt_at = ?, "
       "last_error = ?, server_id = ?, queued_only = ?, recipient_results = ?, claimed_by = ?, "
       "claimed_at = ?, sent_at = ?, handed_over_at = ?, unconfirmed = ? "
       "WHERE id = ? AND state = ? AND (? = '' OR claimed_by = ?)"));
-  st.bind(1, r.state).bind(2, strings_to_json(r.pending)).bind(3, r.attempts);
+  st.bind(1, to_string(r.state)).bind(2, strings_to_json(r.pending)).bind(3, r.attempts);
   st.bind(4, r.next_attempt_at).bind(5, r.last_error).bind(6, r.server_id);
   st.bind(7, int64_t{r.queued_only ? 1 : 0}).bind(8, r.recipient_results);
   st.bind(9, r.claimed_by).bind(10, r.claimed_at).bind(11, r.sent_at);
   st.bind(12, r.handed_over_at).bind(13, int64_t{r.unconfirmed ? 1 : 0}).bind(14, r.id);
-  st.bind(15, expected_state).bind(16, expected_owner).bind(17, expected_owner);
+  st.bind(15, to_string(expected_state)).bind(16, expected_owner).bind(17, expected_owner);
   MB_RETURN_IF_ERROR(fault("outbox-update"));
   MB_RETURN_IF_ERROR(st.run().prefixed("outbox"));
   return sqlite3_changes(db_) > 0;

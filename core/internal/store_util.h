@@ -39,6 +39,22 @@ auto collect_rows(Stmt& st, FromRow from_row)
   return out;
 }
 
+// Same for a from_row that can fail (returns a Result<T>): its first error is the result.
+template <typename FromRow>
+auto collect_checked_rows(Stmt& st, FromRow from_row)
+    -> Result<std::vector<std::decay_t<decltype(*from_row(std::as_const(st)))>>> {
+  std::vector<std::decay_t<decltype(*from_row(std::as_const(st)))>> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto value = from_row(std::as_const(st));
+    if (!value.ok()) return value.status();
+    out.push_back(std::move(*value));
+  }
+  return out;
+}
+
 // A JSON array of strings; invalid UTF-8 is replaced, not thrown on: a hostile file name or
 // address must not abort a commit.
 std::string strings_to_json(const std::vector<std::string>& strings);

@@ -27,6 +27,7 @@
 # Run as root (CI), Dovecot refuses uid 0 for mail access, so mail belongs to `nobody`
 # (first_valid_uid lowered to match); run as another user, everything runs as that user.
 # The system's own Dovecot configuration and service are never touched.
+# MB_DOVECOT_MAX_CLIENTS=N raises the process limits for N concurrent IMAP clients.
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -157,6 +158,7 @@ namespace inbox {
   separator = /
 }
 $privileged_settings
+$(client_limits)
 service imap-login {
   inet_listener imap {
     port = ${ports[1]}
@@ -220,6 +222,20 @@ wait_port() { poll "" $((WAIT_SECONDS * 20)) 0.05 port_open "$1"; }
 
 # Waits until the plain IMAP port greets ("* OK"), which proves the login processes work.
 wait_greeting() { poll "" $((WAIT_SECONDS * 4)) 0.25 greets "$1" "* OK"; }
+
+# With MB_DOVECOT_MAX_CLIENTS=N (the service benchmark: one IDLE connection per mailbox),
+# room for N signed-in IMAP clients at once: Dovecot's default is 100 imap processes.
+client_limits() {
+  local n=${MB_DOVECOT_MAX_CLIENTS:-}
+  [ -n "$n" ] || return 0
+  [[ "$n" =~ ^[0-9]+$ ]] || die "MB_DOVECOT_MAX_CLIENTS must be a number, not '$n'"
+  cat <<LIMITS
+default_client_limit = $((n + 100))
+service imap {
+  process_limit = $((n + 50))
+}
+LIMITS
+}
 
 write_env() {
   local pid=$1 tmp="$dir/env.tmp"

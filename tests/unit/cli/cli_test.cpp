@@ -326,7 +326,7 @@ TEST_F(CliTest, StatusJsonShape) {
     ASSERT_NE(st, nullptr);
     MailboxState ms;
     ms.name = "support";
-    ms.state = "auth-failed";
+    ms.state = MailboxStatus::kAuthFailed;
     ms.last_run = "2026-01-02T03:04:05Z";
     ms.imported = 12;
     ms.skipped = {{"subject-too-long", 1}, {"auto-reply", 2}};
@@ -390,7 +390,7 @@ TEST_F(CliTest, StatusShowsThrottledUntil) {
     ASSERT_NE(st, nullptr);
     MailboxState ms;
     ms.name = "support";
-    ms.state = "error";
+    ms.state = MailboxStatus::kError;
     ms.last_error = "throttled by Microsoft Graph";
     ms.throttled_until = "2099-01-01T00:00:00Z";
     ASSERT_THAT(st->put_mailbox_state(ms), IsOk());
@@ -867,7 +867,7 @@ TEST_F(CliTest, StatusEscapesServerErrorText) {
     ASSERT_NE(st, nullptr);
     MailboxState ms;
     ms.name = "support";
-    ms.state = "error";
+    ms.state = MailboxStatus::kError;
     ms.last_error = "NO [ALERT] \x1b]8;;http://evil.example\x07" "click\x1b]8;;\x07\nnext \u009b"
                     " caf\xe9";  // and a Latin-1 byte: not UTF-8
     ASSERT_THAT(st->put_mailbox_state(ms), IsOk());
@@ -893,7 +893,7 @@ TEST_F(CliTest, OutboxListEscapesSubjectsAndServerReplies) {
     row.sender = "outgoing";
     row.to = "eve@example.com \x1b[8m";
     row.subject = "Re: \x1b]0;owned\x07 hi";
-    row.state = "parked";
+    row.state = OutboxState::kParked;
     row.last_error = "550 \x1b[2Jno such user\u009b";
     row.recipient_results = R"([{"address":"eve@example.com","reply":"550 \u001b[2J\u009b"}])";
     auto queued =

@@ -627,7 +627,7 @@ TEST_F(SyncTest, NewMessageBecomesATicketAndIsMarkedRead) {
   EXPECT_TRUE((*e)->post_action_done);
   auto state = store_->get_mailbox_state("support");
   ASSERT_THAT(state, IsOk());
-  EXPECT_EQ(state->state, "ok");
+  EXPECT_EQ(to_string(state->state), "ok");
   EXPECT_EQ(state->imported, 1);
   EXPECT_EQ(state->sync_state, "7:1");
   EXPECT_FALSE(state->last_run.empty());
@@ -903,7 +903,7 @@ TEST_F(SyncTest, AuthFailuresAreCountedNetworkErrorsAreNot) {
   auto state = store_->get_mailbox_state("support");
   ASSERT_THAT(state, IsOk());
   EXPECT_EQ(state->consecutive_auth_failures, 2);
-  EXPECT_EQ(state->state, "error");
+  EXPECT_EQ(to_string(state->state), "error");
   EXPECT_THAT(state->last_error, HasSubstr("LOGIN refused"));
   server_->fail_next_list = Status(ErrorKind::kNetwork, "timed out", ErrorScope::kConnection);
   EXPECT_THAT(sync(), StatusIs(ErrorKind::kNetwork, HasSubstr("timed out")));
@@ -914,7 +914,7 @@ TEST_F(SyncTest, AuthFailuresAreCountedNetworkErrorsAreNot) {
   state = store_->get_mailbox_state("support");
   ASSERT_THAT(state, IsOk());
   EXPECT_EQ(state->consecutive_auth_failures, 0);
-  EXPECT_EQ(state->state, "ok");
+  EXPECT_EQ(to_string(state->state), "ok");
   EXPECT_EQ(state->last_error, "");
 }
 

@@ -109,7 +109,7 @@ class MonitorTest : public ::testing::Test {
       EXPECT_THAT(failing_sync(), StatusIs(ErrorKind::kAuth, HasSubstr("LOGIN failed")));
       now_ += 1h;
     }
-    ASSERT_EQ(state().state, "auth-failed");
+    ASSERT_EQ(to_string(state().state), "auth-failed");
   }
 
   std::filesystem::path dir_;
@@ -126,7 +126,7 @@ TEST_F(MonitorTest, TwoFailuresAreCountedButRaiseNoAlert) {
   }
   MailboxState st = state();
   EXPECT_EQ(st.consecutive_auth_failures, 2);
-  EXPECT_EQ(st.state, "error");
+  EXPECT_EQ(to_string(st.state), "error");
   EXPECT_EQ(st.alert_ticket_id, 0);
   EXPECT_TRUE(tickets().empty());
   EXPECT_EQ(server_->list_calls, 2);
@@ -151,7 +151,7 @@ TEST_F(MonitorTest, ThirdFailureOpensExactlyOneAlertFromTheDefaultTemplate) {
                     HasSubstr("3 consecutive authentication failures"),
                     HasSubstr("mailbridge test-connection support")));
   MailboxState st = state();
-  EXPECT_EQ(st.state, "auth-failed");
+  EXPECT_EQ(to_string(st.state), "auth-failed");
   EXPECT_EQ(st.consecutive_auth_failures, 3);
   EXPECT_EQ(st.alert_ticket_id, t.id);
 }
@@ -172,7 +172,7 @@ TEST_F(MonitorTest, PausedMailboxIsNotContactedAndNothingIsWritten) {
   MailboxState after = state();
   EXPECT_EQ(after.last_run, before.last_run);
   EXPECT_EQ(after.consecutive_auth_failures, 3);
-  EXPECT_EQ(after.state, "auth-failed");
+  EXPECT_EQ(to_string(after.state), "auth-failed");
 }
 
 TEST_F(MonitorTest, NetworkAndTlsErrorsNeverCount) {
@@ -189,7 +189,7 @@ TEST_F(MonitorTest, NetworkAndTlsErrorsNeverCount) {
               StatusIs(ErrorKind::kNetwork, HasSubstr("timed out")));
   EXPECT_THAT(failing_sync(), StatusIs(ErrorKind::kAuth, HasSubstr("LOGIN")));
   EXPECT_EQ(state().consecutive_auth_failures, 2);
-  EXPECT_EQ(state().state, "error");
+  EXPECT_EQ(to_string(state().state), "error");
   EXPECT_TRUE(tickets().empty());
 }
 
@@ -209,7 +209,7 @@ TEST_F(MonitorTest, ProbesOncePerIntervalAndResumesWithANote) {
   EXPECT_THAT(failing_sync(), StatusIs(ErrorKind::kAuth, HasSubstr("LOGIN failed")));
   EXPECT_EQ(server_->list_calls, 4);
   EXPECT_EQ(state().consecutive_auth_failures, 4);
-  EXPECT_EQ(state().state, "auth-failed");
+  EXPECT_EQ(to_string(state().state), "auth-failed");
   EXPECT_EQ(alerts().size(), 1u);
 
   // The interval counts from that probe, not from the alert.
@@ -221,7 +221,7 @@ TEST_F(MonitorTest, ProbesOncePerIntervalAndResumesWithANote) {
   now_ = last + 61min + 61min;
   EXPECT_THAT(failing_sync(Status(ErrorKind::kNetwork, "connection reset")),
               StatusIs(ErrorKind::kNetwork, HasSubstr("reset")));
-  EXPECT_EQ(state().state, "auth-failed");
+  EXPECT_EQ(to_string(state().state), "auth-failed");
   EXPECT_EQ(state().consecutive_auth_failures, 4);
 
   now_ += 2h;
@@ -229,7 +229,7 @@ TEST_F(MonitorTest, ProbesOncePerIntervalAndResumesWithANote) {
   ASSERT_THAT(ok, IsOk());
   EXPECT_EQ(ok->tickets, 1);  // the mail that waited is imported by the probe's pass
   MailboxState st = state();
-  EXPECT_EQ(st.state, "ok");
+  EXPECT_EQ(to_string(st.state), "ok");
   EXPECT_EQ(st.consecutive_auth_failures, 0);
   EXPECT_EQ(st.alert_ticket_id, 0);
   auto t = store_->get_ticket(alert);
@@ -253,7 +253,7 @@ TEST_F(MonitorTest, TestConnectionSignInResumesOnceAndANewEpisodeGetsANewAlert) 
   ASSERT_THAT(rec, IsOk());
   EXPECT_TRUE(rec->resumed);
   EXPECT_EQ(rec->alert_ticket_id, first);
-  EXPECT_EQ(state().state, "ok");
+  EXPECT_EQ(to_string(state().state), "ok");
   EXPECT_EQ(state().consecutive_auth_failures, 0);
   // Nothing left to resume: no second note.
   auto again = record_sign_in(*store_, mcfg_, {});
@@ -296,7 +296,7 @@ TEST_F(MonitorTest, CrashBetweenCountingAndTheAlertCannotMakeTwo) {
   store_ = open_store();  // restart
   EXPECT_TRUE(tickets().empty());
   EXPECT_EQ(state().consecutive_auth_failures, 2);
-  EXPECT_EQ(state().state, "error");
+  EXPECT_EQ(to_string(state().state), "error");
 
   EXPECT_THAT(failing_sync(), StatusIs(ErrorKind::kAuth, HasSubstr("LOGIN")));
   store_ = open_store();
@@ -337,7 +337,7 @@ TEST_F(MonitorTest, TwoConcurrentFailingPassesOpenOneAlert) {
   EXPECT_EQ(alerts().size(), 1u);
   MailboxState st = state();
   EXPECT_EQ(st.consecutive_auth_failures, 4);
-  EXPECT_EQ(st.state, "auth-failed");
+  EXPECT_EQ(to_string(st.state), "auth-failed");
   EXPECT_EQ(st.alert_ticket_id, alerts().at(0).id);
 }
 
@@ -373,10 +373,10 @@ TEST(BeforePassTest, PollsUnlessAuthFailedAndProbesWhenTheLastAttemptIsUnknown) 
   const Clock::time_point now = *parse_utc("2026-11-23T08:00:00Z");
   MailboxState st;
   st.name = "support";
-  st.state = "error";
+  st.state = MailboxStatus::kError;
   st.last_run = "2026-11-23T07:59:00Z";
   EXPECT_EQ(before_pass(st, cfg, now).kind, PassPlan::Kind::kPoll);
-  st.state = "auth-failed";
+  st.state = MailboxStatus::kAuthFailed;
   PassPlan paused = before_pass(st, cfg, now);
   EXPECT_EQ(paused.kind, PassPlan::Kind::kPaused);
   EXPECT_EQ(format_utc(paused.next_probe), "2026-11-23T08:59:00Z");

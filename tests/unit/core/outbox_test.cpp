@@ -196,7 +196,7 @@ TEST_F(OutboxTest, QueueingWritesTheEmailOutNoteAndASignedMessage) {
   auto ob = outbox();
   auto queued = ob.queue_tracked(mail());
   ASSERT_THAT(queued, IsOk());
-  EXPECT_EQ(queued->state, "queued");
+  EXPECT_EQ(to_string(queued->state), "queued");
   EXPECT_EQ(queued->attempts, 0);
   EXPECT_EQ(queued->user, "ann@contoso.example");
   EXPECT_THAT(queued->recipients, ElementsAre("bob@example.com"));
@@ -268,7 +268,7 @@ TEST_F(OutboxTest, FlushSendsTheQueuedBytesOnce) {
               ElementsAre("bob@example.com", "carol@example.com"));
   EXPECT_GE(sender_.closed, 1);
   OutboxRow r = row(queued->id);
-  EXPECT_EQ(r.state, "sent");
+  EXPECT_EQ(to_string(r.state), "sent");
   EXPECT_EQ(r.attempts, 1);
   EXPECT_EQ(r.sent_at, format_utc(now_));
   EXPECT_EQ(r.server_id, "queued as 1");
@@ -302,7 +302,7 @@ TEST_F(OutboxTest, TransientFailuresRetryOnScheduleThenPark) {
     EXPECT_EQ(r.attempts, i + 1);
     due.push_back(r.next_attempt_at);
     if (i < 3) {
-      EXPECT_EQ(r.state, "queued");
+      EXPECT_EQ(to_string(r.state), "queued");
       EXPECT_THAT(r.last_error, HasSubstr("connection refused"));
       // Not due before its time: a flush a second early sends nothing.
       now_ = *parse_utc(r.next_attempt_at) - seconds(1);
@@ -310,7 +310,7 @@ TEST_F(OutboxTest, TransientFailuresRetryOnScheduleThenPark) {
       EXPECT_EQ(sender_.sent.size(), static_cast<size_t>(i + 1));
       now_ += seconds(1);
     } else {
-      EXPECT_EQ(r.state, "parked");
+      EXPECT_EQ(to_string(r.state), "parked");
       EXPECT_THAT(r.last_error, HasSubstr("gave up after 4 attempts"));
       EXPECT_EQ(stats->parked, 1);
     }
@@ -343,15 +343,15 @@ TEST_F(OutboxTest, PermanentFailureParksAtOnceAndRetryRequeues) {
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->parked, 1);
   OutboxRow r = row(queued->id);
-  EXPECT_EQ(r.state, "parked");
+  EXPECT_EQ(to_string(r.state), "parked");
   EXPECT_EQ(r.attempts, 1);
   EXPECT_THAT(r.last_error, HasSubstr("554 5.7.1 relay denied"));
 
   EXPECT_THAT(ob.retry(queued->id), IsOk());
-  EXPECT_EQ(row(queued->id).state, "queued");
+  EXPECT_EQ(to_string(row(queued->id).state), "queued");
   EXPECT_EQ(row(queued->id).attempts, 0);
   ASSERT_THAT(ob.flush(factory()), IsOk());
-  EXPECT_EQ(row(queued->id).state, "sent");
+  EXPECT_EQ(to_string(row(queued->id).state), "sent");
   EXPECT_THAT(ob.retry(queued->id), StatusIs(ErrorKind::kRejected, HasSubstr("sent")));
   EXPECT_THAT(ob.retry(4242), StatusIs(ErrorKind::kNotFound, HasSubstr("4242")));
 }
@@ -368,7 +368,7 @@ TEST_F(OutboxTest, PartialRecipientsAreRetriedAloneAndRecorded) {
   sender_.script.push_back(partial);
   ASSERT_THAT(ob.flush(factory()), IsOk());
   OutboxRow r = row(queued->id);
-  EXPECT_EQ(r.state, "queued");
+  EXPECT_EQ(to_string(r.state), "queued");
   EXPECT_THAT(r.pending, ElementsAre("later@example.com"));
   EXPECT_THAT(r.last_error, HasSubstr("550 5.1.1"));
   EXPECT_THAT(r.recipient_results, HasSubstr("452 4.2.2 mailbox full"));
@@ -378,7 +378,7 @@ TEST_F(OutboxTest, PartialRecipientsAreRetriedAloneAndRecorded) {
   ASSERT_EQ(sender_.sent.size(), 2u);
   EXPECT_THAT(sender_.sent[1].envelope.recipients, ElementsAre("later@example.com"));
   r = row(queued->id);
-  EXPECT_EQ(r.state, "sent");
+  EXPECT_EQ(to_string(r.state), "sent");
   EXPECT_THAT(r.last_error, HasSubstr("gone@example.com: 550 5.1.1 no such user"));
   EXPECT_THAT(r.recipient_results, Not(HasSubstr("mailbox full")));  // later word wins
 }
@@ -426,7 +426,7 @@ TEST_F(OutboxTest, APauseFlagThatCannotBeReadFailsTheFlush) {
               StatusIs(ErrorKind::kInternal, HasSubstr("pause flag: database is locked")));
   store_->set_fault_hook_for_testing(nullptr);
   EXPECT_EQ(sender_.sent.size(), 1u);  // the round before the failed read went out
-  EXPECT_EQ(row(second->id).state, "queued");
+  EXPECT_EQ(to_string(row(second->id).state), "queued");
   auto stats = ob.flush(factory());
   ASSERT_THAT(stats, IsOk());
   EXPECT_EQ(stats->sent, 1);
@@ -454,14 +454,14 @@ TEST_F(OutboxTest, RowsOfADeadClaimerAreSentAgainOnceAndLiveOnesAreLeftAlone) {
   const int64_t dead = (*claimed)[0].id;
   const int64_t live = dead == a->id ? b->id : a->id;
   EXPECT_EQ(sender_.sent[0].id, std::to_string(dead));
-  EXPECT_EQ(row(dead).state, "sent");
+  EXPECT_EQ(to_string(row(dead).state), "sent");
   EXPECT_EQ(row(dead).attempts, 2);  // the interrupted attempt counts
-  EXPECT_EQ(row(live).state, "sending");
+  EXPECT_EQ(to_string(row(live).state), "sending");
 
   // Past the lease even a claimer that seems alive (a recycled pid) loses its row.
   now_ += seconds(901);
   ASSERT_THAT(ob.flush(factory()), IsOk());
-  EXPECT_EQ(row(live).state, "sent");
+  EXPECT_EQ(to_string(row(live).state), "sent");
   EXPECT_EQ(sender_.sent.size(), 2u);
 }
 
@@ -481,7 +481,7 @@ TEST_F(OutboxTest, ACrashAtAnyInstantOfASendLeavesExactlyOneCopy) {
     sender_.fates.push_back(fate);
     EXPECT_THROW((void)crashed.flush(factory()), Crash);
     OutboxRow left = row(queued->id);
-    EXPECT_EQ(left.state, "sending");
+    EXPECT_EQ(to_string(left.state), "sending");
     EXPECT_EQ(left.handed_over_at.empty(), fate == Fate::kCrashBeforeEnd);
 
     alive_owner_ = "test:2";  // test:1 is dead
@@ -491,7 +491,7 @@ TEST_F(OutboxTest, ACrashAtAnyInstantOfASendLeavesExactlyOneCopy) {
     EXPECT_EQ(stats->recovered, 1);
     EXPECT_EQ(sender_.delivered[id], 1) << "exactly one copy reached the server";
     OutboxRow r = row(queued->id);
-    EXPECT_EQ(r.state, "sent");
+    EXPECT_EQ(to_string(r.state), "sent");
     if (fate == Fate::kCrashBeforeEnd) {
       EXPECT_EQ(sender_.sent.size(), 2u);
       EXPECT_FALSE(r.unconfirmed);
@@ -533,7 +533,7 @@ TEST_F(OutboxTest, ACrashBeforeTheStoreRecordsTheHandOverIsCaughtByTheLog) {
   ASSERT_THAT(restarted.flush(factory()), IsOk());
   EXPECT_EQ(sender_.delivered[id], 1);
   OutboxRow r = row(queued->id);
-  EXPECT_EQ(r.state, "sent");
+  EXPECT_EQ(to_string(r.state), "sent");
   EXPECT_TRUE(r.unconfirmed);
   EXPECT_FALSE(std::filesystem::exists(log));
 }
@@ -560,7 +560,7 @@ TEST_F(OutboxTest, AHandOverLogThatCannotBeReadStopsTheFlushLoudly) {
   EXPECT_THAT(restarted.flush(factory()),
               StatusIs(ErrorKind::kInternal, HasSubstr("cannot read the outbox's hand-over log")));
   EXPECT_EQ(sender_.delivered[std::to_string(queued->id)], 1);  // not sent again
-  EXPECT_EQ(row(queued->id).state, "sending");
+  EXPECT_EQ(to_string(row(queued->id).state), "sending");
   std::filesystem::remove(log);
   std::filesystem::rename(log + ".aside", log);
   ASSERT_THAT(restarted.flush(factory()), IsOk());
@@ -579,8 +579,8 @@ TEST_F(OutboxTest, TheLogSpeaksOnlyForTheLastHandOver) {
   ASSERT_THAT(second, IsOk());
   sender_.fates = {Fate::kAnswer, Fate::kCrashBeforeEnd};
   EXPECT_THROW((void)crashed.flush(factory()), Crash);
-  EXPECT_EQ(row(first->id).state, "sent");
-  EXPECT_EQ(row(second->id).state, "sending");
+  EXPECT_EQ(to_string(row(first->id).state), "sent");
+  EXPECT_EQ(to_string(row(second->id).state), "sending");
 
   alive_owner_ = "test:2";
   auto restarted = outbox("test:2");
@@ -612,17 +612,17 @@ TEST_F(OutboxTest, InDoubtResendAndParkAreTheOperatorsChoice) {
     ASSERT_THAT(restarted.flush(factory()), IsOk());
     OutboxRow r = row(queued->id);
     if (policy == InDoubt::kResend) {
-      EXPECT_EQ(r.state, "sent");
+      EXPECT_EQ(to_string(r.state), "sent");
       EXPECT_EQ(sender_.delivered[id], 2);
       EXPECT_EQ(sender_.sent[0].raw, sender_.sent[1].raw);  // the same Message-ID
     } else {
-      EXPECT_EQ(r.state, "parked");
+      EXPECT_EQ(to_string(r.state), "parked");
       EXPECT_EQ(sender_.delivered[id], 1);
       EXPECT_THAT(r.last_error, HasSubstr("in doubt"));
       EXPECT_THAT(r.last_error, HasSubstr("mailbridge outbox retry " + id));
       ASSERT_THAT(restarted.retry(queued->id), IsOk());
       ASSERT_THAT(restarted.flush(factory()), IsOk());
-      EXPECT_EQ(row(queued->id).state, "sent");
+      EXPECT_EQ(to_string(row(queued->id).state), "sent");
       EXPECT_EQ(sender_.delivered[id], 2);
     }
   }
@@ -641,13 +641,13 @@ TEST_F(OutboxTest, ALostAnswerAfterTheEndIsInDoubtARefusalIsNot) {
   EXPECT_EQ(stats->unconfirmed, 1);
   EXPECT_THAT(stats->errors, ElementsAre(HasSubstr("in doubt")));
   OutboxRow r = row(lost->id);
-  EXPECT_EQ(r.state, "sent");
+  EXPECT_EQ(to_string(r.state), "sent");
   EXPECT_TRUE(r.unconfirmed);
   EXPECT_THAT(r.last_error, HasSubstr("connection closed after the message was sent"));
   // An operator who learns it never arrived sends it again; a confirmed one cannot be.
   ASSERT_THAT(ob.retry(lost->id), IsOk());
   r = row(lost->id);
-  EXPECT_EQ(r.state, "queued");
+  EXPECT_EQ(to_string(r.state), "queued");
   EXPECT_FALSE(r.unconfirmed);
   ASSERT_THAT(ob.flush(factory()), IsOk());
   EXPECT_FALSE(row(lost->id).unconfirmed);
@@ -659,7 +659,7 @@ TEST_F(OutboxTest, ALostAnswerAfterTheEndIsInDoubtARefusalIsNot) {
   sender_.script.push_back(Status(ErrorKind::kThrottled, "451 4.3.0 queue full"));
   ASSERT_THAT(ob.flush(factory()), IsOk());
   r = row(refused->id);
-  EXPECT_EQ(r.state, "queued");
+  EXPECT_EQ(to_string(r.state), "queued");
   EXPECT_FALSE(r.unconfirmed);
   EXPECT_FALSE(r.handed_over_at.empty());
   EXPECT_THAT(r.last_error, HasSubstr("451 4.3.0 queue full"));
@@ -682,12 +682,12 @@ TEST_F(OutboxTest, InDoubtKeepsTheRecipientsRefusedBeforeTheEnd) {
   auto restarted = outbox("test:2");
   ASSERT_THAT(restarted.recover(), IsOk());
   OutboxRow r = row(queued->id);
-  EXPECT_EQ(r.state, "queued");
+  EXPECT_EQ(to_string(r.state), "queued");
   EXPECT_THAT(r.pending, ElementsAre("later@example.com"));
   ASSERT_THAT(restarted.flush(factory()), IsOk());
   ASSERT_EQ(sender_.sent.size(), 2u);
   EXPECT_THAT(sender_.sent[1].envelope.recipients, ElementsAre("later@example.com"));
-  EXPECT_EQ(row(queued->id).state, "sent");
+  EXPECT_EQ(to_string(row(queued->id).state), "sent");
 }
 
 TEST_F(OutboxTest, SenderSetupFailuresAndSecretsInErrors) {
@@ -720,7 +720,7 @@ TEST_F(OutboxTest, SenderSetupFailuresAndSecretsInErrors) {
   auto ghostly = ob.queue_tracked(other);
   ASSERT_THAT(ghostly, IsOk());
   ASSERT_THAT(ob.flush(factory()), IsOk());
-  EXPECT_EQ(row(ghostly->id).state, "parked");  // kConfig: no retry cures it
+  EXPECT_EQ(to_string(row(ghostly->id).state), "parked");  // kConfig: no retry cures it
   EXPECT_THAT(row(ghostly->id).last_error, HasSubstr("no sender ghost"));
 }
 
@@ -773,7 +773,7 @@ TEST_F(ReplyTest, ReplyByHeaderOrCookieBecomesANoteAndOneForward) {
   ASSERT_EQ(f.size(), 2u);
   for (const auto& row : f) {
     EXPECT_THAT(row.recipients, ElementsAre("ann@contoso.example"));
-    EXPECT_EQ(row.state, "queued");
+    EXPECT_EQ(to_string(row.state), "queued");
   }
   auto fwd = parse_message(row(f.back().id).raw);  // newest first: the first reply
   ASSERT_THAT(fwd, IsOk());

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "core/internal/migrations.h"
 #include "tests/status_matchers.h"
@@ -18,6 +20,7 @@ namespace mb {
 namespace {
 using ::mb::testing::IsOk;
 using ::mb::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -485,12 +488,12 @@ TEST_F(StoreTest, MailboxStateRoundTripsAndDefaultsWhenAbsent) {
   auto absent = store->get_mailbox_state("support");
   ASSERT_THAT(absent, IsOk());
   EXPECT_EQ(absent->name, "support");
-  EXPECT_EQ(absent->state, "ok");
+  EXPECT_EQ(to_string(absent->state), "ok");
   EXPECT_TRUE(absent->last_run.empty());
 
   MailboxState m;
   m.name = "support";
-  m.state = "error";
+  m.state = MailboxStatus::kError;
   m.sync_state = "1700000000:42";
   m.last_run = "2026-01-01T00:00:00Z";
   m.imported = 7;
@@ -503,7 +506,7 @@ TEST_F(StoreTest, MailboxStateRoundTripsAndDefaultsWhenAbsent) {
   ASSERT_THAT(store->put_mailbox_state(m), IsOk());
   auto got = store->get_mailbox_state("support");
   ASSERT_THAT(got, IsOk());
-  EXPECT_EQ(got->state, "error");
+  EXPECT_EQ(to_string(got->state), "error");
   EXPECT_EQ(got->sync_state, "1700000000:42");
   EXPECT_EQ(got->imported, 8);
   EXPECT_EQ(got->skipped, m.skipped);
@@ -512,6 +515,68 @@ TEST_F(StoreTest, MailboxStateRoundTripsAndDefaultsWhenAbsent) {
   auto all = store->list_mailbox_states();
   ASSERT_THAT(all, IsOk());
   EXPECT_EQ(all->size(), 1u);
+}
+
+// The texts are the stored values and what `status` and `outbox list` show (SPEC §7).
+TEST(StoreStatesTest, MailboxStatusAndOutboxStateRoundTripThroughTheirTexts) {
+  const std::pair<MailboxStatus, const char*> statuses[] = {
+      {MailboxStatus::kOk, "ok"},
+      {MailboxStatus::kAuthFailed, "auth-failed"},
+      {MailboxStatus::kError, "error"},
+      {MailboxStatus::kPaused, "paused"}};
+  for (const auto& [value, text] : statuses) {
+    EXPECT_EQ(to_string(value), text);
+    EXPECT_EQ(parse_mailbox_status(text), value) << text;
+  }
+  const std::pair<OutboxState, const char*> states[] = {{OutboxState::kQueued, "queued"},
+                                                        {OutboxState::kSending, "sending"},
+                                                        {OutboxState::kSent, "sent"},
+                                                        {OutboxState::kParked, "parked"}};
+  for (const auto& [value, text] : states) {
+    EXPECT_EQ(to_string(value), text);
+    EXPECT_EQ(parse_outbox_state(text), value) << text;
+  }
+  for (const char* other : {"", "OK", "Auth-Failed", "ok ", "unknown", "queued\n", "SENT"}) {
+    EXPECT_EQ(parse_mailbox_status(other), std::nullopt) << other;
+    EXPECT_EQ(parse_outbox_state(other), std::nullopt) << other;
+  }
+}
+
+// A state that no version of mailbridge writes is a loud error naming it and its row, never
+// taken for "ok" (a mailbox that would then be polled) or any outbox state.
+TEST_F(StoreTest, AnUnknownStoredStateIsAnInternalErrorNamingItAndTheRow) {
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  MailboxState m;
+  m.name = "support";
+  ASSERT_THAT(store->put_mailbox_state(m), IsOk());
+  OutboxRow row;
+  row.sender = "smtp";
+  row.recipients = {"a@example.com"};
+  auto queued = store->enqueue_outbox(row, nullptr, {});
+  ASSERT_THAT(queued, IsOk());
+  EXPECT_EQ(queued->state, OutboxState::kQueued);
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  // The outbox table's CHECK would refuse it: a file edited by hand, or by a newer version.
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE mailbox_state SET state = 'snoozed'; "
+                         "PRAGMA ignore_check_constraints = ON; "
+                         "UPDATE outbox SET state = 'lost'",
+                         nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  const auto names_mailbox = AllOf(HasSubstr("\"snoozed\""), HasSubstr("\"support\""));
+  EXPECT_THAT(store->get_mailbox_state("support"),
+              StatusIs(ErrorKind::kInternal, names_mailbox));
+  EXPECT_THAT(store->list_mailbox_states(), StatusIs(ErrorKind::kInternal, names_mailbox));
+  EXPECT_THAT(store->update_mailbox_state("support", [](MailboxState&) { return Status::Ok(); }),
+              StatusIs(ErrorKind::kInternal, names_mailbox));
+
+  const std::string id = "outbox message " + std::to_string(queued->id);
+  const auto names_row = AllOf(HasSubstr("\"lost\""), HasSubstr(id));
+  EXPECT_THAT(store->list_outbox(), StatusIs(ErrorKind::kInternal, names_row));
+  EXPECT_THAT(store->get_outbox(queued->id), StatusIs(ErrorKind::kInternal, names_row));
 }
 
 TEST_F(StoreTest, TwoConnectionsSeeEachOthersCommits) {

@@ -138,17 +138,17 @@ TEST_F(GraphOutboxTest, A504OrALostAnswerToSendMailIsInDoubt) {
       r = row(queued->id);
       switch (policy) {
         case InDoubt::kSent:
-          EXPECT_EQ(r.state, "sent");
+          EXPECT_EQ(to_string(r.state), "sent");
           EXPECT_TRUE(r.unconfirmed);
           EXPECT_EQ(graph_->count("POST", "/sendMail"), 1u);
           break;
         case InDoubt::kResend:
-          EXPECT_EQ(r.state, "sent");
+          EXPECT_EQ(to_string(r.state), "sent");
           EXPECT_FALSE(r.unconfirmed);
           EXPECT_EQ(graph_->count("POST", "/sendMail"), 2u);
           break;
         case InDoubt::kPark:
-          EXPECT_EQ(r.state, "parked");
+          EXPECT_EQ(to_string(r.state), "parked");
           EXPECT_THAT(r.last_error, HasSubstr("in doubt"));
           EXPECT_EQ(graph_->count("POST", "/sendMail"), 1u);
           break;
@@ -172,7 +172,7 @@ TEST_F(GraphOutboxTest, A429AndA503AreRepeatedAndTheMailIsSent) {
     EXPECT_EQ(stats->unconfirmed, 0);
     EXPECT_EQ(graph_->count("POST", "/sendMail"), 2u);
     OutboxRow r = row(queued->id);
-    EXPECT_EQ(r.state, "sent");
+    EXPECT_EQ(to_string(r.state), "sent");
     EXPECT_FALSE(r.unconfirmed);
     EXPECT_TRUE(r.queued_only);
   }
