@@ -308,6 +308,9 @@ class Store {
   // The tracked row whose email-out note is `note_id`.
   Result<std::optional<OutboxRow>> outbox_for_note(int64_t note_id);
   Result<bool> outbox_paused();
+  // The earliest next_attempt_at of a queued row (one look at the outbox_due index), or
+  // nullopt when nothing is queued: the service's outbox worker asks it every second.
+  Result<std::optional<std::string>> next_outbox_due();
   Status set_outbox_paused(bool paused);
   // The email-out note `note_id` with its ticket and the ticket's project, if both exist.
   struct EmailOut {
