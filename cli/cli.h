@@ -34,6 +34,7 @@ void add_status(CLI::App& app, Context& ctx);
 void add_auth(CLI::App& app, Context& ctx);
 void add_doctor(CLI::App& app, Context& ctx);
 void add_send_test(CLI::App& app, Context& ctx);
+void add_run(CLI::App& app, Context& ctx);
 
 }  // namespace cli
 }  // namespace mb
