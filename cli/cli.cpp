@@ -74,6 +74,7 @@ int run_cli(std::vector<std::string> args, std::ostream& out, std::ostream& err)
   cli::add_check_config(app, ctx);
   cli::add_test_connection(app, ctx);
   cli::add_sync(app, ctx);
+  cli::add_run(app, ctx);
   cli::add_tickets(app, ctx);
   cli::add_status(app, ctx);
   cli::add_auth(app, ctx);

@@ -35,6 +35,7 @@ void add_auth(CLI::App& app, Context& ctx);
 void add_doctor(CLI::App& app, Context& ctx);
 void add_send_test(CLI::App& app, Context& ctx);
 void add_backup(CLI::App& app, Context& ctx);
+void add_run(CLI::App& app, Context& ctx);
 
 }  // namespace cli
 }  // namespace mb

@@ -1,5 +1,6 @@
 // File: cli/status.cpp — `mailbridge status [--json]`: last-run statistics and state of every
-// configured mailbox.
+// configured mailbox, and, while `mailbridge run` serves the store, what its worker for each
+// mailbox is doing (store v6's service_activity; the lock file says whether it runs).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "auth/secrets.h"
 #include "cli/cli.h"
 #include "cli/terminal.h"
+#include "core/instance_lock.h"
 #include "core/store.h"
 #include "core/utc.h"
 
@@ -31,6 +33,48 @@ int64_t alert_ticket(const MailboxState& st) {
 bool throttled(const MailboxState& st) {
   auto until = parse_utc(st.throttled_until);
   return until && *until > std::chrono::system_clock::now();
+}
+
+// The running service, if any, and what it last recorded for each mailbox. Rows of a
+// service that is not running any more (killed) are not shown.
+struct ServiceView {
+  InstanceHolder holder;
+  std::map<std::string, ServiceActivityRecord> activity;
+  const ServiceActivityRecord* find(const std::string& name) const {
+    auto it = activity.find(name);
+    return it == activity.end() ? nullptr : &it->second;
+  }
+};
+
+Result<ServiceView> service_view(const Config& config, Store& store) {
+  ServiceView view;
+  auto holder = probe_instance_lock(instance_lock_path(config.store.path));
+  if (!holder.ok()) return holder.status();
+  view.holder = *holder;
+  if (!view.holder.running) return view;
+  auto rows = store.service_activities();
+  if (!rows.ok()) return rows.status();
+  for (auto& r : *rows) view.activity[r.mailbox] = std::move(r);
+  return view;
+}
+
+// status --json's "service" of one mailbox: null fields when no service runs or it has not
+// recorded this mailbox (disabled, or still starting).
+json service_json(const ServiceView& view, const std::string& name) {
+  const ServiceActivityRecord* a = view.holder.running ? view.find(name) : nullptr;
+  auto field = [&](const std::string ServiceActivityRecord::*member) {
+    return a ? null_if_empty(a->*member) : json(nullptr);
+  };
+  return {{"running", view.holder.running},
+          {"pid", view.holder.running && view.holder.pid > 0 ? json(view.holder.pid)
+                                                            : json(nullptr)},
+          {"started_at", view.holder.running ? null_if_empty(view.holder.started_at)
+                                             : json(nullptr)},
+          {"activity", field(&ServiceActivityRecord::activity)},
+          {"next_run", field(&ServiceActivityRecord::next_run)},
+          {"since", field(&ServiceActivityRecord::since)},
+          {"last_error", a ? null_if_empty(Redactor::instance().scrub(a->last_error))
+                           : json(nullptr)}};
 }
 
 json state_json(const MailboxState& st) {
@@ -57,7 +101,16 @@ std::string by_reason(const std::map<std::string, int64_t>& skipped) {
   return out;
 }
 
-void print_table(Context& ctx, const std::vector<MailboxState>& states) {
+// "  service: waiting since T, next run T; last error: E" under a mailbox's row.
+std::string service_line(const ServiceActivityRecord& a) {
+  std::string line = "  service: " + a.activity;
+  if (!a.since.empty()) line += " since " + a.since;
+  if (!a.next_run.empty()) line += ", next run " + a.next_run;
+  if (!a.last_error.empty()) line += "; last error: " + Redactor::instance().scrub(a.last_error);
+  return printable(line) + "\n";
+}
+
+void print_table(Context& ctx, const std::vector<MailboxState>& states, const ServiceView& view) {
   ctx.out << fmt::format("{:<16} {:<12} {:<22} {:>8} {:>8}  {}\n", "MAILBOX", "STATE",
                          "LAST RUN", "IMPORTED", "SKIPPED", "LAST ERROR");
   for (const auto& st : states) {
@@ -73,6 +126,15 @@ void print_table(Context& ctx, const std::vector<MailboxState>& states) {
                            to_string(st.state), st.last_run.empty() ? "never" : st.last_run,
                            st.imported, skipped, printable(error));
     if (skipped > 0) ctx.out << "  skipped: " << printable(by_reason(st.skipped)) << "\n";
+    if (const auto* a = view.holder.running ? view.find(st.name) : nullptr) {
+      ctx.out << service_line(*a);
+    }
+  }
+  if (view.holder.running) {
+    ctx.out << fmt::format("service: running (pid {}, started {})\n", view.holder.pid,
+                           view.holder.started_at.empty() ? "?" : view.holder.started_at);
+  } else {
+    ctx.out << "service: not running (mailbridge run)\n";
   }
 }
 
@@ -88,12 +150,18 @@ int run_status(Context& ctx, bool as_json) {
     if (!m.enabled) st->state = MailboxStatus::kPaused;
     states.push_back(std::move(*st));
   }
+  auto view = service_view(opened->config, *opened->store);
+  if (!view.ok()) return fail(ctx, view.status());
   if (as_json) {
     json arr = json::array();
-    for (const auto& st : states) arr.push_back(state_json(st));
+    for (const auto& st : states) {
+      json j = state_json(st);
+      j["service"] = service_json(*view, st.name);
+      arr.push_back(std::move(j));
+    }
     ctx.out << safe_dump(arr, 2) << "\n";
   } else {
-    print_table(ctx, states);
+    print_table(ctx, states, *view);
   }
   return 0;
 }

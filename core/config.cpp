@@ -91,6 +91,12 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
 
 }  // namespace
 
+bool same_settings(const MailboxConfig& a, const MailboxConfig& b) {
+  MailboxConfig moved = b;
+  moved.line_no = a.line_no;
+  return a == moved;
+}
+
 const MailboxConfig* Config::find_mailbox(const std::string& name) const {
   for (const auto& m : mailboxes) {
     if (m.name == name) return &m;

@@ -25,6 +25,7 @@ namespace mb {
 struct SecretRef {
   std::string ref;
   bool empty() const { return ref.empty(); }
+  bool operator==(const SecretRef&) const = default;
 };
 
 struct MailboxConfig {
@@ -56,7 +57,12 @@ struct MailboxConfig {
   // Not read from [[mailbox]]: make_mailbox() copies [ingest] max_message_bytes here, so
   // that the connector neither downloads nor keeps a larger message.
   uint64_t max_message_bytes = 50 * 1024 * 1024;
+
+  // Every field, line_no included; same_settings() leaves line_no out (the service's reload
+  // restarts a mailbox's worker only when its settings changed, not when it moved).
+  bool operator==(const MailboxConfig&) const = default;
 };
+bool same_settings(const MailboxConfig& a, const MailboxConfig& b);
 
 struct AppConfig {
   std::string name;

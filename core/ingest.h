@@ -138,6 +138,11 @@ struct SyncOptions {
   // Contact the mailbox even while its throttled_until lies ahead (the administrator named
   // it on the command line). Otherwise such a pass returns kThrottled without contacting it.
   bool ignore_throttle = false;
+  // The service's stop or reload (core/runner.h): checked before each message is started.
+  // Once it says true the message in hand is committed and the post-actions of what was
+  // committed are applied (or left recorded for the next run), no new message is started,
+  // and the pass returns kCancelled. May be empty.
+  std::function<bool()> stop_requested;
 };
 
 // One pass over one mailbox. Returns the stats, or the error that stopped the pass
@@ -146,7 +151,10 @@ struct SyncOptions {
 // MailboxState::throttled_until = now + retry_after; until then a pass is kThrottled at once
 // without contacting the mailbox and writing nothing, unless SyncOptions::ignore_throttle. Messages committed
 // before the error stay committed. A mailbox the monitor has paused (auth-failed, no probe
-// due) is not contacted: kAuth with the monitor's message, and nothing is written.
+// due) is not contacted: kAuth with the monitor's message, and nothing is written. A pass
+// that ends with kCancelled (SyncOptions::stop_requested, or a blocking read woken by the
+// thread's Cancel, core/cancel.h) writes no mailbox state: no error, nothing for the monitor,
+// and the connector's cursor stays where it was (the ledger holds what was committed).
 Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, const Config& config,
                                Store& store, const SyncOptions& options = {});
 

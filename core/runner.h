@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/cancel.h"
@@ -101,6 +102,9 @@ struct RunnerOptions {
   std::function<void(const PassReport&)> on_pass;
   // sync_once() progress: (mailbox, done, total); may be empty.
   std::function<void(const std::string&, size_t, size_t)> progress;
+  // Applied to every server text stored in the mailbox state, alert tickets and the outbox
+  // (the CLI passes auth/secrets' Redactor scrub); empty: none.
+  std::function<std::string(std::string_view)> scrub;
   // stop(): how long a pass may take to finish the message in hand before every blocking
   // read is woken.
   std::chrono::milliseconds stop_grace{3000};

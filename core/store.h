@@ -9,8 +9,8 @@
 //
 // The implementation is split by concern behind this one class: core/store.cpp (opening,
 // migrations), store_ledger.cpp, store_commit.cpp, store_tickets.cpp,
-// store_mailbox_state.cpp, store_tokens.cpp, store_outbox.cpp and store_backup.cpp; what they
-// share is in core/internal/store_util.h.
+// store_mailbox_state.cpp, store_tokens.cpp, store_outbox.cpp, store_backup.cpp and
+// store_service.cpp; what they share is in core/internal/store_util.h.
 //
 //   auto store = mb::Store::open("mailbridge.db");
 //   auto done = store->find_ledger("support", "1700000000:42");
@@ -182,6 +182,17 @@ struct OutboxRow {
   bool unconfirmed = false;
 };
 
+// What one mailbox's worker of the running service is doing (store v6), as `status` shows
+// it. Times are ISO 8601 UTC; activity is MailboxActivity's word (core/runner.h).
+struct ServiceActivityRecord {
+  std::string mailbox;
+  std::string activity;           // starting | polling | idle | waiting | backoff | …
+  std::string next_run;           // "" when none is due
+  std::string last_error;         // of the last pass; never a secret
+  std::string since;              // when this activity began
+  int64_t pid = 0;                // the service that wrote it
+};
+
 // What ingest wants written for one message, all in one transaction.
 struct MessageCommit {
   std::string mailbox;
@@ -301,6 +312,13 @@ class Store {
   Result<std::optional<TokenStateRecord>> get_token_state(const std::string& key);
   Result<std::vector<TokenStateRecord>> token_states();
 
+  // Service activity (store v6), written by `mailbridge run`, read by `status`.
+  // put_service_activities() replaces the rows of the mailboxes given, in one transaction;
+  // delete_service_activity("") deletes every row.
+  Status put_service_activities(const std::vector<ServiceActivityRecord>& records);
+  Status delete_service_activity(const std::string& mailbox);
+  Result<std::vector<ServiceActivityRecord>> service_activities();  // by mailbox
+
   // Outbox (store v4). enqueue_outbox writes `note` (when given: the email-out note of a
   // tracked email, on row.ticket_id) and then the row, in one transaction; `finish` runs in
   // between with the note's id (0 without a note) to complete the row (cookie, raw MIME).
@@ -334,6 +352,9 @@ class Store {
   // The tracked row whose email-out note is `note_id`.
   Result<std::optional<OutboxRow>> outbox_for_note(int64_t note_id);
   Result<bool> outbox_paused();
+  // The earliest next_attempt_at of a queued row (one look at the outbox_due index), or
+  // nullopt when nothing is queued: the service's outbox worker asks it every second.
+  Result<std::optional<std::string>> next_outbox_due();
   Status set_outbox_paused(bool paused);
   // How many rows are in each state (every state listed, 0 included) and the created_at of
   // the oldest row not sent yet (queued or sending; empty when none): for the metrics.

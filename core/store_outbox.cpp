@@ -229,6 +229,15 @@ Result<bool> Store::outbox_paused() {
   return row && st.col_int(0) != 0;
 }
 
+Result<std::optional<std::string>> Store::next_outbox_due() {
+  MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
+      "SELECT next_attempt_at FROM outbox WHERE state = 'queued' "
+      "ORDER BY next_attempt_at LIMIT 1"));
+  MB_ASSIGN_OR_RETURN(row, st.step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(st.col_text(0));
+}
+
 Status Store::set_outbox_paused(bool paused) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "UPDATE outbox_control SET paused = ?, paused_at = ? WHERE id = 1"));

@@ -21,11 +21,13 @@ struct TlsOptions {
   std::string ca_file;                 // empty: the system store
   TlsVersion min_version = TlsVersion::k1_2;
   std::vector<std::string> pins;       // SHA-256 of SubjectPublicKeyInfo, "sha256/BASE64" or hex
+  bool operator==(const TlsOptions&) const = default;
 };
 
 struct Timeouts {
   std::chrono::seconds connect{30};    // TCP connect + TLS handshake + greeting
   std::chrono::seconds response{60};   // every later response
+  bool operator==(const Timeouts&) const = default;
 };
 
 enum class Security { kTls, kStartTls, kNone };

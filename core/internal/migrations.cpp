@@ -164,7 +164,22 @@ constexpr const char* kV6 = R"sql(
 ALTER TABLE mailbox_state ADD COLUMN last_success TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6};
+// v7: what each mailbox's worker of the running service (`mailbridge run`) is doing, for
+// `status` in another process: one row per mailbox, rewritten when its activity changes
+// (core/service_activity.h). pid names the service that wrote it; whether that service
+// still runs is the lock file's to say (core/instance_lock.h), not this table's.
+constexpr const char* kV7 = R"sql(
+CREATE TABLE service_activity (
+  mailbox    TEXT PRIMARY KEY,
+  activity   TEXT NOT NULL,
+  next_run   TEXT NOT NULL DEFAULT '',
+  last_error TEXT NOT NULL DEFAULT '',
+  since      TEXT NOT NULL DEFAULT '',
+  pid        INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
+constexpr const char* const kMigrations[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 
 }  // namespace
 

@@ -313,14 +313,37 @@ Status ingest_one(Run& r, const std::string& key, Result<std::string> raw,
   return commit_and_count(r, c, key, *raw, committed);
 }
 
+bool stop_requested(const Run& r) {
+  return r.options.stop_requested && r.options.stop_requested();
+}
+
+Status stopped() {
+  return Status(ErrorKind::kCancelled,
+                "stopped by the service (shutdown or reload) between messages",
+                ErrorScope::kMailbox);
+}
+
 Status process_batch(Run& r, const std::vector<std::string>& batch) {
   std::vector<std::string> committed;
+  bool stopping = false;
   Status fs = r.mailbox.fetch(batch, [&](const std::string& key, Result<std::string> raw) {
+    // No new message once a stop is asked for; the ones handed over before are committed.
+    // The rest of the batch is let through unread (not broken off), so that the connection
+    // is in step for the post-actions below.
+    if (stopping || stop_requested(r)) {
+      stopping = true;
+      return Status::Ok();
+    }
     Status s = ingest_one(r, key, std::move(raw), committed);
     ++r.done;
     if (r.options.progress) r.options.progress(r.done, r.total);
     return s;
   });
+  // The server catches up with what was committed before the pass ends, as after any batch.
+  if (stopping && fs.ok()) {
+    Status applied = apply_post_actions(r, committed);
+    return applied.ok() ? stopped() : applied;
+  }
   if (!fs.ok()) return fs;
   return apply_post_actions(r, committed);
 }
@@ -372,6 +395,7 @@ Status run_pass(Run& r, const std::string& cursor) {
     auto first = fresh->begin() + static_cast<std::ptrdiff_t>(i);
     std::vector<std::string> batch(first, first + static_cast<std::ptrdiff_t>(
                                                       std::min(step, fresh->size() - i)));
+    if (stop_requested(r)) return stopped();
     MB_RETURN_IF_ERROR(process_batch(r, batch));
   }
   // Advancing the connector's state past a key that is not in the ledger would lose it.
@@ -413,10 +437,12 @@ Result<SyncStats> sync_mailbox(Mailbox& mailbox, const MailboxConfig& mcfg, cons
   Run r{mailbox, mcfg, config, store, options, {}, {}, false, 0, 0, false, std::nullopt};
   Status s = run_pass(r, loaded->sync_state);
   // The caller reports the returned error; at info level the log still tells the story.
-  if (!s.ok()) {
-    spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
-    metrics::errors(mcfg.name, to_string(s.kind())).inc();
-  }
+  if (!s.ok()) spdlog::info("mailbox {}: pass stopped: {}", mcfg.name, s.to_string());
+  // Woken by the service: not the server's failure. Nothing is recorded (no error, nothing
+  // for the monitor, no error metric, the cursor unmoved); the next start takes the work up
+  // again.
+  if (s.kind() == ErrorKind::kCancelled) return s;
+  if (!s.ok()) metrics::errors(mcfg.name, to_string(s.kind())).inc();
 
   // Re-read and written in one transaction with the monitor's decision, so that a
   // concurrent pass's count or alert ticket is never overwritten.

@@ -341,7 +341,7 @@ TEST_F(CliTest, StatusJsonShape) {
   const std::set<std::string> keys = {"name",     "state",   "last_run",
                                       "imported", "skipped", "last_error",
                                       "consecutive_auth_failures", "alert_ticket",
-                                      "throttled_until"};
+                                      "throttled_until", "service"};
   EXPECT_EQ(keys_of(j[0]), keys);
   EXPECT_EQ(keys_of(j[1]), keys);
   EXPECT_EQ(j[0]["name"], "support");

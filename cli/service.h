@@ -1,0 +1,65 @@
+// File: cli/service.h — what `mailbridge run` does around the runner: the signals it waits
+// for, the re-reading of the configuration on SIGHUP, and what a reload changes. Kept apart
+// from cli/run.cpp (which builds the Runner) so that tests drive it with a fake service.
+//
+//   block_service_signals();                      // before any thread starts
+//   ... start the runner (its threads inherit the blocked mask) ...
+//   int code = serve_signals(config_path, config, control, {});   // until SIGTERM/SIGINT
+#pragma once
+
+#include <signal.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "core/status.h"
+
+namespace mb::cli {
+
+// What serve_signals() drives: the Runner in `run`, a fake in tests.
+class ServiceControl {
+ public:
+  virtual ~ServiceControl() = default;
+  // Applies a configuration that reread_config() has validated, with its tracking secret.
+  virtual void reload(const Config& config, const std::string& tracking_secret) = 0;
+  // Finishes the message in hand everywhere and returns when every worker has ended.
+  virtual void stop() = 0;
+};
+
+// SIGTERM, SIGINT and SIGHUP.
+sigset_t service_signals();
+// Blocks service_signals() in the calling thread, and so in every thread it starts later:
+// call it before the first thread exists, so that only serve_signals() ever sees them.
+void block_service_signals();
+
+// Mailboxes by name whose settings a reload adds, changes or removes (enabled ones only: a
+// mailbox switched off counts as removed, switched on as added).
+struct MailboxChanges {
+  std::vector<std::string> added, changed, removed;
+  bool empty() const { return added.empty() && changed.empty() && removed.empty(); }
+};
+MailboxChanges compare_mailboxes(const Config& before, const Config& after);
+// "added: a, b; changed: c; removed: d" ("no mailbox changed" when empty).
+std::string describe(const MailboxChanges& changes);
+
+// Re-reads `path` and validates it as check-config does (every error, naming key and line,
+// one per line of the message), resolves its tracking secret, and refuses a [store] path
+// other than the running one's (the store cannot change without a restart): kConfig.
+Result<std::pair<Config, std::string>> reread_config(const std::string& path,
+                                                     const Config& running);
+
+struct ServeHooks {
+  // After a reload was applied (e.g. to forget removed mailboxes' activity).
+  std::function<void(const MailboxChanges&)> reloaded;
+};
+
+// Waits for the service signals in the calling thread (they must be blocked): SIGHUP
+// re-reads the configuration (on error the running one stays, and the error is logged);
+// SIGTERM or SIGINT stop the service. Returns 0 once `control` has stopped. Logs each step.
+int serve_signals(const std::string& config_path, Config running, ServiceControl& control,
+                  const ServeHooks& hooks = {});
+
+}  // namespace mb::cli
