@@ -117,7 +117,8 @@ Status copy_pages(sqlite3* source, sqlite3* dest, const BackupOptions& options,
     if (rc != SQLITE_OK && rc != SQLITE_DONE) break;
     const int remaining = sqlite3_backup_remaining(backup);
     const int total = sqlite3_backup_pagecount(backup);
-    if (last_remaining >= 0 && remaining > last_remaining) ++restarts;  // the copy restarted
+    // A step that did not shorten what is left started the copy over.
+    if (last_remaining >= 0 && remaining >= last_remaining) ++restarts;
     last_remaining = remaining;
     if (options.on_step) options.on_step(remaining, total);
     if (rc == SQLITE_DONE) break;

@@ -155,7 +155,7 @@ TEST_F(StoreBackupTest, ConsistentWhileAnotherConnectionCommits) {
   BackupOptions options;
   options.pages_per_step = 4;
   options.on_step = [&](int remaining, int) {
-    if (last_remaining >= 0 && remaining > last_remaining) restarted = true;
+    if (last_remaining >= 0 && remaining >= last_remaining) restarted = true;
     last_remaining = remaining;
     if (waits >= 5) return;
     ++waits;
