@@ -103,6 +103,34 @@ class CountingSender : public Sender {
   std::atomic<int>& sent_;
 };
 
+// Counts how many passes are inside list_pending at once. Each one waits there until a
+// third arrives or 200 ms pass: with a limit of two the third never comes, without it the
+// gauge sees it at once.
+struct Gauge {
+  std::mutex mu;
+  std::condition_variable cv;
+  int in = 0;
+  int max = 0;
+};
+class GaugedMailbox : public FakeMailbox {
+ public:
+  GaugedMailbox(std::shared_ptr<FakeServer> server, Gauge& gauge)
+      : FakeMailbox(std::move(server)), gauge_(gauge) {}
+  Result<Pending> list_pending(size_t limit, const std::string& state) override {
+    {
+      std::unique_lock lock(gauge_.mu);
+      gauge_.max = std::max(gauge_.max, ++gauge_.in);
+      gauge_.cv.notify_all();
+      gauge_.cv.wait_for(lock, 200ms, [&] { return gauge_.in > 2; });
+      --gauge_.in;
+    }
+    return FakeMailbox::list_pending(limit, state);
+  }
+
+ private:
+  Gauge& gauge_;
+};
+
 class RunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -140,6 +168,9 @@ class RunnerTest : public ::testing::Test {
       ++made_[m.name];
       if (hanging_.count(m.name)) {
         return std::unique_ptr<Mailbox>(new HangingMailbox(servers_.at(m.name)));
+      }
+      if (gauge_) {
+        return std::unique_ptr<Mailbox>(new GaugedMailbox(servers_.at(m.name), *gauge_));
       }
       if (push_.count(m.name)) {
         return std::unique_ptr<Mailbox>(new PushMailbox(servers_.at(m.name), push_.at(m.name)));
@@ -194,6 +225,7 @@ class RunnerTest : public ::testing::Test {
   std::map<std::string, std::shared_ptr<FakeServer>> servers_;
   std::set<std::string> hanging_;
   std::map<std::string, std::shared_ptr<PushMailbox::Channel>> push_;
+  Gauge* gauge_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::vector<PassReport>> reports_;
@@ -219,6 +251,19 @@ TEST_F(RunnerTest, SyncOnceImportsEveryEnabledMailboxInConfigurationOrder) {
   EXPECT_FALSE((*reports)[0].named);
   auto named = runner.sync_once({"nope"});
   EXPECT_EQ(named.status().kind(), ErrorKind::kConfig);
+}
+
+TEST_F(RunnerTest, SyncOnceRunsAtMostItsParallelLimitAtOnce) {
+  for (int i = 0; i < 6; ++i) add_mailbox("m" + std::to_string(i));
+  Gauge gauge;
+  gauge_ = &gauge;
+  RunnerOptions o = options();
+  o.sync_once_parallel = 2;
+  Runner runner(setup(), o);
+  auto reports = runner.sync_once({});
+  ASSERT_THAT(reports, IsOk());
+  EXPECT_EQ(reports->size(), 6u);
+  EXPECT_EQ(gauge.max, 2);
 }
 
 TEST_F(RunnerTest, SyncOnceHonoursThrottleUnlessNamed) {
