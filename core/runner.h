@@ -5,9 +5,10 @@
 // The service gives each enabled mailbox its own worker thread (a 512 KiB stack,
 // core/internal/runner_parts.h) with its own store connection and its own Cancel
 // (core/cancel.h), so a slow, hanging or failing mailbox delays only itself, however many
-// there are, and stop or reload wake every blocking read at once. Each worker follows the mailbox's schedule (core/schedule.h): its poll_interval with
-// jitter and max_per_poll, capped backoff after network errors, the server's throttled_until,
-// and the auth-failure monitor's probe interval (core/monitor.h). Where the connector can
+// there are, and stop or reload wake every blocking read at once. Each worker follows the
+// mailbox's schedule (core/schedule.h): its poll_interval with jitter and max_per_poll,
+// capped backoff after network errors, the server's throttled_until, and the auth-failure
+// monitor's probe interval (core/monitor.h). Where the connector can
 // push (Mailbox::wait_for_change: IMAP IDLE) the worker waits on the open connection between
 // passes; elsewhere it sleeps until the next poll. One more worker sends the outbox: each
 // message when it becomes due; pause and resume take effect within a second.
