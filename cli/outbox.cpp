@@ -12,6 +12,7 @@
 #include "cli/auth_support.h"
 #include "cli/terminal.h"
 #include "connectors/registry.h"
+#include "core/runner.h"
 
 namespace mb::cli {
 
@@ -58,9 +59,16 @@ int outbox_pass(Context& ctx, const Config& config, Store& store, bool quiet) {
     print_error(ctx, "outbox: " + secret.status().message());
     return exit_code(secret.status());
   }
-  Outbox outbox(store, config, *secret, cli_outbox_options());
-  std::unique_ptr<AuthContext> auth;
-  auto stats = outbox.flush(sender_factory(config, store, auth));
+  // The runner does the flush (core/runner.h); the senders sign in through one AuthContext,
+  // made on the first OAuth sender.
+  auto auth = std::make_shared<std::unique_ptr<AuthContext>>();
+  RunnerSetup setup{config, *secret, {}, [&config, auth](Store& s) {
+                      return sender_factory(config, s, *auth);
+                    }};
+  RunnerOptions options;
+  options.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
+  Runner runner(std::move(setup), std::move(options));
+  auto stats = runner.flush_outbox(store);
   if (!stats.ok()) {
     print_error(ctx, "outbox: " + stats.status().message());
     return exit_code(stats.status());

@@ -1,16 +1,16 @@
-// File: cli/sync.cpp — `mailbridge sync [--once] [MAILBOX…]`: one pass over the mailboxes,
-// up to four in parallel, each on its own thread with its own store connection, so that a
-// slow or failing mailbox delays only itself. OAuth mailboxes share one AuthContext, so one
-// token (and one refresh) serves every mailbox of an app and user.
+// File: cli/sync.cpp — `mailbridge sync [--once] [MAILBOX…]`: one pass over the mailboxes
+// through the runner's sync_once (core/runner.h: up to four in parallel, each on its own
+// thread with its own store connection, so that a slow or failing mailbox delays only
+// itself). This file parses, prints and maps to exit codes; it builds the connectors, and
+// OAuth mailboxes share one AuthContext, so one token (and one refresh) serves every mailbox
+// of an app and user.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "auth/auth_context.h"
 #include "auth/secrets.h"
@@ -19,25 +19,13 @@
 #include "cli/outbox.h"
 #include "cli/terminal.h"
 #include "connectors/registry.h"
-#include "core/ingest.h"
-#include "core/monitor.h"
+#include "core/runner.h"
 #include "core/store.h"
-#include "core/utc.h"
 
 namespace mb::cli {
 namespace {
 
 constexpr size_t kMaxParallel = 4;
-
-struct MailboxRun {
-  const MailboxConfig* config = nullptr;
-  Status status;
-  SyncStats stats;
-  std::string paused;   // the monitor's reason for not contacting the mailbox
-  std::string monitor;  // what the pass did to the auth-failure alert, if anything
-  bool named = false;    // named on the command line: synced even while throttled
-  std::string throttled;  // why a throttled mailbox was (or was not) contacted
-};
 
 // One progress line on a terminal, redrawn in place, covering every mailbox in flight.
 class ProgressLine {
@@ -65,35 +53,6 @@ class ProgressLine {
   std::map<std::string, std::pair<size_t, size_t>> progress_;
 };
 
-// A mailbox that could not even be set up still gets its error into `status`; an
-// auth-failed one stays so, with its alert ticket.
-void record_setup_error(Store& store, const std::string& name, const Status& s) {
-  store.update_mailbox_state(name, [&](MailboxState& st) {
-    if (st.state != MailboxStatus::kAuthFailed) st.state = MailboxStatus::kError;
-    st.last_run = now_iso8601();
-    st.imported = 0;
-    st.skipped.clear();
-    st.last_error = Redactor::instance().scrub(s.message());
-    return Status::Ok();
-  }).status().ignore();
-}
-
-// One line about the alert when the pass changed it: opened, or closed by a sign-in probe.
-std::string monitor_change(const MailboxState& before, const MailboxState& after) {
-  if (before.state != MailboxStatus::kAuthFailed && after.state == MailboxStatus::kAuthFailed) {
-    const int64_t n = after.consecutive_auth_failures;
-    return fmt::format("polling paused after {} authentication failure{}; alert ticket #{} "
-                       "opened", n, n == 1 ? "" : "s", after.alert_ticket_id);
-  }
-  if (before.state == MailboxStatus::kAuthFailed && after.state != MailboxStatus::kAuthFailed) {
-    return before.alert_ticket_id > 0
-               ? fmt::format("signed in again; polling resumed (note added to alert ticket "
-                             "#{})", before.alert_ticket_id)
-               : "signed in again; polling resumed";
-  }
-  return "";
-}
-
 // The process's sign-in machinery, made only when a selected mailbox signs in with OAuth
 // (so a broken [auth] section cannot stop password mailboxes). When it cannot be made,
 // `error` says why, and each OAuth mailbox reports it. Token outcomes are recorded through
@@ -103,11 +62,12 @@ struct SharedAuth {
   Status error;
 };
 
-SharedAuth open_shared_auth(const Config& cfg, const std::vector<MailboxRun>& runs,
+SharedAuth open_shared_auth(const Config& cfg, const std::vector<const MailboxConfig*>& runs,
                             Store* store) {
   SharedAuth shared;
-  bool wanted = std::any_of(runs.begin(), runs.end(),
-                            [](const MailboxRun& r) { return r.config->auth == AuthMethod::kOAuth2; });
+  bool wanted = std::any_of(runs.begin(), runs.end(), [](const MailboxConfig* m) {
+    return m->auth == AuthMethod::kOAuth2;
+  });
   if (!wanted) return shared;
   auto created = open_auth(cfg, store);
   if (created.ok()) shared.context = std::move(*created);
@@ -115,65 +75,7 @@ SharedAuth open_shared_auth(const Config& cfg, const std::vector<MailboxRun>& ru
   return shared;
 }
 
-void run_one(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth,
-             const std::string& tracking_secret) {
-  const MailboxConfig& m = *run.config;
-  auto store = Store::open(cfg.store.path);
-  if (!store.ok()) {
-    run.status = store.status();
-    return;
-  }
-  auto before = (*store)->get_mailbox_state(m.name);
-  if (!before.ok()) {
-    run.status = before.status();
-    return;
-  }
-  // Decided before the connector exists, so that a paused mailbox is not even resolved.
-  PassPlan plan = before_pass(*before, cfg.monitor, Clock::now());
-  if (plan.kind == PassPlan::Kind::kPaused) {
-    run.paused = plan.message;
-    return;
-  }
-  // The server asked for a pause (Graph Retry-After, POP3 [IN-USE]): honoured unless the
-  // administrator named the mailbox, and said either way.
-  if (auto until = parse_utc(before->throttled_until); until && *until > Clock::now()) {
-    run.throttled = fmt::format("throttled until {} (the server asked for a pause); {}",
-                                before->throttled_until,
-                                run.named ? "synced anyway because it was named"
-                                          : "not contacted — name it to sync it now");
-    if (!run.named) return;
-  }
-  auto mbx = m.auth == AuthMethod::kOAuth2 && !auth.error.ok()
-                 ? Result<std::unique_ptr<Mailbox>>(auth.error)
-                 : make_mailbox(m, cfg, auth.context.get());
-  if (!mbx.ok()) {
-    run.status = mbx.status();
-    record_setup_error(**store, m.name, run.status);
-    return;
-  }
-  SyncOptions opts;
-  opts.progress = [&](size_t done, size_t total) { progress.update(m.name, done, total); };
-  opts.monitor.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
-  opts.tracking_secret = tracking_secret;
-  opts.ignore_throttle = run.named;
-  auto result = sync_mailbox(**mbx, m, cfg, **store, opts);
-  (*mbx)->close();
-  if (result.ok()) run.stats = *result;
-  else run.status = result.status();
-  auto after = (*store)->get_mailbox_state(m.name);
-  if (after.ok()) run.monitor = monitor_change(*before, *after);
-}
-
-void run_guarded(const Config& cfg, MailboxRun& run, ProgressLine& progress, SharedAuth& auth,
-                 const std::string& tracking_secret) {
-  try {
-    run_one(cfg, run, progress, auth, tracking_secret);
-  } catch (const std::exception& e) {
-    run.status = Status(ErrorKind::kInternal, std::string("unexpected exception: ") + e.what());
-  }
-}
-
-std::string summary(const MailboxRun& run) {
+std::string summary(const PassReport& run) {
   const SyncStats& s = run.stats;
   int64_t skipped = 0;
   std::string reasons;
@@ -184,7 +86,7 @@ std::string summary(const MailboxRun& run) {
   auto plural = [](int64_t n, const char* one, const char* many) {
     return fmt::format("{} {}", n, n == 1 ? one : many);
   };
-  std::string line = fmt::format("{}: {} imported ({}, {}), {} skipped", run.config->name,
+  std::string line = fmt::format("{}: {} imported ({}, {}), {} skipped", run.mailbox,
                                  s.imported, plural(s.tickets, "ticket", "tickets"),
                                  plural(s.notes, "note", "notes"), skipped);
   if (!reasons.empty()) line += " (" + reasons + ")";
@@ -193,9 +95,9 @@ std::string summary(const MailboxRun& run) {
   return line;
 }
 
-Result<std::vector<MailboxRun>> select(Context& ctx, const Config& cfg,
-                                       const std::vector<std::string>& names) {
-  std::vector<MailboxRun> runs;
+Result<std::vector<const MailboxConfig*>> select(Context& ctx, const Config& cfg,
+                                                 const std::vector<std::string>& names) {
+  std::vector<const MailboxConfig*> runs;
   for (const auto& name : names) {
     if (!cfg.find_mailbox(name)) {
       return Status(ErrorKind::kConfig, fmt::format("no mailbox \"{}\" in {}", name,
@@ -209,7 +111,7 @@ Result<std::vector<MailboxRun>> select(Context& ctx, const Config& cfg,
       ctx.out << m.name << ": disabled (enabled = false), not synced\n";
       continue;
     }
-    runs.push_back({&m, Status(), {}, {}, {}, !names.empty(), {}});
+    runs.push_back(&m);
   }
   return runs;
 }
@@ -227,23 +129,36 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
   if (!store.ok()) return exit_code(store.status());
   ProgressLine progress(ctx.raw_err, ctx.err_is_terminal);  // its own escapes; names from config
   SharedAuth auth = open_shared_auth(*cfg, *runs, store->get());
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i; (i = next++) < runs->size();) {
-      run_guarded(*cfg, (*runs)[i], progress, auth, *secret);
-    }
+  // The runner (core/runner.h) makes the passes; the connectors come from here, with the
+  // shared sign-in machinery.
+  const Config& config = *cfg;
+  RunnerSetup setup{config, *secret, [&config, &auth](const MailboxConfig& m) {
+                      return m.auth == AuthMethod::kOAuth2 && !auth.error.ok()
+                                 ? Result<std::unique_ptr<Mailbox>>(auth.error)
+                                 : make_mailbox(m, config, auth.context.get());
+                    }, {}};
+  RunnerOptions options;
+  options.sync_once_parallel = kMaxParallel;
+  options.progress = [&progress](const std::string& name, size_t done, size_t total) {
+    progress.update(name, done, total);
   };
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < std::min(kMaxParallel, runs->size()); ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  options.scrub = [](std::string_view text) { return Redactor::instance().scrub(text); };
+  Runner runner(std::move(setup), std::move(options));
+  std::vector<std::string> chosen;
+  for (const MailboxConfig* m : *runs) chosen.push_back(m->name);
+  // Every mailbox named is disabled: nothing to sync (an empty list would mean all).
+  auto reports = !names.empty() && chosen.empty()
+                     ? Result<std::vector<PassReport>>(std::vector<PassReport>())
+                     : runner.sync_once(names.empty() ? std::vector<std::string>() : chosen);
+  if (!reports.ok()) return fail(ctx, reports.status());
   progress.clear();
   int code = 0;
-  for (const auto& run : *runs) {
-    if (!run.throttled.empty()) ctx.out << run.config->name << ": " << run.throttled << "\n";
+  for (const auto& run : *reports) {
+    if (!run.throttled.empty()) ctx.out << run.mailbox << ": " << run.throttled << "\n";
     if (!run.throttled.empty() && !run.named) continue;
     if (!run.paused.empty()) {
       // Still an authentication failure for scripts; the alert ticket is already open.
-      print_error(ctx, fmt::format("{}: {}", run.config->name, run.paused));
+      print_error(ctx, fmt::format("{}: {}", run.mailbox, run.paused));
       code = worse_exit_code(code, exit_code(Status(ErrorKind::kAuth, run.paused)));
       continue;
     }
@@ -253,12 +168,12 @@ int run_sync(Context& ctx, const std::vector<std::string>& names) {
       // counted by its reason, does not.
       if (run.stats.errors > 0) code = worse_exit_code(code, 1);
     } else {
-      print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.config->name,
+      print_error(ctx, fmt::format("{}: sync failed ({}): {}", run.mailbox,
                                    to_string(run.status.kind()), run.status.message()));
       code = worse_exit_code(code, exit_code(run.status));
     }
     if (!run.monitor.empty()) {
-      (run.status.ok() ? ctx.out : ctx.err) << run.config->name << ": " << run.monitor << "\n";
+      (run.status.ok() ? ctx.out : ctx.err) << run.mailbox << ": " << run.monitor << "\n";
     }
   }
   // SPEC §5: a sync ends with one pass over the outbox unless sending is paused.

@@ -2,19 +2,20 @@
 // `outbox flush` and `mailbridge run` (the service) are three ways of driving it; the CLI
 // parses, prints and maps statuses to exit codes.
 //
-// The service gives each enabled mailbox its own worker thread (small stack) with its own
-// store connection and its own Cancel (core/cancel.h), so a slow, hanging or failing mailbox
-// delays only itself, however many there are, and stop or reload wake every blocking read at
-// once. Each worker follows the mailbox's schedule (core/schedule.h): its poll_interval with
-// jitter and max_per_poll, capped backoff after network errors, the server's throttled_until,
-// and the auth-failure monitor's probe interval (core/monitor.h). Where the connector can
+// The service gives each enabled mailbox its own worker thread (a 512 KiB stack,
+// core/internal/runner_parts.h) with its own store connection and its own Cancel
+// (core/cancel.h), so a slow, hanging or failing mailbox delays only itself, however many
+// there are, and stop or reload wake every blocking read at once. Each worker follows the
+// mailbox's schedule (core/schedule.h): its poll_interval with jitter and max_per_poll,
+// capped backoff after network errors, the server's throttled_until, and the auth-failure
+// monitor's probe interval (core/monitor.h). Where the connector can
 // push (Mailbox::wait_for_change: IMAP IDLE) the worker waits on the open connection between
 // passes; elsewhere it sleeps until the next poll. One more worker sends the outbox: each
 // message when it becomes due; pause and resume take effect within a second.
 //
 //   RunnerSetup setup{config, secret, make_mailbox, make_senders};
 //   Runner runner(std::move(setup), RunnerOptions{});
-//   auto reports = runner.sync_once({}, progress);       // `sync --once`
+//   auto reports = runner.sync_once({});                  // `sync --once`
 //   runner.start();                                       // `run`
 //   runner.reload(std::move(new_setup));                  // SIGHUP, after validating it
 //   runner.stop();                                        // SIGTERM: ends within seconds
@@ -126,8 +127,12 @@ class Runner {
 
   // `run`: starts a worker per enabled mailbox and the outbox worker; returns at once.
   Status start();
-  // Applies a new, already validated setup: workers of removed or changed mailboxes stop,
-  // new ones start, unchanged ones go on undisturbed.
+  // Applies a new, already validated setup: workers of removed, disabled or changed
+  // mailboxes (same_settings() in core/config.h: every setting but line_no) stop as stop()
+  // stops them, new ones start with a pass at once, unchanged ones go on undisturbed and use
+  // the new setup (filters, closures, tracking secret) from their next pass on — a push
+  // connection kept open stays until it breaks. The outbox worker takes it at its next look.
+  // Before start(): only replaces the setup.
   void reload(RunnerSetup setup);
   // Asks every worker to finish the message in hand and stop; after options.stop_grace
   // wakes every blocking read. Returns when every worker has ended. Idempotent.

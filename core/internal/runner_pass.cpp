@@ -13,7 +13,7 @@ namespace {
 // auth-failed one stays so, with its alert ticket.
 void record_setup_error(const PassInput& in, const Status& s) {
   in.store.update_mailbox_state(in.mailbox.name, [&](MailboxState& st) {
-    if (st.state != "auth-failed") st.state = "error";
+    if (st.state != MailboxStatus::kAuthFailed) st.state = MailboxStatus::kError;
     st.last_run = format_utc(in.shared.clock->now());
     st.imported = 0;
     st.skipped.clear();
@@ -24,12 +24,12 @@ void record_setup_error(const PassInput& in, const Status& s) {
 
 // One line about the alert when the pass changed it: opened, or closed by a sign-in probe.
 std::string monitor_change(const MailboxState& before, const MailboxState& after) {
-  if (before.state != "auth-failed" && after.state == "auth-failed") {
+  if (before.state != MailboxStatus::kAuthFailed && after.state == MailboxStatus::kAuthFailed) {
     const int64_t n = after.consecutive_auth_failures;
     return fmt::format("polling paused after {} authentication failure{}; alert ticket #{} "
                        "opened", n, n == 1 ? "" : "s", after.alert_ticket_id);
   }
-  if (before.state == "auth-failed" && after.state != "auth-failed") {
+  if (before.state == MailboxStatus::kAuthFailed && after.state != MailboxStatus::kAuthFailed) {
     return before.alert_ticket_id > 0
                ? fmt::format("signed in again; polling resumed (note added to alert ticket "
                              "#{})", before.alert_ticket_id)

@@ -3,9 +3,11 @@
 // FakeServer holds raw messages with IMAP-like keys ("7:<uid>"), a seen flag, a folder and a
 // deleted flag; FakeMailbox is a connection to it, so a test can drop a connection, make a
 // new one and see the same server. Failures are injected by call count, to stop a sync at
-// any step: list_pending, the N-th message fetched (connection drop), the N-th apply (before
-// or after it changed the server), or one message's fetch (a message-scoped error, or any
-// Status given per key, e.g. kTooLarge). Fetches are counted per key.
+// any step: list_pending (once, or N times kNetwork), the N-th message fetched (connection
+// drop), the N-th apply (before or after it changed the server), or one message's fetch (a
+// message-scoped error, or any Status given per key, e.g. kTooLarge). Fetches are counted
+// per key. HangingMailbox hangs in fetch until the thread's Cancel fires; PushMailbox waits
+// for news the test sends (wait_for_change).
 //
 //   auto server = std::make_shared<FakeServer>();
 //   server->add("Subject: hi\r\n\r\nbody\r\n");
@@ -13,15 +15,19 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/cancel.h"
 #include "core/mailbox.h"
 #include "core/status.h"
 
@@ -53,6 +59,7 @@ struct FakeServer {
 
   // Failure injection; 0 / empty means "never".
   std::optional<Status> fail_next_list;  // returned once by the next list_pending
+  int network_failures = 0;              // the next N list_pending calls fail with kNetwork
   int fail_fetch_at = 0;                 // the N-th message fetched drops the connection
   int fail_apply_at = 0;                 // the N-th apply drops before changing anything
   int fail_apply_after_effect_at = 0;    // the N-th apply changes the server, then drops
@@ -104,6 +111,10 @@ class FakeMailbox : public Mailbox {
       server_->fail_next_list.reset();
       return s;
     }
+    if (server_->network_failures > 0) {
+      --server_->network_failures;
+      return Status(ErrorKind::kNetwork, "connection refused", ErrorScope::kConnection);
+    }
     uint64_t after = 0;
     if (!server_->ignore_cursor && state.rfind("7:", 0) == 0) after = std::stoull(state.substr(2));
     Pending p;
@@ -128,7 +139,8 @@ class FakeMailbox : public Mailbox {
     for (const auto& key : keys) {
       ++server_->messages_fetched;
       if (server_->messages_fetched == server_->fail_fetch_at) {
-        return Status(ErrorKind::kNetwork, "connection reset during FETCH", ErrorScope::kConnection);
+        return Status(ErrorKind::kNetwork, "connection reset during FETCH",
+                      ErrorScope::kConnection);
       }
       Status s;
       FakeMessage* m = server_->find(key);
@@ -174,8 +186,78 @@ class FakeMailbox : public Mailbox {
   Capabilities capabilities() const override { return {}; }
   void close() override {}
 
- private:
+ protected:
   std::shared_ptr<FakeServer> server_;
+};
+
+// A server that accepts and never answers: fetch blocks until the thread's Cancel
+// (core/cancel.h) fires, then returns kCancelled as a woken read would.
+class HangingMailbox : public FakeMailbox {
+ public:
+  using FakeMailbox::FakeMailbox;
+  Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override {
+    Cancel* cancel = CancelScope::current();
+    if (cancel == nullptr) return Status(ErrorKind::kInternal, "no Cancel installed");
+    entered.fire();
+    while (!cancel->wait_until(std::chrono::steady_clock::now() + std::chrono::hours(1))) {
+    }
+    return Cancel::cancelled("reading FETCH");
+  }
+  Cancel entered;  // fires when fetch starts hanging
+};
+
+// A connector that can push: wait_for_change blocks until the test calls notify(), the
+// deadline passes or the thread's Cancel fires.
+class PushMailbox : public FakeMailbox {
+ public:
+  struct Channel {
+    std::mutex mu;
+    std::condition_variable cv;
+    int news = 0;     // notify() calls not yet seen
+    int waiting = 0;  // threads in wait_for_change now
+    int closes = 0;
+    void notify() {
+      std::lock_guard lock(mu);
+      ++news;
+      cv.notify_all();
+    }
+  };
+  PushMailbox(std::shared_ptr<FakeServer> server, std::shared_ptr<Channel> channel)
+      : FakeMailbox(std::move(server)), channel_(std::move(channel)) {}
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.push = true;
+    return c;
+  }
+  Result<ChangeWait> wait_for_change(std::chrono::steady_clock::time_point deadline) override {
+    Cancel* cancel = CancelScope::current();
+    uint64_t handle = cancel ? cancel->on_fire([this] {
+      std::lock_guard lock(channel_->mu);
+      channel_->cv.notify_all();
+    }) : 0;
+    std::unique_lock lock(channel_->mu);
+    ++channel_->waiting;
+    channel_->cv.notify_all();
+    bool news = channel_->cv.wait_until(lock, deadline, [&] {
+      return channel_->news > 0 || (cancel && cancel->fired());
+    });
+    --channel_->waiting;
+    const bool changed = channel_->news > 0;
+    if (changed) --channel_->news;
+    lock.unlock();
+    if (cancel) cancel->remove_callback(handle);
+    if (changed) return ChangeWait::kChanged;
+    if (cancel && cancel->fired()) return Cancel::cancelled("waiting in IDLE");
+    (void)news;
+    return ChangeWait::kTimedOut;
+  }
+  void close() override {
+    std::lock_guard lock(channel_->mu);
+    ++channel_->closes;
+  }
+
+ private:
+  std::shared_ptr<Channel> channel_;
 };
 
 }  // namespace mb::testing
