@@ -222,9 +222,9 @@ namespace {
 
 // The metrics of an attempt's outcome, once the store has it (core/metrics.h).
 void count_outcome(const OutboxRow& row) {
-  if (row.state == "sent") metrics::outbox_sent(row.sender).inc();
-  else if (row.state == "parked") metrics::outbox_parked(row.sender).inc();
-  else if (row.state == "queued") metrics::outbox_retries(row.sender).inc();
+  if (row.state == OutboxState::kSent) metrics::outbox_sent(row.sender).inc();
+  else if (row.state == OutboxState::kParked) metrics::outbox_parked(row.sender).inc();
+  else if (row.state == OutboxState::kQueued) metrics::outbox_retries(row.sender).inc();
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ enum class ErrorKind {
   // Connection refused or dropped, DNS failure, timeout. Transient: retry later with backoff.
   // Never counts as an authentication failure.
   kNetwork,
-  // TLS handshake or certificate verification failed. Not retried until reconfigured.
+  // TLS handshake or certificate verification failed. `sync` reports it (exit 4); the
+  // service retries it on the capped network backoff (a server certificate gets renewed).
   kTls,
   // The peer broke the protocol (unparsable or unexpected reply). Drop the connection;
   // retry later.

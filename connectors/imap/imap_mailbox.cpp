@@ -16,6 +16,7 @@
 #include "connectors/imap/imap_syntax.h"
 #include "connectors/line_client.h"
 #include "core/cancel.h"
+#include "core/metrics.h"
 #include "core/net.h"
 
 namespace mb {
@@ -274,7 +275,9 @@ Result<ChangeWait> ImapMailbox::idle_until(Clock::time_point deadline) {
     if (now >= deadline) return ChangeWait::kTimedOut;
     Clock::time_point until = std::min(deadline, now + push_.idle_refresh);
     MB_RETURN_IF_ERROR(client_->idle_start());
+    metrics::idle_connections().add(1);  // mailbridge_imap_idle_connections
     auto news = client_->idle_wait(until);
+    metrics::idle_connections().add(-1);
     if (!news.ok()) return news.status();
     MB_RETURN_IF_ERROR(client_->idle_done());
     if (take_new_mail()) return ChangeWait::kChanged;

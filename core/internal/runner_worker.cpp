@@ -133,6 +133,10 @@ void MailboxWorker::loop() {
 }
 
 MailboxWorker::Wake MailboxWorker::wait_for(const NextPass& next) {
+  // No store connection is held while waiting: with a thousand mailboxes, a thousand idle
+  // SQLite connections (each with its page cache) would be most of the service's memory.
+  // The next turn of the loop opens one again (a file open and a version check).
+  store_.reset();
   if (mailbox_ && push_ && next.why == NextPass::Why::kPoll) return wait_on_server(next);
   set_activity(activity_of(next.why), next.at);
   if (shared_.clock->sleep_until(next.at, stop_)) return Wake::kStop;

@@ -6,11 +6,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <thread>
 
 #include "connectors/imap/imap_mailbox.h"
 #include "connectors/imap/imap_syntax.h"
 #include "core/cancel.h"
+#include "core/metrics.h"
 #include "tests/status_matchers.h"
 #include "tests/unit/connectors/imap/imap_test_util.h"
 #include "tests/unit/core/script_server.h"
@@ -158,6 +161,39 @@ TEST(ImapIdleTest, ExistsDuringIdleIsAChangeAndDoneIsSent) {
   ASSERT_THAT(p, IsOk());
   EXPECT_EQ(p->keys, std::vector<std::string>{imap::format_key(kValidity, 4)});
   EXPECT_EQ(f.server.accepted(), 1);
+}
+
+// mailbridge_imap_idle_connections counts the connection while it waits in IDLE, and not
+// once the wait has ended.
+TEST(ImapIdleTest, IdleConnectionsGaugeCountsTheWait) {
+  Fixture f;
+  metrics::Gauge& gauge = metrics::idle_connections();
+  const double before = gauge.value();
+  auto counted = std::make_shared<std::atomic<bool>>(false);
+  auto idle_tag = std::make_shared<std::string>();
+  f.serve = [&gauge, before, counted, idle_tag](Peer& p, const std::string& tag,
+                                                const std::string& cmd) {
+    if (cmd == "IDLE") {
+      *idle_tag = tag;
+      if (!p.send("+ idling\r\n")) return false;
+      // The client counts itself once it has read the continuation.
+      auto until = std::chrono::steady_clock::now() + seconds(5);
+      while (gauge.value() != before + 1 && std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();
+      }
+      *counted = gauge.value() == before + 1;
+      return p.send("* 4 EXISTS\r\n");
+    }
+    if (tag == "DONE") return p.send(*idle_tag + " OK Idle completed\r\n");
+    if (cmd.rfind("UID SEARCH", 0) == 0) return p.send("* SEARCH 4\r\n" + tag + " OK done\r\n");
+    return p.send(tag + " OK\r\n");
+  };
+  ASSERT_THAT(f.mbx().list_pending(10, ""), IsOk());
+  auto r = f.mbx().wait_for_change(Clock::now() + seconds(30));
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(*r, ChangeWait::kChanged);
+  EXPECT_TRUE(*counted);
+  EXPECT_EQ(gauge.value(), before);
 }
 
 TEST(ImapIdleTest, ExistsAfterExpungesIsComparedWithTheRealSize) {
