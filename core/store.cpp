@@ -41,6 +41,12 @@ Status prepare_store_file(const std::string& path) {
     return Status(ErrorKind::kConfig, "store " + path + " is a directory; [store] path names "
                                       "the database file (e.g. " + path + "/mailbridge.db)");
   }
+  // An existing file is left alone, never opened here: closing any descriptor of the file
+  // drops every POSIX lock this process holds on it, SQLite's included. Another connection
+  // of this process (the service's workers) would then lose its shared lock, and another
+  // process closing the database could checkpoint and delete the -wal file under it, so
+  // that its later commits went to an unlinked file and were lost.
+  if (::stat(path.c_str(), &st) == 0) return Status::Ok();
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int e = errno;

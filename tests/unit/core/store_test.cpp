@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -219,6 +222,44 @@ TEST_F(StoreTest, TokenStateRoundTripsAndReplacesByKey) {
   EXPECT_EQ(again->size(), 2u);
 }
 
+// Opening a second connection in the same process must not drop the first one's locks
+// (closing any descriptor of the file drops every POSIX lock of the process): else another
+// process closing the database deletes the -wal file under it, and its later commits are
+// lost. Another process here: a child that opens and closes the store.
+TEST_F(StoreTest, AnotherConnectionInTheProcessKeepsTheFirstOnesCommitsVisible) {
+  auto first = open_store();
+  ASSERT_NE(first, nullptr);
+  ASSERT_THAT(first->commit_message(new_ticket_commit("1:1", "one"), "raw"), IsOk());
+  auto second = open_store();  // the service's workers open theirs while others are open
+  ASSERT_NE(second, nullptr);
+  auto in_child = [&](const std::function<int()>& body) {
+    pid_t pid = ::fork();
+    if (pid == 0) ::_exit(body());
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  // Another process opens the store and closes it: the last connection, if it thinks so.
+  ASSERT_EQ(in_child([&] {
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_exec(db, "SELECT count(*) FROM tickets", nullptr, nullptr, nullptr);
+    return sqlite3_close(db) == SQLITE_OK ? 0 : 1;
+  }), 0);
+  ASSERT_THAT(first->commit_message(new_ticket_commit("1:2", "two"), "raw"), IsOk());
+  // Another process sees both tickets.
+  EXPECT_EQ(in_child([&] {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM tickets", -1, &st, nullptr);
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  }), 2);
+}
+
 TEST_F(StoreTest, VersionOneFileGainsTheTokenStateTable) {
   {
     auto store = open_store();
@@ -230,6 +271,7 @@ TEST_F(StoreTest, VersionOneFileGainsTheTokenStateTable) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE mailbox_state DROP COLUMN throttled_until; "
                          "DROP TABLE token_state; DROP TABLE outbox; DROP TABLE outbox_control; "
+                         "DROP TABLE service_activity; "
                          "PRAGMA user_version = 1", nullptr, nullptr,
                          nullptr), SQLITE_OK);
   sqlite3_close(db);
