@@ -167,7 +167,7 @@ TEST_F(MetricsStoreTest, IngestCountsImportedSkippedAndErrors) {
   EXPECT_EQ(sample(text, series("mailbridge_last_success_timestamp_seconds")), when) << text;
   auto after = store_->get_mailbox_state(mcfg_.name);
   ASSERT_THAT(after, IsOk());
-  EXPECT_EQ(after->state, "error");
+  EXPECT_EQ(after->state, MailboxStatus::kError);
   EXPECT_EQ(after->last_success, state->last_success);
 }
 
