@@ -279,8 +279,15 @@ Result<ChangeWait> ImapMailbox::idle_until(Clock::time_point deadline) {
     auto news = client_->idle_wait(until);
     metrics::idle_connections().add(-1);
     if (!news.ok()) return news.status();
+    // A server that ends each IDLE itself at once would have us spin: NOOP polling instead.
+    bool ended_early = !client_->idling() && Clock::now() < until;
     MB_RETURN_IF_ERROR(client_->idle_done());
     if (take_new_mail()) return ChangeWait::kChanged;
+    if (ended_early) {
+      spdlog::info("mailbox {}: the IMAP server ended IDLE by itself; polling with NOOP until "
+                   "the next pass", cfg_.name);
+      return noop_until(deadline);
+    }
   }
 }
 

@@ -3,7 +3,8 @@
 //
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     tests/fuzz/imap_parser_fuzz.cpp connectors/imap/imap_parser.cpp \
-//     connectors/imap/imap_syntax.cpp auth/base64.cpp core/status.cpp -o imap_parser_fuzz
+//     connectors/imap/imap_syntax.cpp auth/base64.cpp core/status.cpp core/ascii.cpp \
+//     -o imap_parser_fuzz
 //   ./imap_parser_fuzz -max_len=4096
 //
 // The first byte picks the size of the pieces the input is fed in, so the fuzzer also

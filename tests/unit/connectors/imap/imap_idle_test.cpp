@@ -320,6 +320,23 @@ TEST(ImapIdleTest, CancelDuringIdleReturnsAtOnce) {
   EXPECT_EQ(f.seen.count("DONE"), 0u);  // the connection was dropped, not ended
 }
 
+TEST(ImapIdleTest, ServerThatEndsIdleAtOnceIsPolledWithNoopInstead) {
+  Fixture f;
+  f.push.noop_interval = milliseconds(50);
+  f.serve = [](Peer& p, const std::string& tag, const std::string& cmd) {
+    if (cmd.rfind("UID SEARCH", 0) == 0) return p.send("* SEARCH\r\n" + tag + " OK\r\n");
+    if (cmd == "IDLE") return p.send("+ idling\r\n" + tag + " OK IDLE over already\r\n");
+    return p.send(tag + " OK\r\n");
+  };
+  ASSERT_THAT(f.mbx().list_pending(10, ""), IsOk());
+  auto r = f.mbx().wait_for_change(Clock::now() + milliseconds(300));
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(*r, ChangeWait::kTimedOut);
+  EXPECT_EQ(f.seen.count(" IDLE"), 1u);
+  EXPECT_EQ(f.seen.count("DONE"), 0u);  // nothing to end
+  EXPECT_GE(f.seen.count(" NOOP"), 3u);
+}
+
 TEST(ImapIdleTest, GrowthSeenInAnEarlierAnswerIsAChangeWithoutIdle) {
   Fixture f;
   f.serve = [](Peer& p, const std::string& tag, const std::string& cmd) {
