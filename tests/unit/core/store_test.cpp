@@ -270,6 +270,7 @@ TEST_F(StoreTest, VersionOneFileGainsTheTokenStateTable) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE mailbox_state DROP COLUMN throttled_until; "
+                         "ALTER TABLE mailbox_state DROP COLUMN last_success; "
                          "DROP TABLE token_state; DROP TABLE outbox; DROP TABLE outbox_control; "
                          "DROP TABLE service_activity; "
                          "PRAGMA user_version = 1", nullptr, nullptr,
