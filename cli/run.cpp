@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 
 #include "auth/auth_context.h"
 #include "auth/secrets.h"
@@ -23,6 +24,8 @@
 #include "cli/service.h"
 #include "connectors/registry.h"
 #include "core/instance_lock.h"
+#include "core/metrics.h"
+#include "core/metrics_server.h"
 #include "core/runner.h"
 #include "core/service_activity.h"
 #include "core/utc.h"
@@ -115,6 +118,24 @@ class RunnerControl : public ServiceControl {
   Runner& runner_;
 };
 
+// [service] metrics: Prometheus /metrics and /healthz on loopback (docs/operations.md), off
+// when the key is absent. The page is rendered on the server's thread through a store
+// connection of its own. A change of the key takes a restart (SIGHUP leaves it).
+Result<std::unique_ptr<MetricsServer>> start_metrics(const Config& cfg) {
+  if (cfg.service.metrics.empty()) return std::unique_ptr<MetricsServer>();
+  auto opened = Store::open(cfg.store.path);
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<Store> store = std::move(*opened);
+  auto mu = std::make_shared<std::mutex>();
+  auto server = MetricsServer::start(cfg.service.metrics, [store, mu] {
+    std::lock_guard lock(*mu);
+    return metrics::render(store.get());
+  });
+  if (!server.ok()) return server.status().prefixed("[service] metrics");
+  spdlog::info("metrics on http://{}/metrics (port {})", cfg.service.metrics, (*server)->port());
+  return server;
+}
+
 int run_service(Context& ctx) {
   // Before any thread exists (the runner's, the activity writer's, cpprestsdk's), so that
   // only serve_signals() ever receives them.
@@ -132,6 +153,8 @@ int run_service(Context& ctx) {
   if (!writer.ok()) return fail(ctx, writer.status());
   auto setup = make_setup(*cfg, *secret);
   if (!setup.ok()) return fail(ctx, setup.status());
+  auto metrics_server = start_metrics(*cfg);
+  if (!metrics_server.ok()) return fail(ctx, metrics_server.status());
   RunnerOptions options;
   options.on_activity = [w = writer->get()](const MailboxActivity& a) { w->record(to_record(a)); };
   options.on_pass = log_pass;
@@ -149,6 +172,7 @@ int run_service(Context& ctx) {
     for (const auto& name : changes.removed) w->forget(name);
   };
   int code = serve_signals(ctx.config_path, std::move(*cfg), control, hooks);
+  if (*metrics_server) (*metrics_server)->stop();
   (*writer)->stop();
   spdlog::info("exiting");
   return code;
