@@ -489,7 +489,7 @@ TEST_F(RunnerTest, OutboxWorkerSendsADueRowAndRespectsPause) {
   auto row = queue.queue_tracked(m);
   ASSERT_THAT(row, IsOk());
   row->next_attempt_at = format_utc(clock_.now() + 5s);  // due in five seconds
-  ASSERT_THAT(store_->update_outbox(*row, "queued"), IsOk());
+  ASSERT_THAT(store_->update_outbox(*row, OutboxState::kQueued), IsOk());
 
   std::atomic<int> sent{0};
   RunnerSetup s = setup();
