@@ -152,11 +152,15 @@ Result<AddrInfoPtr> resolve(const std::string& host, uint16_t port, milliseconds
   Lookups& l = lookups();
   internal::Resolver resolver;
   {
-    std::lock_guard lock(l.mu);
-    if (l.pending >= internal::kMaxPendingLookups) {
+    // A burst (a thousand mailboxes starting at once) waits for a free helper; only when
+    // none frees up within the caller's time-out is the resolver taken to hang.
+    std::unique_lock lock(l.mu);
+    if (!l.idle.wait_for(lock, timeout,
+                         [&] { return l.pending < internal::kMaxPendingLookups; })) {
       return net_error("cannot resolve host " + host + ": " + std::to_string(l.pending) +
-                       " earlier name lookups have not answered (the resolver hangs); no "
-                       "other is started until they do");
+                       " earlier name lookups have not answered within " +
+                       format_duration(timeout) + " (the resolver hangs); no other is "
+                       "started until they do");
     }
     ++l.pending;
     resolver = l.resolver;

@@ -7,7 +7,7 @@
 // `connect` time-out); past it the caller gets a network error and the helper finishes (and
 // frees its answer) whenever the resolver returns. At most kMaxPendingLookups helpers may be
 // unfinished at once: a resolver that hangs for everyone costs a bounded number of threads,
-// and the lookups past the cap fail at once, saying so.
+// and a lookup past the cap waits for a free helper within its deadline, then fails saying so.
 //
 // Why not getaddrinfo_a (glibc): it runs the same blocking lookup on glibc's own helper
 // threads, whose number it does not bound, gai_cancel cannot stop a lookup in progress, and
