@@ -229,10 +229,23 @@ client_limits() {
   local n=${MB_DOVECOT_MAX_CLIENTS:-}
   [ -n "$n" ] || return 0
   [[ "$n" =~ ^[0-9]+$ ]] || die "MB_DOVECOT_MAX_CLIENTS must be a number, not '$n'"
+  # imap-login proxies the TLS of every connection for its whole life: in Dovecot's
+  # high-performance mode (service_count = 0) a few login processes serve them all.
   cat <<LIMITS
 default_client_limit = $((n + 100))
 service imap {
   process_limit = $((n + 50))
+}
+service imap-login {
+  service_count = 0
+  process_min_avail = 2
+  client_limit = $((n + 100))
+}
+service auth {
+  client_limit = $((3 * n + 400))
+}
+service anvil {
+  client_limit = $((3 * n + 400))
 }
 LIMITS
 }
