@@ -162,6 +162,8 @@ int run_service(Context& ctx) {
   Runner runner(std::move(*setup), options);
   size_t enabled = std::count_if(cfg->mailboxes.begin(), cfg->mailboxes.end(),
                                  [](const MailboxConfig& m) { return m.enabled; });
+  std::string limit = raise_open_file_limit(enabled);
+  if (!limit.empty()) spdlog::warn("{}", limit);
   Status started = runner.start();
   if (!started.ok()) return fail(ctx, started);
   spdlog::info("running (pid {}): {} mailbox(es), store {}, lock {}", ::getpid(), enabled,

@@ -2,6 +2,7 @@
 #include "cli/service.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstring>
@@ -31,6 +32,12 @@ const char* signal_name(int sig) {
   }
 }
 
+size_t enabled_mailboxes(const Config& cfg) {
+  size_t n = 0;
+  for (const auto& m : cfg.mailboxes) n += m.enabled ? 1 : 0;
+  return n;
+}
+
 void reload(const std::string& path, Config& running, ServiceControl& control,
             const ServeHooks& hooks) {
   spdlog::info("SIGHUP: re-reading {}", path);
@@ -42,6 +49,8 @@ void reload(const std::string& path, Config& running, ServiceControl& control,
     return;
   }
   MailboxChanges changes = compare_mailboxes(running, next->first);
+  std::string limit = raise_open_file_limit(enabled_mailboxes(next->first));
+  if (!limit.empty()) spdlog::warn("{}", limit);
   control.reload(next->first, next->second);
   running = std::move(next->first);
   spdlog::info("configuration reloaded: {}", describe(changes));
@@ -49,6 +58,24 @@ void reload(const std::string& path, Config& running, ServiceControl& control,
 }
 
 }  // namespace
+
+std::string raise_open_file_limit(size_t mailboxes) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return fmt::format("cannot read the open-file limit: {}", std::strerror(errno));
+  }
+  if (limit.rlim_cur != limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  const rlim_t needed = kDescriptorReserve + kDescriptorsPerMailbox * mailboxes;
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return "";
+  return fmt::format("the open-file limit is {} but {} mailbox(es) may need {} descriptors; "
+                     "raise it (LimitNOFILE= in the systemd unit, ulimit -n)",
+                     static_cast<unsigned long long>(limit.rlim_cur), mailboxes,
+                     static_cast<unsigned long long>(needed));
+}
 
 sigset_t service_signals() {
   sigset_t set;

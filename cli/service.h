@@ -51,6 +51,16 @@ std::string describe(const MailboxChanges& changes);
 Result<std::pair<Config, std::string>> reread_config(const std::string& path,
                                                      const Config& running);
 
+// The open-file limit `mailbridge run` needs: each mailbox's worker holds a socket and its
+// Cancel's eventfd, and during a pass a SQLite connection (the database, its WAL and shared
+// memory) — kDescriptorsPerMailbox in all — beside a fixed reserve. Raises the soft
+// RLIMIT_NOFILE to the hard limit (the usual soft 1,024 is too few for a thousand mailboxes)
+// and returns a warning naming LimitNOFILE when even the hard limit is below what `mailboxes`
+// need, "" otherwise.
+constexpr size_t kDescriptorsPerMailbox = 6;
+constexpr size_t kDescriptorReserve = 64;
+std::string raise_open_file_limit(size_t mailboxes);
+
 struct ServeHooks {
   // After a reload was applied (e.g. to forget removed mailboxes' activity).
   std::function<void(const MailboxChanges&)> reloaded;

@@ -215,12 +215,12 @@ Status Client::read_literal(uint64_t size) {
 // `coming`: bytes about to be read and dropped.
 Status Client::check_answer_bounds(uint64_t coming) {
   uint64_t overhead = channel_->step_bytes() - std::min(channel_->step_bytes(), body_bytes_);
-  if (overhead + coming > kMaxAnswerOverhead) {
-    return protocol("IMAP server sent more than " + std::to_string(kMaxAnswerOverhead >> 20) +
+  if (overhead + coming > options_.max_answer_overhead) {
+    return protocol("IMAP server sent more than " + std::to_string(options_.max_answer_overhead >> 20) +
                     " MiB besides the message bodies asked for in its answer to " + command_);
   }
-  if (untagged_ > kMaxUntagged) {
-    return protocol("IMAP server sent more than " + std::to_string(kMaxUntagged) +
+  if (untagged_ > options_.max_untagged) {
+    return protocol("IMAP server sent more than " + std::to_string(options_.max_untagged) +
                     " untagged responses in its answer to " + command_);
   }
   return Status::Ok();

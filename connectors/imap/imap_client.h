@@ -48,6 +48,11 @@ struct ClientOptions : LineClientOptions {
   // kTooLarge); a body that turns out larger anyway is read and dropped (kTooLarge too).
   uint64_t max_message_bytes = 50ull << 20;
   size_t max_line = 4u << 20;  // a UID SEARCH answer for 500k messages fits
+  // The bytes one command's answer may carry besides the message bodies it asked for
+  // (untagged data, dropped literals), and the number of untagged responses in it. A UID
+  // SEARCH answer for a million messages is about 8 MB.
+  uint64_t max_answer_overhead = 64ull << 20;
+  size_t max_untagged = 2'000'000;
 };
 
 struct SelectInfo {
@@ -63,11 +68,6 @@ enum class SignInMethod { kPreauth, kAuthenticatePlain, kLogin, kAuthenticate };
 
 class Client : public LineClient {
  public:
-  // The bytes one command's answer may carry besides the message bodies it asked for
-  // (untagged data, dropped literals), and the number of untagged responses in it. A UID
-  // SEARCH answer for a million messages is about 8 MB.
-  static constexpr uint64_t kMaxAnswerOverhead = 64ull << 20;
-  static constexpr size_t kMaxUntagged = 2'000'000;
   // An unrequested literal up to this size is kept (an odd server's folder name or tag);
   // a larger one is read and dropped.
   static constexpr uint64_t kMaxKeptUnrequested = 1024;
@@ -109,7 +109,7 @@ class Client : public LineClient {
   // within max_message_bytes; the others get kTooLarge without being downloaded. UIDs the
   // server no longer has are simply not delivered. Only the bodies asked for are kept:
   // other literals in the answers are read and dropped, and the bytes of an answer besides
-  // its bodies are bounded (kMaxAnswerOverhead).
+  // its bodies are bounded (ClientOptions::max_answer_overhead).
   Status uid_fetch(const std::vector<uint32_t>& uids, const FetchSink& sink);
   // UID FETCH (UID RFC822.SIZE): the size the server reports for each UID it still has.
   Result<std::map<uint32_t, uint64_t>> uid_sizes(const std::vector<uint32_t>& uids);

@@ -651,6 +651,15 @@ std::string mailbridge_bin() {
   return MB_MAILBRIDGE_BIN;
 }
 
+bool wait_for(const std::function<bool()>& done, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
 RunResult run_mailbridge(const std::vector<std::string>& args, const RunOptions& options) {
   auto p = Process::start(mailbridge_bin(), args, options);
   if (!p.ok()) {

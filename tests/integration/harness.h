@@ -260,6 +260,9 @@ class Process {
   std::unique_ptr<TempDir> dir_;
 };
 
+// Polls `done` every 50 ms until it is true (true) or `limit` has passed (false).
+bool wait_for(const std::function<bool()>& done, std::chrono::seconds limit);
+
 // Runs the mailbridge binary (MB_MAILBRIDGE_BIN) with args and waits for it.
 RunResult run_mailbridge(const std::vector<std::string>& args, const RunOptions& options);
 std::string mailbridge_bin();

@@ -104,15 +104,6 @@ double metric_value(const std::string& page, const std::string& series) {
 }
 
 // Polls `done` every 50 ms until it holds or `limit` passes; true when it held.
-bool wait_for(const std::function<bool()>& done, std::chrono::seconds limit) {
-  auto deadline = Clock::now() + limit;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return true;
-}
-
 // A loopback server that misbehaves: kSilent accepts and never answers; kTrickle sends an
 // IMAP greeting one byte every 200 ms and never ends the line.
 class BadServer {

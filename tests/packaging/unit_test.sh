@@ -19,6 +19,7 @@ for line in 'User=mailbridge' 'Group=mailbridge' 'StateDirectory=mailbridge' \
   grep -qxF "$line" "$unit" || fail "$unit lacks the line: $line"
 done
 grep -Eqx 'TimeoutStopSec=[0-9]+s?' "$unit" || fail "$unit lacks TimeoutStopSec="
+grep -Eqx 'LimitNOFILE=[0-9]{5,}' "$unit" || fail "$unit lacks LimitNOFILE= of at least 10000"
 grep -Eqx 'ExecStart=/[^ ]*/mailbridge run --config /[^ ]*/mailbridge/mailbridge.toml' "$unit" ||
   fail "$unit: ExecStart is not '<bindir>/mailbridge run --config <sysconfdir>/mailbridge/mailbridge.toml'"
 

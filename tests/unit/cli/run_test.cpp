@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -42,6 +44,49 @@ Config parse(const std::string& text) {
   auto cfg = parse_config("[[project]]\nname = \"IT\"\n\n" + text, "test.toml");
   EXPECT_THAT(cfg, IsOk());
   return cfg.ok() ? *cfg : Config{};
+}
+
+// Restores the process's open-file limit when a test has changed it.
+class SavedFileLimit {
+ public:
+  SavedFileLimit() { getrlimit(RLIMIT_NOFILE, &saved_); }
+  ~SavedFileLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  const rlimit& saved() const { return saved_; }
+
+ private:
+  rlimit saved_{};
+};
+
+TEST(OpenFileLimit, RaisesTheSoftLimitToTheHardOne) {
+  SavedFileLimit saved;
+  if (saved.saved().rlim_max != RLIM_INFINITY && saved.saved().rlim_max < 128) {
+    GTEST_SKIP() << "hard open-file limit " << saved.saved().rlim_max << " is too low to test";
+  }
+  rlimit lowered = saved.saved();
+  lowered.rlim_cur = 100;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0) << std::strerror(errno);
+  EXPECT_EQ(raise_open_file_limit(1), "");
+  rlimit now{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_EQ(now.rlim_cur, saved.saved().rlim_max);
+}
+
+TEST(OpenFileLimit, WarnsNamingLimitNofileWhenEvenTheHardLimitIsTooLow) {
+  SavedFileLimit saved;
+  if (saved.saved().rlim_max != RLIM_INFINITY && saved.saved().rlim_max < 256) {
+    GTEST_SKIP() << "hard open-file limit " << saved.saved().rlim_max << " is too low to test";
+  }
+  rlimit lowered{};
+  lowered.rlim_cur = lowered.rlim_max = 256;  // any process may lower its hard limit
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0) << std::strerror(errno);
+  // 30 mailboxes fit in 256 (64 + 6 × 30 = 244); 1,000 do not.
+  EXPECT_EQ(raise_open_file_limit(30), "");
+  std::string warning = raise_open_file_limit(1000);
+  EXPECT_THAT(warning, HasSubstr("open-file limit is 256"));
+  EXPECT_THAT(warning, HasSubstr("1000 mailbox(es) may need 6064"));
+  EXPECT_THAT(warning, HasSubstr("LimitNOFILE="));
+  // Raising the hard limit back needs privilege: without it the rest of this process keeps
+  // 256, which its other tests live with (under ctest each test has its own process).
 }
 
 TEST(CompareMailboxes, AddedChangedRemovedAndMovedTablesAreNotChanges) {
