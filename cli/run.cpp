@@ -98,7 +98,7 @@ void log_pass(const PassReport& r) {
     spdlog::info("{}: {} imported ({} tickets, {} notes), {} failed", r.mailbox,
                  r.stats.imported, r.stats.tickets, r.stats.notes, r.stats.errors);
   }
-  if (!r.monitor.empty()) spdlog::warn("{}: {}", r.mailbox, r.monitor);
+  // r.monitor (alert opened or closed) is not repeated: core/monitor logs it as it happens.
 }
 
 class RunnerControl : public ServiceControl {

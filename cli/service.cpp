@@ -49,6 +49,11 @@ void reload(const std::string& path, Config& running, ServiceControl& control,
     return;
   }
   MailboxChanges changes = compare_mailboxes(running, next->first);
+  if (next->first.service.metrics != running.service.metrics) {
+    spdlog::warn("[service] metrics changed from '{}' to '{}': it takes effect at the next "
+                 "restart (the endpoint keeps its address until then)",
+                 running.service.metrics, next->first.service.metrics);
+  }
   std::string limit = raise_open_file_limit(enabled_mailboxes(next->first));
   if (!limit.empty()) spdlog::warn("{}", limit);
   control.reload(next->first, next->second);

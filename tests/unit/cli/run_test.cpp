@@ -194,6 +194,17 @@ TEST_F(RunTest, SighupAppliesAValidFileAndSaysWhatChanged) {
   EXPECT_THAT(log_.str(), HasSubstr("configuration reloaded: added c; removed b"));
 }
 
+TEST_F(RunTest, SighupChangingTheMetricsAddressSaysItTakesARestart) {
+  write_config("[service]\nmetrics = \"127.0.0.1:9464\"\n\n" + mailbox_toml("a"));
+  Config running = load_config_file();
+  write_config("[service]\nmetrics = \"127.0.0.1:9465\"\n\n" + mailbox_toml("a"));
+  FakeService fake;
+  EXPECT_EQ(serve_with({SIGHUP, SIGTERM}, fake, running), 0);
+  ASSERT_EQ(fake.reloads.size(), 1u);  // the rest of the file applies
+  EXPECT_THAT(log_.str(), HasSubstr("[service] metrics changed from '127.0.0.1:9464' to "
+                                    "'127.0.0.1:9465': it takes effect at the next restart"));
+}
+
 TEST_F(RunTest, SighupWithAnInvalidFileKeepsTheRunningOneAndNamesKeyAndLine) {
   write_config(mailbox_toml("a"));
   Config running = load_config_file();
