@@ -83,6 +83,7 @@ json state_json(const MailboxState& st) {
   return {{"name", st.name},
           {"state", to_string(st.state)},
           {"last_run", null_if_empty(st.last_run)},
+          {"last_success", null_if_empty(st.last_success)},
           {"imported", st.imported},
           {"skipped", skipped},
           {"last_error", null_if_empty(Redactor::instance().scrub(st.last_error))},

@@ -18,6 +18,7 @@
 #include "auth/token_cache.h"
 #include "core/ascii.h"
 #include "core/backoff.h"
+#include "core/cancel.h"
 
 namespace mb::graph {
 namespace {
@@ -142,7 +143,14 @@ GraphClient::GraphClient(std::string service, std::string user, std::string who,
       gate_(std::clamp<size_t>(max_concurrency, 1, 4)) {
   while (!service_.empty() && service_.back() == '/') service_.pop_back();
   if (!tuning_.sleep) {
-    tuning_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    // A throttling wait wakes at once when the thread's Cancel fires (stop, reload).
+    tuning_.sleep = [](std::chrono::milliseconds d) {
+      if (const Cancel* cancel = CancelScope::current()) {
+        cancel->wait_until(std::chrono::steady_clock::now() + d);
+      } else {
+        std::this_thread::sleep_for(d);
+      }
+    };
   }
   if (!tuning_.random) {
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -264,6 +272,9 @@ Result<HttpResponse> GraphClient::attempts(const GraphCall& c, const std::string
       spdlog::info("{}: {} throttled ({}); retrying in {} ms", who_, c.what, e.describe(),
                    wait.count());
       tuning_.sleep(wait);
+      if (const Cancel* cancel = CancelScope::current(); cancel != nullptr && cancel->fired()) {
+        return Cancel::cancelled(who_ + ": " + c.what + " (waiting out throttling)");
+      }
       waited += wait;
       continue;
     }
@@ -332,7 +343,10 @@ Status run_parallel(size_t n, size_t width, const std::function<Status(size_t)>&
   std::atomic<bool> stop{false};
   std::mutex mu;
   Status first;
+  // The helpers answer to the caller's Cancel (core/cancel.h), as its own requests do.
+  Cancel* cancel = CancelScope::current();
   auto worker = [&] {
+    CancelScope scope(cancel);
     for (size_t i = 0; !stop && (i = next++) < n;) {
       Status s = fn(i);
       if (s.ok()) continue;

@@ -29,6 +29,7 @@
 #include "connectors/graph/graph.h"
 #include "connectors/graph/graph_client.h"
 #include "core/ascii.h"
+#include "core/cancel.h"
 
 namespace mb {
 namespace {
@@ -435,7 +436,10 @@ Status GraphMailbox::fetch(const std::vector<std::string>& keys, const FetchCall
   size_t next = 0;
   size_t delivered = 0;
   bool stop = false;
+  // The downloads answer to the caller's Cancel (core/cancel.h), as its own requests do.
+  Cancel* cancel = CancelScope::current();
   auto worker = [&] {
+    CancelScope scope(cancel);
     for (;;) {
       size_t i = 0;
       {

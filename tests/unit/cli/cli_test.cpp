@@ -328,6 +328,7 @@ TEST_F(CliTest, StatusJsonShape) {
     ms.name = "support";
     ms.state = MailboxStatus::kAuthFailed;
     ms.last_run = "2026-01-02T03:04:05Z";
+    ms.last_success = "2026-01-01T00:00:00Z";
     ms.imported = 12;
     ms.skipped = {{"subject-too-long", 1}, {"auto-reply", 2}};
     ms.last_error = "LOGIN failed";
@@ -338,7 +339,7 @@ TEST_F(CliTest, StatusJsonShape) {
   ASSERT_EQ(r.code, 0) << r.err;
   json j = json::parse(r.out);
   ASSERT_EQ(j.size(), 2u);
-  const std::set<std::string> keys = {"name",     "state",   "last_run",
+  const std::set<std::string> keys = {"name",     "state",   "last_run", "last_success",
                                       "imported", "skipped", "last_error",
                                       "consecutive_auth_failures", "alert_ticket",
                                       "throttled_until", "service"};
@@ -347,6 +348,8 @@ TEST_F(CliTest, StatusJsonShape) {
   EXPECT_EQ(j[0]["name"], "support");
   EXPECT_EQ(j[0]["state"], "auth-failed");
   EXPECT_EQ(j[0]["last_run"], "2026-01-02T03:04:05Z");
+  EXPECT_EQ(j[0]["last_success"], "2026-01-01T00:00:00Z");
+  EXPECT_TRUE(j[1]["last_success"].is_null());
   EXPECT_EQ(j[0]["imported"], 12);
   EXPECT_EQ(j[0]["skipped"], (json{{"subject-too-long", 1}, {"auto-reply", 2}}));
   EXPECT_EQ(j[0]["last_error"], "LOGIN failed");

@@ -5,7 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <optional>
+#include <thread>
+
 #include "connectors/graph/graph_client.h"
+#include "core/cancel.h"
 #include "graph_fake.h"
 #include "tests/status_matchers.h"
 
@@ -51,6 +56,37 @@ class GraphLimitsTest : public ::testing::Test {
   std::shared_ptr<FakeTokens> tokens_;
   std::shared_ptr<Sleeps> sleeps_;
 };
+
+// Without an injected sleep, a throttling wait (Retry-After: 60) ends at once when the
+// thread's Cancel fires — a stop or reload never waits out Graph's Retry-After.
+TEST_F(GraphLimitsTest, ThrottlingWaitEndsAtOnceWhenCancelled) {
+  std::atomic<int> requests{0};
+  graph_->handler = [&](const HttpRequest&) {
+    ++requests;
+    return graph_error(429, "TooManyRequests", "slow down", {{"Retry-After", "60"}});
+  };
+  GraphTuning tuning;  // the real, cancellable sleep
+  tuning.random = [] { return uint64_t{0}; };
+  auto c = client(std::move(tuning));
+  Cancel cancel;
+  std::optional<Result<HttpResponse>> got;
+  auto started = std::chrono::steady_clock::now();
+  std::thread caller([&] {
+    CancelScope scope(&cancel);
+    got = get(*c);
+  });
+  auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (requests.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(requests.load(), 1);
+  cancel.fire();
+  caller.join();
+  ASSERT_TRUE(got.has_value());
+  EXPECT_THAT(*got, StatusIs(ErrorKind::kCancelled, HasSubstr("waiting out throttling")));
+  EXPECT_EQ(requests.load(), 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(10));
+}
 
 TEST_F(GraphLimitsTest, RetriesAfterRetryAfterFor429And503And504) {
   script({graph_error(429, "TooManyRequests", "slow down", {{"Retry-After", "7"}}),
