@@ -128,7 +128,7 @@ Status Client::wait(std::chrono::milliseconds d) const {
 }
 
 Result<HttpResponse> Client::send_once(const std::string& xml, bool repeatable,
-                                       const std::string* token) {
+                                       const std::string* token, MimeStream* mime) {
   HttpRequest req;
   req.method = "POST";
   req.url = options_.endpoint;
@@ -143,7 +143,16 @@ Result<HttpResponse> Client::send_once(const std::string& xml, bool repeatable,
     req.headers.emplace_back("Authorization",
                              "Basic " + base64_encode(options_.user + ":" + sign_in_.password));
   }
-  return http_->send(req);
+  if (mime != nullptr) {
+    mime->reset();
+    req.body_sink = [mime](std::string_view piece) { return mime->feed(piece); };
+  }
+  auto r = http_->send(req);
+  if (r.ok() && mime != nullptr) {
+    MB_RETURN_IF_ERROR(mime->finish());
+    r->body = mime->envelope();
+  }
+  return r;
 }
 
 Status Client::unauthorized(const HttpResponse& r, const std::string* token) const {
@@ -184,11 +193,11 @@ Status Client::forbidden(const HttpResponse& r) const {
 }
 
 Result<Response> Client::attempts(std::string_view operation, const std::string& xml,
-                                  bool repeatable, const std::string* token) {
+                                  bool repeatable, const std::string* token, MimeStream* mime) {
   std::chrono::milliseconds waited{0};
   const std::string what = who() + ": " + std::string(operation);
   for (int attempt = 0;; ++attempt) {
-    auto r = send_once(xml, repeatable, token);
+    auto r = send_once(xml, repeatable, token, mime);
     if (!r.ok()) return r.status().prefixed(what);
     if (r->status == 401) return unauthorized(*r, token);
     if (r->status == 403) return forbidden(*r);
@@ -231,18 +240,18 @@ Result<Response> Client::attempts(std::string_view operation, const std::string&
 }
 
 Result<Response> Client::call(std::string_view operation, const std::string& body,
-                              bool repeatable) {
+                              bool repeatable, MimeStream* mime) {
   EnvelopeOptions env;
   env.version = options_.version;
   if (options_.access == Access::kImpersonation) env.impersonate = options_.mailbox;
   const std::string xml = envelope(env, body);
-  if (options_.method != SignInMethod::kBearer) return attempts(operation, xml, repeatable, nullptr);
+  if (options_.method != SignInMethod::kBearer) return attempts(operation, xml, repeatable, nullptr, mime);
   if (!sign_in_.oauth()) {
     return Status(ErrorKind::kConfig, who() + ": OAuth sign-in needs auth = \"oauth2\" and an app");
   }
   std::optional<Response> out;
   Status s = sign_in_.with_token([&](const std::string& token) -> Status {
-    auto r = attempts(operation, xml, repeatable, &token);
+    auto r = attempts(operation, xml, repeatable, &token, mime);
     if (!r.ok()) return r.status();
     out = std::move(*r);
     return Status::Ok();

@@ -32,6 +32,7 @@
 
 #include "connectors/connector.h"
 #include "connectors/ews/ews_soap.h"
+#include "connectors/ews/mime_stream.h"
 #include "core/http.h"
 #include "core/http_curl.h"
 #include "core/tls_options.h"
@@ -73,7 +74,11 @@ class Client {
   // Sends the operation `operation` (its element, already XML, in `body`). The answer's
   // response messages are the caller's to judge (message_status); a fault is an error here.
   // `repeatable`: whether the call may be sent again after its answer was lost (a read).
-  Result<Response> call(std::string_view operation, const std::string& body, bool repeatable);
+  // With `mime` (GetItem with IncludeMimeContent), the answer streams through it: the
+  // MimeContent is decoded into it as it arrives (reset before every attempt) and the rest
+  // is what the Response is read from.
+  Result<Response> call(std::string_view operation, const std::string& body, bool repeatable,
+                        MimeStream* mime = nullptr);
 
   // A distinguished folder of the mailbox worked on (with the delegate's Mailbox element).
   std::string folder(std::string_view distinguished_id) const;
@@ -83,9 +88,9 @@ class Client {
 
  private:
   Result<Response> attempts(std::string_view operation, const std::string& xml,
-                            bool repeatable, const std::string* token);
+                            bool repeatable, const std::string* token, MimeStream* mime);
   Result<HttpResponse> send_once(const std::string& xml, bool repeatable,
-                                 const std::string* token);
+                                 const std::string* token, MimeStream* mime);
   Status unauthorized(const HttpResponse& r, const std::string* token) const;
   Status forbidden(const HttpResponse& r) const;
   std::chrono::milliseconds backoff(int attempt);
