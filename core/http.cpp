@@ -112,41 +112,14 @@ int policy_slot() {
   return slot;
 }
 
-int keep_verdict(int preverify_ok, X509_STORE_CTX*) { return preverify_ok; }
-
 // Replaces OpenSSL's chain check for cpprestsdk's contexts (SSL_CTX_set_cert_verify_callback).
 int verify_chain(X509_STORE_CTX* store, void* arg) {
   TlsPolicy& policy = **static_cast<PolicyRef*>(arg);
-  X509* leaf = X509_STORE_CTX_get0_cert(store);
-  if (policy.options.verify) {
-    // cpprestsdk's own per-certificate callback (rfc2818) mangles IPv6 literals; OpenSSL's
-    // host check below is the one core/net uses.
-    X509_STORE_CTX_set_verify_cb(store, &keep_verdict);
-    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(store);
-    const std::string& host = policy.host;
-    int set = internal::is_ip_literal(host)
-                  ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
-                  : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (set != 1) {
-      policy.record(Status(ErrorKind::kTls, "cannot verify host name \"" + host + "\"",
-                           ErrorScope::kConnection));
-      return 0;
-    }
-    if (X509_verify_cert(store) != 1) {
-      long code = X509_STORE_CTX_get_error(store);
-      std::string names = leaf != nullptr ? internal::certificate_names(leaf) : "";
-      policy.record(internal::certificate_error(code, host, policy.peer, names));
-      return 0;
-    }
-  }
-  Status pinned = internal::check_pin(leaf, policy.pins, policy.peer);
-  if (!pinned.ok()) {
-    X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
-    policy.record(std::move(pinned));
-    return 0;
-  }
-  return 1;
+  Status verdict =
+      internal::verify_peer_chain(store, policy.host, policy.peer, policy.options, policy.pins);
+  if (verdict.ok()) return 1;
+  policy.record(std::move(verdict));
+  return 0;
 }
 
 // Called by cpprestsdk for every new TLS connection, before its handshake.
@@ -382,20 +355,10 @@ Status CppRestHttpClient::load_policy() {
     pins_.push_back(*digest);
   }
   if (!options_.tls.verify || options_.tls.ca_file.empty()) return Status::Ok();
-  // OpenSSL would read a FIFO or /dev/zero without end: only a bounded regular file.
-  Status file =
-      check_regular_file(options_.tls.ca_file, kMaxCaFileBytes, "cannot load tls.ca_file");
-  if (!file.ok()) return file;
   // Loaded once, to fail early and in our words; every connection shares the store.
-  ERR_clear_error();
-  ca_store_ = X509_STORE_new();
-  if (ca_store_ == nullptr || X509_STORE_load_file(ca_store_, options_.tls.ca_file.c_str()) != 1) {
-    unsigned long e = ERR_peek_last_error();
-    const char* why = e != 0 ? ERR_reason_error_string(e) : nullptr;
-    ERR_clear_error();
-    return Status(ErrorKind::kConfig, "cannot load tls.ca_file " + options_.tls.ca_file +
-                                          ": " + (why != nullptr ? why : "unreadable"));
-  }
+  auto store = internal::load_ca_store(options_.tls.ca_file);
+  if (!store.ok()) return store.status();
+  ca_store_ = *store;
   return Status::Ok();
 }
 

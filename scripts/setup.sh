@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config git
   libcpprest-dev libboost-system-dev libssl-dev openssl
+  libcurl4-openssl-dev               # NTLM behind core/http (http_curl.cpp), for EWS
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgmime-3.0-dev libglib2.0-dev

@@ -294,6 +294,48 @@ Status check_pin(X509* leaf, const std::vector<Sha256>& pins, const std::string&
                    spki_pin(leaf) + ", which is not in tls.pins");
 }
 
+namespace {
+int keep_verdict(int preverify_ok, X509_STORE_CTX*) { return preverify_ok; }
+}  // namespace
+
+Status verify_peer_chain(X509_STORE_CTX* store, const std::string& host, const std::string& peer,
+                         const TlsOptions& options, const std::vector<Sha256>& pins) {
+  X509* leaf = X509_STORE_CTX_get0_cert(store);
+  if (options.verify) {
+    // The engines' own per-certificate callbacks (cpprestsdk's rfc2818 check mangles IPv6
+    // literals) stay out: OpenSSL's host check below is the one core/net uses.
+    X509_STORE_CTX_set_verify_cb(store, &keep_verdict);
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(store);
+    int set = is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                                  : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (set != 1) return tls_error("cannot verify host name \"" + host + "\"");
+    if (X509_verify_cert(store) != 1) {
+      long code = X509_STORE_CTX_get_error(store);
+      return certificate_error(code, host, peer, leaf != nullptr ? certificate_names(leaf) : "");
+    }
+  }
+  Status pinned = check_pin(leaf, pins, peer);
+  if (!pinned.ok()) X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return pinned;
+}
+
+Result<X509_STORE*> load_ca_store(const std::string& ca_file) {
+  // OpenSSL would read a FIFO or /dev/zero without end: only a bounded regular file.
+  MB_RETURN_IF_ERROR(check_regular_file(ca_file, kMaxCaFileBytes, "cannot load tls.ca_file"));
+  ERR_clear_error();
+  X509_STORE* store = X509_STORE_new();
+  if (store == nullptr || X509_STORE_load_file(store, ca_file.c_str()) != 1) {
+    X509_STORE_free(store);
+    unsigned long e = ERR_peek_last_error();
+    const char* why = e != 0 ? ERR_reason_error_string(e) : nullptr;
+    ERR_clear_error();
+    return Status(ErrorKind::kConfig, "cannot load tls.ca_file " + ca_file + ": " +
+                                          (why != nullptr ? why : "unreadable"));
+  }
+  return store;
+}
+
 Status TlsSession::verify_error(long code) const {
   return certificate_error(code, host_, peer_, leaf_names);
 }

@@ -40,6 +40,15 @@ Status certificate_error(long code, const std::string& host, const std::string& 
 Status handshake_failure(unsigned long e, const std::string& peer, TlsVersion min_version);
 // Compares the leaf's public key with `pins` (none: OK).
 Status check_pin(X509* leaf, const std::vector<Sha256>& pins, const std::string& peer);
+// The certificate check core/http's engines install with SSL_CTX_set_cert_verify_callback
+// in place of OpenSSL's: with verification on, the chain against the context's store and
+// `host` (an IP literal as an address), then the public-key pins. OK when the peer passes;
+// otherwise the Status says why in core/net's words.
+Status verify_peer_chain(X509_STORE_CTX* store, const std::string& host, const std::string& peer,
+                         const TlsOptions& options, const std::vector<Sha256>& pins);
+// Loads tls.ca_file (a bounded regular file) into a new store, for every connection of a
+// client to share: kConfig naming the file when it cannot be read.
+Result<X509_STORE*> load_ca_store(const std::string& ca_file);
 // Hands the "verification is off" warning for `peer` to the sink that
 // set_insecure_tls_warning_sink() installed (defined in core/net.cpp, where the sink lives).
 void warn_insecure_tls(const std::string& peer);

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# File: tests/harness/lib.sh — what the five server scripts (dovecot.sh, oauth.sh, entra.sh,
-# graph.sh, smtp.sh) share: messages, DIR/env, process checks, PID-exact stopping, the private
+# File: tests/harness/lib.sh — what the server scripts (dovecot.sh, oauth.sh, entra.sh,
+# graph.sh, smtp.sh, ews.sh) share: messages, DIR/env, process checks, PID-exact stopping, the private
 # CA, starting a Node.js server and waiting for it. Sourced, never run:
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

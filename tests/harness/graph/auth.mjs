@@ -24,8 +24,11 @@ export const accessDenied = () => new GraphError(403, 'ErrorAccessDenied',
   'Access is denied. Check credentials and try again.');
 
 export class TokenChecker {
-  constructor({ jwksUrl, caFile, settings }) {
+  // `audiences`: the accepted `aud` values (default Graph's; the EWS stand-in passes
+  // Exchange's).
+  constructor({ jwksUrl, caFile, settings, audiences }) {
     this.jwksUrl = jwksUrl;
+    this.audiences = audiences ? new Set(audiences) : AUDIENCES;
     this.ca = caFile ? fs.readFileSync(caFile) : undefined;
     this.settings = settings;
     this.keys = new Map();
@@ -92,7 +95,7 @@ export class TokenChecker {
     const ok = key && crypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), key,
       Buffer.from(parts[2], 'base64url'));
     if (!ok) throw invalidToken('Access token validation failure.');
-    if (!AUDIENCES.has(claims.aud)) throw invalidToken('Access token validation failure. Invalid audience.');
+    if (!this.audiences.has(claims.aud)) throw invalidToken('Access token validation failure. Invalid audience.');
     const now = Math.floor(Date.now() / 1000);
     const skew = this.settings.clock_skew;
     if (typeof claims.exp !== 'number' || claims.exp + skew <= now ||
