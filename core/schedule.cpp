@@ -22,6 +22,7 @@ PassResult classify_pass(const Status& status, bool more) {
     case ErrorKind::kNetwork:
     case ErrorKind::kProtocol:
     case ErrorKind::kTls:
+    case ErrorKind::kBusy:  // the store's writers queued past the wait: retry soon
       return PassResult::kTransient;
     case ErrorKind::kCancelled:
       return PassResult::kCancelled;

@@ -9,7 +9,8 @@
 //   3. no pass yet, or the last one reached max_per_poll (`more`), or it was cancelled: due
 //      at once;
 //   4. the last pass failed with a transient error (network, time-outs included; protocol;
-//      TLS): capped exponential backoff with equal jitter (core/backoff.h) from when it ended —
+//      TLS; a busy store, kBusy: SQLite's lock or this process's writer queue held past the
+//      wait): capped exponential backoff with equal jitter (core/backoff.h) from when it ended —
 //      first retry after min(poll_interval, 15 s)·[½, 1], doubling up to a cap of
 //      max(poll_interval, min(8·poll_interval, 15 min)); a pass that succeeds resets it;
 //   5. otherwise (it passed, or failed in a way a sooner retry cannot help: auth, config,
@@ -38,7 +39,7 @@ enum class PassResult {
   kNone,       // no pass yet
   kOk,         // passed; nothing more waiting
   kMore,       // passed, and max_per_poll left mail waiting: go on at once
-  kTransient,  // network (time-outs included), protocol or TLS: back off
+  kTransient,  // network (time-outs included), protocol, TLS or a busy store: back off
   kOther,      // any other error (auth, config, store, throttled): the usual interval
   kCancelled,  // woken by the service: nothing happened; due at once when it runs again
 };

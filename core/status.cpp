@@ -17,6 +17,7 @@ const char* to_string(ErrorKind kind) {
     case ErrorKind::kInvalidInput: return "invalid_input";
     case ErrorKind::kTooLarge: return "too_large";
     case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kBusy: return "busy";
     case ErrorKind::kCancelled: return "cancelled";
     default: return "unknown";
   }

@@ -49,6 +49,11 @@ enum class ErrorKind {
   kTooLarge,
   // A bug or a local resource failure (disk full, SQLite error).
   kInternal,
+  // The store was busy: SQLite said BUSY or LOCKED (another process held the write lock past
+  // the busy time-out), or this process's writer queue of the store file (the writer gate,
+  // core/internal/writer_gate.h) gave no turn within its wait. Local and transient: retry
+  // soon (the service's backoff), never counted against the server. CLI exit code 1.
+  kBusy,
   // A wait was woken by the service (core/cancel.h: shutdown, or a reload that stops this
   // mailbox's worker). Not a failure of the server: nothing is recorded, nothing counts;
   // the work is taken up again on the next start.

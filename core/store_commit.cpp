@@ -16,7 +16,9 @@ Status Store::make_durable() {
   // Under synchronous=FULL a WAL commit is fsynced, and the fsync covers every frame before
   // it. The barrier row guarantees the commit writes a frame (an empty one would not sync).
   MB_RETURN_IF_ERROR(internal::exec(db_, "PRAGMA synchronous = FULL"));
-  Status s = internal::exec(db_, "UPDATE durability SET barrier = barrier + 1 WHERE id = 1");
+  Status s = internal::write_alone(db_, [&] {
+    return internal::exec(db_, "UPDATE durability SET barrier = barrier + 1 WHERE id = 1");
+  });
   Status back = internal::exec(db_, "PRAGMA synchronous = NORMAL");
   MB_RETURN_IF_ERROR(s);
   return back;

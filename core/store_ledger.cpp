@@ -80,7 +80,7 @@ Status Store::mark_post_action_done(const std::string& mailbox, const std::strin
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_, "UPDATE ledger SET post_action_done = 1 "
                                              "WHERE mailbox = ? AND key = ?"));
   st.bind(1, mailbox).bind(2, key);
-  return st.run();
+  return internal::write_alone(db_, [&] { return st.run(); });
 }
 
 Status Store::insert_ledger(const LedgerEntry& e) {

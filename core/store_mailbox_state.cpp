@@ -97,7 +97,7 @@ Status Store::put_mailbox_state(const MailboxState& m) {
   st.bind(5, m.imported).bind(6, nlohmann::json(m.skipped).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)).bind(7, m.last_error);
   st.bind(8, m.consecutive_auth_failures).bind(9, m.alert_ticket_id);
   st.bind(10, m.throttled_until).bind(11, m.last_success);
-  return st.run().prefixed("mailbox state");
+  return internal::write_alone(db_, [&] { return st.run().prefixed("mailbox state"); });
 }
 
 Result<MailboxState> Store::update_mailbox_state(const std::string& name,

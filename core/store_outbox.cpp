@@ -71,6 +71,17 @@ Result<OutboxRow> outbox_from_row(const Stmt& st, bool with_raw) {
   return r;
 }
 
+// Runs an UPDATE in a write transaction of its own (write_alone); true when it changed a row.
+Result<bool> run_counted(sqlite3* db, Stmt& st) {
+  bool changed = false;
+  MB_RETURN_IF_ERROR(internal::write_alone(db, [&] {
+    MB_RETURN_IF_ERROR(st.run().prefixed("outbox"));
+    changed = sqlite3_changes(db) > 0;
+    return Status::Ok();
+  }));
+  return changed;
+}
+
 }  // namespace
 
 std::string to_string(OutboxState state) {
@@ -206,8 +217,7 @@ Result<bool> Store::update_outbox(const OutboxRow& r, OutboxState expected_state
   st.bind(12, r.handed_over_at).bind(13, int64_t{r.unconfirmed ? 1 : 0}).bind(14, r.id);
   st.bind(15, to_string(expected_state)).bind(16, expected_owner).bind(17, expected_owner);
   MB_RETURN_IF_ERROR(fault("outbox-update"));
-  MB_RETURN_IF_ERROR(st.run().prefixed("outbox"));
-  return sqlite3_changes(db_) > 0;
+  return run_counted(db_, st);
 }
 
 Result<bool> Store::mark_outbox_handed_over(int64_t id, const std::string& owner,
@@ -218,8 +228,7 @@ Result<bool> Store::mark_outbox_handed_over(int64_t id, const std::string& owner
       "WHERE id = ? AND state = 'sending' AND claimed_by = ?"));
   st.bind(1, at).bind(2, recipient_results).bind(3, id).bind(4, owner);
   MB_RETURN_IF_ERROR(fault("outbox-handed-over"));
-  MB_RETURN_IF_ERROR(st.run().prefixed("outbox"));
-  return sqlite3_changes(db_) > 0;
+  return run_counted(db_, st);
 }
 
 Result<bool> Store::outbox_paused() {
@@ -242,7 +251,7 @@ Status Store::set_outbox_paused(bool paused) {
   MB_ASSIGN_OR_RETURN(st, Stmt::prepare(db_,
       "UPDATE outbox_control SET paused = ?, paused_at = ? WHERE id = 1"));
   st.bind(1, int64_t{paused ? 1 : 0}).bind(2, paused ? now_iso8601() : std::string());
-  return st.run().prefixed("outbox control");
+  return internal::write_alone(db_, [&] { return st.run().prefixed("outbox control"); });
 }
 
 Result<Store::OutboxSummary> Store::outbox_summary() {

@@ -45,7 +45,7 @@ Status Store::delete_service_activity(const std::string& mailbox) {
       ? "DELETE FROM service_activity"
       : "DELETE FROM service_activity WHERE mailbox = ?"));
   if (!mailbox.empty()) st.bind(1, mailbox);
-  return st.run().prefixed("service activity");
+  return internal::write_alone(db_, [&] { return st.run().prefixed("service activity"); });
 }
 
 Result<std::vector<ServiceActivityRecord>> Store::service_activities() {

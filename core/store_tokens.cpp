@@ -40,7 +40,7 @@ Status Store::save_token_state(const TokenStateRecord& r) {
   st.bind(1, r.key).bind(2, r.app).bind(3, r.user).bind(4, r.scope).bind(5, r.expires_at);
   st.bind(6, r.last_refresh).bind(7, r.last_error).bind(8, r.refreshes).bind(9, r.failures);
   st.bind(10, now_iso8601());
-  return st.run().prefixed("token state");
+  return internal::write_alone(db_, [&] { return st.run().prefixed("token state"); });
 }
 
 Result<std::optional<TokenStateRecord>> Store::get_token_state(const std::string& key) {

@@ -3,24 +3,42 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <utility>
 
+#include "core/internal/writer_gate.h"
+
 namespace mb::internal {
+namespace {
+
+std::atomic<int64_t> gate_wait_ms{0};  // 0: kWriterGateWait
+
+// SQLITE_BUSY and SQLITE_LOCKED with their extended codes (SQLITE_BUSY_SNAPSHOT, …).
+ErrorKind kind_of(int rc) {
+  const int primary = rc & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? ErrorKind::kBusy
+                                                            : ErrorKind::kInternal;
+}
+
+}  // namespace
 
 Status sqlite_error(sqlite3* db, std::string_view what) {
   std::string msg(what);
   msg += ": ";
   msg += db != nullptr ? sqlite3_errmsg(db) : "out of memory";
-  return Status(ErrorKind::kInternal, std::move(msg));
+  const ErrorKind kind = db != nullptr ? kind_of(sqlite3_extended_errcode(db))
+                                       : ErrorKind::kInternal;
+  return Status(kind, std::move(msg));
 }
 
 Status exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return Status::Ok();
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc == SQLITE_OK) return Status::Ok();
   std::string msg = "SQLite: ";
   msg += err != nullptr ? err : sqlite3_errmsg(db);
   sqlite3_free(err);
-  return Status(ErrorKind::kInternal, std::move(msg));
+  return Status(kind_of(rc), std::move(msg));
 }
 
 Result<Stmt> Stmt::prepare(sqlite3* db, std::string_view sql) {
@@ -119,20 +137,52 @@ std::string Stmt::col_blob(int i) const {
 
 bool Stmt::col_null(int i) const { return sqlite3_column_type(st_, i) == SQLITE_NULL; }
 
-Result<Transaction> Transaction::begin_immediate(sqlite3* db) {
-  Status s = exec(db, "BEGIN IMMEDIATE");
-  if (!s.ok()) return s.prefixed("begin transaction");
-  return Transaction(db);
+void set_writer_gate_wait_for_testing(std::chrono::milliseconds wait) {
+  gate_wait_ms = wait.count();
 }
+
+Result<Transaction> Transaction::begin_immediate(sqlite3* db) {
+  const int64_t ms = gate_wait_ms.load();
+  return begin_immediate(db, ms > 0 ? std::chrono::milliseconds(ms) : kWriterGateWait);
+}
+
+Result<Transaction> Transaction::begin_immediate(sqlite3* db,
+                                                 std::chrono::milliseconds gate_wait) {
+  const char* file = sqlite3_db_filename(db, "main");
+  std::shared_ptr<WriterGate> gate = WriterGate::for_file(file != nullptr ? file : "");
+  if (gate) MB_RETURN_IF_ERROR(gate->acquire(gate_wait).prefixed("begin transaction"));
+  Transaction tx(db, std::move(gate));  // from here on the destructor releases the gate
+  Status s = exec(db, "BEGIN IMMEDIATE");
+  if (!s.ok()) {
+    tx.db_ = nullptr;  // nothing to roll back
+    tx.end();
+    return s.prefixed("begin transaction");
+  }
+  return tx;
+}
+
+Transaction::Transaction(sqlite3* db, std::shared_ptr<WriterGate> gate)
+    : db_(db), gate_(std::move(gate)) {}
+
+Transaction::Transaction(Transaction&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), gate_(std::move(other.gate_)) {}
 
 Transaction::~Transaction() {
   if (db_ != nullptr) exec(db_, "ROLLBACK").ignore();
+  db_ = nullptr;
+  end();
+}
+
+void Transaction::end() {
+  if (gate_) gate_->release();
+  gate_.reset();
 }
 
 Status Transaction::commit() {
   Status s = exec(db_, "COMMIT");
   if (!s.ok()) return s.prefixed("commit");  // destructor rolls back
   db_ = nullptr;
+  end();
   return Status::Ok();
 }
 

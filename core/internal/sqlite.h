@@ -1,14 +1,17 @@
 // File: core/internal/sqlite.h — thin RAII wrappers over the SQLite3 C API for core/store.
 //
 // Stmt owns one prepared statement; Transaction rolls back unless committed. Every SQLite
-// failure becomes a kInternal Status carrying SQLite's own message.
+// failure becomes a Status carrying SQLite's own message: kBusy for SQLITE_BUSY and
+// SQLITE_LOCKED (another writer held the database past the busy time-out), kInternal else.
 //
 //   auto st = Stmt::prepare(db, "SELECT id FROM tickets WHERE id = ?");
 //   st->bind(1, id);
 //   auto row = st->step();   // Result<bool>: true while a row is available
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -19,7 +22,10 @@ struct sqlite3_stmt;
 
 namespace mb::internal {
 
-// A kInternal Status "<what>: <sqlite message>".
+class WriterGate;
+
+// A Status "<what>: <sqlite message>" of the connection's last error: kBusy when that was
+// SQLITE_BUSY or SQLITE_LOCKED, else kInternal.
 Status sqlite_error(sqlite3* db, std::string_view what);
 
 // Runs one or more statements that return no rows of interest.
@@ -62,20 +68,41 @@ class Stmt {
   int bind_rc_ = 0;  // first failing sqlite3_bind_* code
 };
 
+// How long begin_immediate(db) waits for its turn among this process's writers of the same
+// store file (the writer gate) before it fails with kBusy.
+inline constexpr std::chrono::milliseconds kWriterGateWait = std::chrono::seconds(30);
+
 // BEGIN IMMEDIATE … COMMIT; rolls back in the destructor unless committed. IMMEDIATE takes
 // the write lock up front so two processes never deadlock upgrading a read lock.
+//
+// Before BEGIN IMMEDIATE the transaction takes the writer gate of its database file
+// (core/internal/writer_gate.h): the writers of this process, whatever their connection,
+// queue for it in arrival order and hold it until COMMIT or ROLLBACK, so SQLite's busy
+// handler (an unfair sleep-and-retry) only ever arbitrates between processes. Waiting for
+// the gate ends with kBusy after `gate_wait` (naming the store and the wait), with
+// kCancelled when the thread's Cancel fires (core/cancel.h), and fails at once with
+// kInternal when this thread already holds a write transaction on another connection to the
+// same file (it would wait for itself). Write transactions nest only on one connection
+// (begin_unless_nested, core/internal/store_util.h).
 class Transaction {
  public:
   static Result<Transaction> begin_immediate(sqlite3* db);
-  Transaction(Transaction&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  static Result<Transaction> begin_immediate(sqlite3* db, std::chrono::milliseconds gate_wait);
+  Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
   ~Transaction();
   Status commit();
 
  private:
-  explicit Transaction(sqlite3* db) : db_(db) {}
+  Transaction(sqlite3* db, std::shared_ptr<WriterGate> gate);
+  void end();  // releases the gate
   sqlite3* db_ = nullptr;  // null once committed or rolled back
+  std::shared_ptr<WriterGate> gate_;  // held while db_ is set; null without a file
 };
+
+// Test hook: the gate wait of begin_immediate(db) from now on, process-wide; zero restores
+// kWriterGateWait.
+void set_writer_gate_wait_for_testing(std::chrono::milliseconds wait);
 
 }  // namespace mb::internal

@@ -32,4 +32,11 @@ Status commit_if_own(std::optional<Transaction>& tx) {
   return tx ? tx->commit() : Status::Ok();
 }
 
+Status write_alone(sqlite3* db, const std::function<Status()>& write) {
+  auto tx = begin_unless_nested(db);
+  if (!tx.ok()) return tx.status();
+  MB_RETURN_IF_ERROR(write());
+  return commit_if_own(*tx);
+}
+
 }  // namespace mb::internal

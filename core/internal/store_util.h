@@ -6,6 +6,7 @@
 //   return collect_rows(st, ticket_from_row);   // Result<std::vector<Ticket>>
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -65,5 +66,11 @@ std::vector<std::string> strings_from_json(const std::string& text);
 // (Store::update_mailbox_state), whose commit or rollback then covers this work too.
 Result<std::optional<Transaction>> begin_unless_nested(sqlite3* db);
 Status commit_if_own(std::optional<Transaction>& tx);
+
+// Runs `write` (statements that change the store) in a write transaction of its own, or in
+// the caller's (begin_unless_nested). Even one UPDATE goes through a Transaction so that it
+// takes its turn at the store's writer gate (core/internal/writer_gate.h) instead of meeting
+// the queued writers in SQLite's busy handler, where it could lose every retry.
+Status write_alone(sqlite3* db, const std::function<Status()>& write);
 
 }  // namespace mb::internal

@@ -14,6 +14,9 @@
 #include <mutex>
 #include <set>
 
+#include <sqlite3.h>
+
+#include "core/internal/sqlite.h"
 #include "core/outbox.h"
 #include "core/sender.h"
 #include "core/utc.h"
@@ -340,6 +343,37 @@ TEST_F(RunnerTest, NetworkErrorsBackOffAndASuccessResetsIt) {
   EXPECT_EQ(passes("a"), 4u);
   advance(1s, 1s, 2);
   EXPECT_EQ(passes("a"), 5u);
+}
+
+// A store whose writer queue gives no turn within the wait (another writer holds it) fails
+// the pass with kBusy, which is retried on the backoff (7.5 s here), not after the poll
+// interval (10 minutes) as a lasting store error would be.
+TEST_F(RunnerTest, ABusyStoreIsRetriedOnTheBackoff) {
+  add_mailbox("a", 600s);
+  servers_["a"]->add(mail(1));
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(config_.store.path.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
+  internal::set_writer_gate_wait_for_testing(100ms);
+  struct Restore {
+    ~Restore() { internal::set_writer_gate_wait_for_testing(0ms); }
+  } restore;
+  auto holder = internal::Transaction::begin_immediate(db.get());
+  ASSERT_THAT(holder, IsOk());
+  start();
+  ASSERT_TRUE(wait_passes("a", 1));
+  EXPECT_EQ(last_report("a").status.kind(), ErrorKind::kBusy);
+  EXPECT_THAT(last_report("a").status.message(), HasSubstr("no write turn within 100 ms"));
+  ASSERT_THAT(holder->commit(), IsOk());
+  ASSERT_TRUE(clock_.settle(2));
+  EXPECT_EQ(runner_->snapshot()[0].kind, MailboxActivity::Kind::kBackoff);
+  EXPECT_EQ(runner_->snapshot()[0].next_run, clock_.now() + 7500ms);
+  advance(7s, 7s, 2);
+  EXPECT_EQ(passes("a"), 1u);
+  advance(1s, 1s, 2);
+  ASSERT_EQ(passes("a"), 2u);
+  EXPECT_THAT(last_report("a").status, IsOk());
+  EXPECT_EQ(last_report("a").stats.imported, 1);
 }
 
 TEST_F(RunnerTest, ThrottledUntilIsRespected) {

@@ -106,6 +106,23 @@ TEST_F(ScheduleTest, ClassifiesPassOutcomes) {
   EXPECT_EQ(classify_pass(Status(ErrorKind::kThrottled, "slow"), false), PassResult::kOther);
   EXPECT_EQ(classify_pass(Status(ErrorKind::kCancelled, "stop"), false),
             PassResult::kCancelled);
+  EXPECT_EQ(classify_pass(Status(ErrorKind::kBusy, "database is locked"), false),
+            PassResult::kTransient);
+  EXPECT_EQ(classify_pass(Status(ErrorKind::kInternal, "disk full"), false), PassResult::kOther);
+}
+
+// A store held by other writers past the wait (kBusy) is retried within seconds on the
+// backoff, not after a long poll interval like a lasting store error.
+TEST_F(ScheduleTest, ABusyStoreIsRetriedSoonNotAfterThePollInterval) {
+  mailbox_.poll_interval = 600s;
+  const Status busy(ErrorKind::kBusy, "store x: no write turn within 30000 ms");
+  const PassResult result = classify_pass(busy, false);
+  NextPass next = plan({result, next_failure_count(0, result), now_}, 0.0);
+  EXPECT_EQ(next.why, NextPass::Why::kBackoff);
+  EXPECT_EQ(next.at, now_ + 7500ms);
+  EXPECT_LE(plan({result, 1, now_}, 0.999).at, now_ + 15s);
+  const PassResult other = classify_pass(Status(ErrorKind::kInternal, "disk full"), false);
+  EXPECT_EQ(plan({other, next_failure_count(0, other), now_}, 0.0).at, now_ + 600s);
 }
 
 TEST_F(ScheduleTest, ThrottledUntilIsRespectedAndEndsWhenItPasses) {
