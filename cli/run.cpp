@@ -6,6 +6,7 @@
 //
 // Exit codes: 0 stopped by a signal; 1 another `run` holds the store (the message names
 // the lock file and its pid) or the service could not start; 2 a configuration error.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -136,10 +137,20 @@ Result<std::unique_ptr<MetricsServer>> start_metrics(const Config& cfg) {
   return server;
 }
 
+// glibc's allocator for a process that holds one thread and one connection per mailbox for
+// weeks: a block of 32 KiB or more gets a mapping of its own, so that freeing it returns it
+// to the kernel and only its touched pages count — SQLite's initial page-cache block of each
+// worker's store connection (87 KiB, mostly unused), a large answer's buffers. The default
+// (128 KiB, raised on the fly up to 32 MiB as large blocks are freed) left them in the heaps
+// among long-lived allocations: about 60 KiB more resident memory per mailbox
+// (docs/performance.md, "The service"). M_ARENA_MAX made no measurable difference.
+void tune_allocator() { mallopt(M_MMAP_THRESHOLD, 32 * 1024); }
+
 int run_service(Context& ctx) {
   // Before any thread exists (the runner's, the activity writer's, cpprestsdk's), so that
   // only serve_signals() ever receives them.
   block_service_signals();
+  tune_allocator();
   auto cfg = load(ctx, true);
   if (!cfg.ok()) return exit_code(cfg.status());
   auto secret = tracking_secret(*cfg);

@@ -8,8 +8,11 @@
 namespace mb {
 namespace {
 
-// Bytes asked of the stream per read: large enough that a big message costs few calls
-// (a TLS record is 16 KiB), small enough to keep the buffer cheap per connection.
+// Bytes asked of the stream per read. A channel starts at kMinReadChunk, and each read that
+// fills all it was offered doubles that up to kReadChunk: a big answer costs few calls (a TLS
+// record is 16 KiB), while a connection that only exchanges short lines — one waiting in
+// IMAP IDLE, of which the service holds one per mailbox — keeps a small buffer.
+constexpr size_t kMinReadChunk = 2 * 1024;
 constexpr size_t kReadChunk = 32 * 1024;
 
 // Bytes written per call while a step runs, so that its deadline grows with the progress.
@@ -27,7 +30,14 @@ std::string format_duration(std::chrono::milliseconds d) {
 }  // namespace
 
 LineChannel::LineChannel(std::unique_ptr<Stream> stream, size_t max_line)
-    : stream_(std::move(stream)), max_line_(max_line) {}
+    : stream_(std::move(stream)), max_line_(max_line), chunk_(kMinReadChunk) {}
+
+void LineChannel::release_buffer() {
+  if (buffered()) return;
+  std::string().swap(buf_);
+  pos_ = end_ = 0;
+  chunk_ = kMinReadChunk;
+}
 
 void LineChannel::begin_step(std::string what, std::chrono::milliseconds budget) {
   in_step_ = true;
@@ -70,17 +80,19 @@ Status LineChannel::after_failure(Status s) {
 Status LineChannel::fill() {
   if (pos_ == end_) {
     pos_ = end_ = 0;
-  } else if (pos_ > 0 && buf_.size() - end_ < kReadChunk) {
+  } else if (pos_ > 0 && buf_.size() - end_ < chunk_) {
     // Move the unread tail to the front rather than grow: the storage stays about one
-    // chunk plus the longest line, allocated once per connection.
+    // chunk plus the longest line.
     std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
     end_ -= pos_;
     pos_ = 0;
   }
-  if (buf_.size() - end_ < kReadChunk) buf_.resize(end_ + kReadChunk);
+  if (buf_.size() - end_ < chunk_) buf_.resize(end_ + chunk_);
   MB_RETURN_IF_ERROR(arm());
-  auto n = stream_->read_some(buf_.data() + end_, buf_.size() - end_);
+  size_t room = buf_.size() - end_;
+  auto n = stream_->read_some(buf_.data() + end_, room);
   if (!n.ok()) return after_failure(n.status());
+  if (*n == room && chunk_ < kReadChunk) chunk_ *= 2;  // more was waiting: read more at once
   end_ += *n;
   step_bytes_ += *n;
   return Status::Ok();

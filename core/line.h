@@ -82,6 +82,13 @@ class LineChannel {
   // STARTTLS reply.
   Status start_tls(const std::string& host, const TlsOptions& options);
 
+  // Frees the receive buffer when it holds no unread bytes (else does nothing), and starts
+  // the next read at the smallest chunk again: for a connection about to wait long for a
+  // short line (IMAP IDLE), which then holds a few KiB instead of up to a line's maximum.
+  void release_buffer();
+  // Bytes of receive buffer held now (tests).
+  size_t buffer_size() const { return buf_.size(); }
+
   // The per-read and per-write limit on silence (also within a step).
   void set_timeout(std::chrono::milliseconds t);
   bool buffered() const { return pos_ < end_; }
@@ -110,6 +117,7 @@ class LineChannel {
   std::string buf_;  // storage; the unread bytes are [pos_, end_)
   size_t pos_ = 0;
   size_t end_ = 0;
+  size_t chunk_;  // bytes asked of the stream per read: grows with the reads it fills
   std::function<void(const std::string&)> trace_;
 };
 

@@ -46,6 +46,9 @@ Result<bool> Client::idle_wait(std::chrono::steady_clock::time_point until) {
   body_bytes_ = 0;
   channel_->set_timeout(budget);
   channel_->begin_step("news during IDLE", budget);
+  // The wait may last the whole period: hold a small receive buffer through it, not the
+  // one the last large answer grew (the service keeps one IDLE per mailbox).
+  channel_->release_buffer();
   Status s;
   while (!new_mail_ && s.ok()) {
     auto r = read_response();

@@ -2,9 +2,14 @@
 #include "core/internal/tls.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <compare>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -190,10 +195,97 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(int fd, const std::string
   return s;
 }
 
-TlsSession::~TlsSession() {
-  SSL_free(ssl_);
-  SSL_CTX_free(ctx_);
+TlsSession::~TlsSession() { SSL_free(ssl_); }
+
+namespace {
+
+// What a shared context holds; sessions whose options give the same key share it.
+struct ContextKey {
+  bool verify = true;
+  TlsVersion min_version = TlsVersion::k1_2;
+  std::string ca_file;  // empty: the system store (or verify off)
+  // tls.ca_file as it is on disk: the same path rewritten is another context.
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  auto operator<=>(const ContextKey&) const = default;
+};
+
+struct ContextCache {
+  std::mutex mu;
+  std::map<ContextKey, std::weak_ptr<SSL_CTX>> contexts;
+};
+
+// Never destroyed: a session may outlive static destruction (a detached thread at exit).
+ContextCache& context_cache() {
+  static auto* cache = new ContextCache;
+  return *cache;
 }
+
+std::atomic<size_t> g_contexts_created{0};
+
+Result<std::shared_ptr<SSL_CTX>> build_context(const TlsOptions& options) {
+  ERR_clear_error();
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  if (raw == nullptr) return Status(ErrorKind::kInternal, "cannot create a TLS context");
+  std::shared_ptr<SSL_CTX> ctx(raw, SSL_CTX_free);
+  bool tls13 = options.min_version == TlsVersion::k1_3;
+  SSL_CTX_set_min_proto_version(raw, tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+  // RELEASE_BUFFERS: a connection waiting in IMAP IDLE holds no 16 KiB record buffers.
+  SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  if (!options.verify) {
+    SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+    ++g_contexts_created;
+    return ctx;
+  }
+  bool loaded = options.ca_file.empty()
+                    ? SSL_CTX_set_default_verify_paths(raw) == 1
+                    : SSL_CTX_load_verify_locations(raw, options.ca_file.c_str(), nullptr) == 1;
+  if (!loaded) {
+    std::string what =
+        options.ca_file.empty() ? "the system CA store" : "tls.ca_file " + options.ca_file;
+    return Status(ErrorKind::kConfig,
+                  "cannot load " + what + ": " + openssl_reason(ERR_peek_last_error()));
+  }
+  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER, verify_callback);
+  ++g_contexts_created;
+  return ctx;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<SSL_CTX>> shared_tls_context(const TlsOptions& options) {
+  ContextKey key;
+  key.verify = options.verify;
+  key.min_version = options.min_version;
+  if (options.verify && !options.ca_file.empty()) {
+    // OpenSSL would read a FIFO or /dev/zero without end: only a bounded regular file.
+    MB_RETURN_IF_ERROR(
+        check_regular_file(options.ca_file, kMaxCaFileBytes, "cannot load tls.ca_file"));
+    key.ca_file = options.ca_file;
+    struct stat st {};
+    if (stat(options.ca_file.c_str(), &st) == 0) {
+      key.dev = st.st_dev;
+      key.ino = st.st_ino;
+      key.size = st.st_size;
+      key.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+    }
+  }
+  ContextCache& cache = context_cache();
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (auto it = cache.contexts.find(key); it != cache.contexts.end()) {
+    if (auto ctx = it->second.lock()) return ctx;
+  }
+  auto built = build_context(options);
+  if (!built.ok()) return built.status();
+  std::erase_if(cache.contexts, [](const auto& entry) { return entry.second.expired(); });
+  cache.contexts[key] = *built;
+  return built;
+}
+
+size_t tls_contexts_created() { return g_contexts_created.load(); }
 
 Status TlsSession::setup(int fd, const std::string& host, const TlsOptions& options) {
   for (const auto& pin : options.pins) {
@@ -201,33 +293,11 @@ Status TlsSession::setup(int fd, const std::string& host, const TlsOptions& opti
     if (!digest.ok()) return digest.status();
     pins_.push_back(*digest);
   }
+  auto ctx = shared_tls_context(options);
+  if (!ctx.ok()) return ctx.status();
+  ctx_ = std::move(*ctx);
   ERR_clear_error();
-  ctx_ = SSL_CTX_new(TLS_client_method());
-  if (ctx_ == nullptr) return Status(ErrorKind::kInternal, "cannot create a TLS context");
-  bool tls13 = options.min_version == TlsVersion::k1_3;
-  SSL_CTX_set_min_proto_version(ctx_, tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (options.verify) {
-    // OpenSSL would read a FIFO or /dev/zero without end: only a bounded regular file.
-    if (!options.ca_file.empty()) {
-      Status file =
-          check_regular_file(options.ca_file, kMaxCaFileBytes, "cannot load tls.ca_file");
-      if (!file.ok()) return file;
-    }
-    bool loaded = options.ca_file.empty()
-                      ? SSL_CTX_set_default_verify_paths(ctx_) == 1
-                      : SSL_CTX_load_verify_locations(ctx_, options.ca_file.c_str(), nullptr) == 1;
-    if (!loaded) {
-      std::string what = options.ca_file.empty() ? "the system CA store"
-                                                 : "tls.ca_file " + options.ca_file;
-      return Status(ErrorKind::kConfig,
-                    "cannot load " + what + ": " + openssl_reason(ERR_peek_last_error()));
-    }
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, verify_callback);
-  } else {
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
-  }
-  ssl_ = SSL_new(ctx_);
+  ssl_ = SSL_new(ctx_.get());
   if (ssl_ == nullptr || SSL_set_fd(ssl_, fd) != 1) {
     return Status(ErrorKind::kInternal, "cannot create a TLS session");
   }

@@ -2,6 +2,11 @@
 // mailbridge's verification policy, and the translation of OpenSSL failures into Status
 // messages an administrator can act on. Not API: only core/net.cpp and its tests use it.
 //
+// Sessions under one policy share one SSL_CTX (shared_tls_context): the CA store loaded
+// into a context costs hundreds of KiB, and the service holds a connection per mailbox.
+// What differs per connection — the host name checked (SSL_set1_host), SNI, the pins —
+// lives on the session.
+//
 //   auto s = TlsSession::create(fd, "imap.example", "imap.example:993", options);
 //   // drive SSL_connect(s->ssl()) over the non-blocking socket, then:
 //   if (rc != 1) return s->handshake_error(ssl_error);
@@ -53,9 +58,19 @@ Result<X509_STORE*> load_ca_store(const std::string& ca_file);
 // set_insecure_tls_warning_sink() installed (defined in core/net.cpp, where the sink lives).
 void warn_insecure_tls(const std::string& peer);
 
+// The client context for the parts of `options` a context holds — verify (and with it the
+// CA store: the system's, or tls.ca_file as it is on disk now), min_version — built once and
+// shared while any session uses it (then freed). A changed tls.ca_file (another file, or
+// the same path rewritten) gets a new context; the system store is read once per process
+// while in use. Pins are not part of it: each session checks its own. Thread-safe.
+// kConfig when the CA store cannot be loaded.
+Result<std::shared_ptr<SSL_CTX>> shared_tls_context(const TlsOptions& options);
+// How many contexts shared_tls_context has built in this process (for tests).
+size_t tls_contexts_created();
+
 class TlsSession {
  public:
-  // Builds the context and the session over connected socket `fd` (not owned). `host` is
+  // Builds the session (on the shared context for `options`) over connected socket `fd` (not owned). `host` is
   // what the certificate must match; `peer` ("host:port") names the server in messages.
   static Result<std::unique_ptr<TlsSession>> create(int fd, const std::string& host,
                                                     const std::string& peer,
@@ -72,6 +87,8 @@ class TlsSession {
   Status check_pins() const;
   // "TLSv1.3 TLS_AES_256_GCM_SHA384, certificate CN=a issued by CN=b, verified".
   std::string summary() const;
+  // The shared context this session runs on (tests compare them).
+  const SSL_CTX* context() const { return ctx_.get(); }
 
   // Filled by the verify callback: the leaf's names, for a hostname-mismatch message.
   std::string leaf_names;
@@ -81,7 +98,7 @@ class TlsSession {
   Status setup(int fd, const std::string& host, const TlsOptions& options);
   Status verify_error(long code) const;
 
-  SSL_CTX* ctx_ = nullptr;
+  std::shared_ptr<SSL_CTX> ctx_;
   SSL* ssl_ = nullptr;
   std::string host_;
   std::string peer_;

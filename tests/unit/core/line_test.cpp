@@ -1,6 +1,6 @@
 // File: tests/unit/core/line_test.cpp — LineChannel over ScriptedStream: line endings,
 // byte-at-a-time input, the line bound, literals across chunks, STARTTLS injection and
-// trace redaction.
+// trace redaction, and the receive buffer growing with the reads and released for a wait.
 #include "core/line.h"
 
 #include <chrono>
@@ -130,6 +130,47 @@ TEST(LineChannelTest, StartTlsUpgradesWhenNothingIsBuffered) {
   ASSERT_THAT(t.channel->start_tls("imap.example", TlsOptions{}), IsOk());
   EXPECT_TRUE(t.stream->is_tls());
   EXPECT_EQ(t.channel->read_line().value(), "* OK over tls");
+}
+
+TEST(LineChannelTest, BufferStartsSmallGrowsWithFullReadsAndIsReleasedWhenEmpty) {
+  std::string long_line(20000, 'x');
+  Scripted s("* OK\r\n" + long_line + "\r\n* 3 EXISTS\r\nrest", 64 * 1024);
+  auto greeting = s.channel->read_line();
+  ASSERT_THAT(greeting, IsOk());
+  EXPECT_EQ(s.channel->buffer_size(), 2048u);  // a short answer keeps the smallest buffer
+  auto line = s.channel->read_line();
+  ASSERT_THAT(line, IsOk());
+  EXPECT_EQ(*line, long_line);
+  EXPECT_GE(s.channel->buffer_size(), 20000u);
+  EXPECT_LE(s.channel->buffer_size(), 64u * 1024);
+
+  s.channel->release_buffer();  // unread bytes remain: kept, not dropped
+  EXPECT_GE(s.channel->buffer_size(), 20000u);
+  auto exists = s.channel->read_line();
+  ASSERT_THAT(exists, IsOk());
+  EXPECT_EQ(*exists, "* 3 EXISTS");
+  std::string rest;
+  ASSERT_THAT(s.channel->read_exact(4, rest), IsOk());
+  EXPECT_EQ(rest, "rest");
+
+  s.channel->release_buffer();  // nothing unread: freed, and the next read starts small
+  EXPECT_EQ(s.channel->buffer_size(), 0u);
+}
+
+TEST(LineChannelTest, ReleasedBufferReadsTheNextLineFromTheSmallestChunk) {
+  std::string long_line(10000, 'y');
+  Scripted s(long_line + "\r\n* 4 EXISTS\r\n", 64 * 1024);
+  ASSERT_THAT(s.channel->read_line(), IsOk());
+  s.channel->release_buffer();
+  // "* 4 EXISTS" was read together with the long line: still buffered, nothing released.
+  EXPECT_GT(s.channel->buffer_size(), 0u);
+  auto exists = s.channel->read_line();
+  ASSERT_THAT(exists, IsOk());
+  EXPECT_EQ(*exists, "* 4 EXISTS");
+  s.channel->release_buffer();
+  EXPECT_EQ(s.channel->buffer_size(), 0u);
+  EXPECT_THAT(s.channel->read_line(), StatusIs(ErrorKind::kNetwork, HasSubstr("closed")));
+  EXPECT_EQ(s.channel->buffer_size(), 2048u);
 }
 
 TEST(LineChannelTest, TraceRedactsTheSecretPart) {
