@@ -148,10 +148,15 @@ std::string decode_content(GMimePart* part) {
   std::string out;
   gint64 length = g_mime_stream_length(source);
   if (length > 0) out.reserve(static_cast<size_t>(length));
-  char buf[65536];
-  ssize_t n;
-  while ((n = g_mime_stream_read(filtered.get(), buf, sizeof buf)) > 0) {
-    out.append(buf, static_cast<size_t>(n));
+  // Read straight into `out`'s tail: no 64 KiB buffer on the stack, whose pages would stay
+  // resident in every service worker that ever decoded an attachment.
+  constexpr size_t kChunk = 16 * 1024;
+  for (;;) {
+    const size_t have = out.size();
+    out.resize(have + kChunk);
+    ssize_t n = g_mime_stream_read(filtered.get(), out.data() + have, kChunk);
+    out.resize(have + static_cast<size_t>(n > 0 ? n : 0));
+    if (n <= 0) break;
   }
   g_mime_stream_reset(source);
   return out;

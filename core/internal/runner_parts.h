@@ -144,6 +144,7 @@ class MailboxWorker : public Worker {
   std::unique_ptr<Mailbox> mailbox_;  // open between passes when the connector pushes
   bool push_ = false;                 // wait_for_change works on mailbox_
   bool changed_ = false;              // the server reported news: pass at once
+  bool trim_pending_ = false;         // a pass ran since the last malloc_trim
   LastPass last_;
 };
 
