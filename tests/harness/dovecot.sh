@@ -231,7 +231,12 @@ client_limits() {
   [[ "$n" =~ ^[0-9]+$ ]] || die "MB_DOVECOT_MAX_CLIENTS must be a number, not '$n'"
   # imap-login proxies the TLS of every connection for its whole life: in Dovecot's
   # high-performance mode (service_count = 0) a few login processes serve them all.
+  # IDLE learns of new mail through inotify, one instance per imap process; past the kernel's
+  # fs.inotify.max_user_instances (128 by default, and the test users share one UID) Dovecot
+  # logs "Inotify instance limit … exceeded, disabling" and checks the mailbox only every
+  # mailbox_idle_check_interval (30 s by default): 1 s here, Dovecot's smallest.
   cat <<LIMITS
+mailbox_idle_check_interval = 1 secs
 default_client_limit = $((n + 100))
 service imap {
   process_limit = $((n + 50))
