@@ -79,7 +79,15 @@ Status WriterGate::wait_in_queue(milliseconds wait) {
       held_since_ = steady_clock::now();
     } else {
       auto me = queue_.insert(queue_.end(), &w);
-      w.cv.wait_for(lock, wait, [&] { return w.granted || w.cancelled; });
+      // The bound is on a stalled queue, not on its length: while writers ahead keep taking
+      // their turns (a thousand workers committing at start-up), the wait goes on; it ends
+      // when one turn has lasted `wait` (a stuck transaction).
+      while (!w.granted && !w.cancelled) {
+        if (w.cv.wait_until(lock, held_since_ + wait) == std::cv_status::timeout &&
+            !w.granted && !w.cancelled && steady_clock::now() - held_since_ >= wait) {
+          break;
+        }
+      }
       // Granted wins over a late cancel or deadline: the gate is ours; the caller's next wait
       // sees the Cancel.
       if (!w.granted) {
@@ -128,10 +136,11 @@ Status WriterGate::nested_error() const {
 
 Status WriterGate::deadline_error(milliseconds wait, size_t ahead) const {
   return Status(ErrorKind::kBusy,
-                fmt::format("store {}: no write turn within {} ms ({} writer{} of this process "
-                            "still ahead, the current one writing for {} ms)",
-                            path_, wait.count(), ahead + 1, ahead == 0 ? "" : "s",
-                            ms_since(held_since_)));
+                fmt::format("store {}: no write turn: the writer ahead has held the store "
+                            "for {} ms, past the {} ms a turn may take ({} writer{} of this "
+                            "process still ahead)",
+                            path_, ms_since(held_since_), wait.count(), ahead + 1,
+                            ahead == 0 ? "" : "s"));
 }
 
 }  // namespace mb::internal

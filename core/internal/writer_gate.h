@@ -14,8 +14,8 @@
 //   ... BEGIN IMMEDIATE … COMMIT ...
 //   gate->release();
 //
-// acquire() fails rather than waits: with kBusy when the wait ends first (naming the store,
-// the wait and the queue), with kCancelled when the thread's Cancel (core/cancel.h) fires,
+// acquire() fails rather than waits: with kBusy when one turn ahead lasts past the wait
+// (naming the store, the wait and the queue; a long queue that moves is no error), with kCancelled when the thread's Cancel (core/cancel.h) fires,
 // and with kInternal at once when the calling thread already holds the gate (a second write
 // transaction on another connection of the same file, which would wait for itself forever).
 // Threading: every member is thread-safe. Transaction (core/internal/sqlite.h) is the user.
@@ -44,8 +44,9 @@ class WriterGate {
   WriterGate(const WriterGate&) = delete;
   WriterGate& operator=(const WriterGate&) = delete;
 
-  // Waits for this thread's turn, at most `wait`. OK: the caller holds the gate and must
-  // release() it exactly once.
+  // Waits for this thread's turn for as long as the queue moves: kBusy once the writer
+  // ahead has held the gate for `wait` (a stalled turn, not a long queue). OK: the caller
+  // holds the gate and must release() it exactly once.
   Status acquire(std::chrono::milliseconds wait);
   // Hands the gate to the longest waiting thread, if any.
   void release();
