@@ -147,6 +147,8 @@ Result<std::unique_ptr<MetricsServer>> start_metrics(const Config& cfg) {
 void tune_allocator() { mallopt(M_MMAP_THRESHOLD, 32 * 1024); }
 
 int run_service(Context& ctx) {
+  // First of all: the process may start again (same pid, arguments and descriptors).
+  restart_without_thread_cache();
   // Before any thread exists (the runner's, the activity writer's, cpprestsdk's), so that
   // only serve_signals() ever receives them.
   block_service_signals();

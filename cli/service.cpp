@@ -3,9 +3,14 @@
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -80,6 +85,40 @@ std::string raise_open_file_limit(size_t mailboxes) {
                      "raise it (LimitNOFILE= in the systemd unit, ulimit -n)",
                      static_cast<unsigned long long>(limit.rlim_cur), mailboxes,
                      static_cast<unsigned long long>(needed));
+}
+
+std::string thread_cache_tunables(const char* current) {
+  constexpr const char* kOff = "glibc.malloc.tcache_count=0";
+  if (current == nullptr || *current == '\0') return kOff;
+  if (std::strstr(current, "glibc.malloc.tcache_count=") != nullptr) return "";
+  return std::string(current) + ":" + kOff;
+}
+
+namespace {
+std::atomic<bool> restart_allowed{false};
+}  // namespace
+
+void allow_restart() { restart_allowed = true; }
+
+void restart_without_thread_cache() {
+  if (!restart_allowed) return;
+  const std::string tunables = thread_cache_tunables(std::getenv("GLIBC_TUNABLES"));
+  if (tunables.empty()) return;
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  for (size_t at = 0; at < cmdline.size();) {
+    const size_t end = cmdline.find('\0', at);
+    args.push_back(cmdline.substr(at, end == std::string::npos ? std::string::npos : end - at));
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  if (args.empty() || ::setenv("GLIBC_TUNABLES", tunables.c_str(), 1) != 0) return;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv("/proc/self/exe", argv.data());
+  spdlog::debug("could not restart without glibc's thread cache: {}", std::strerror(errno));
 }
 
 sigset_t service_signals() {

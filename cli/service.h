@@ -61,6 +61,21 @@ constexpr size_t kDescriptorsPerMailbox = 6;
 constexpr size_t kDescriptorReserve = 64;
 std::string raise_open_file_limit(size_t mailboxes);
 
+// glibc's per-thread cache of freed blocks (tcache) keeps about 34 KiB for each of the
+// service's threads — one per mailbox, for weeks — that malloc_trim cannot return: at 1,000
+// mailboxes it was a third of the memory per mailbox (docs/performance.md, "The service").
+// It can only be switched off before the process starts (GLIBC_TUNABLES), so `run` starts
+// itself again once with it off. thread_cache_tunables() is the GLIBC_TUNABLES value to start
+// with ("" when `current` already sets glibc.malloc.tcache_count: the operator's choice
+// stands); restart_without_thread_cache() re-executes /proc/self/exe with the same arguments
+// and that value, and returns only when it does not (already set, or exec failed: then the
+// service runs with the cache, which costs memory, nothing else).
+// Only the executable's main() allows it (allow_restart()): a test that runs the CLI in its
+// own process must never re-execute itself.
+std::string thread_cache_tunables(const char* current);
+void allow_restart();
+void restart_without_thread_cache();
+
 struct ServeHooks {
   // After a reload was applied (e.g. to forget removed mailboxes' activity).
   std::function<void(const MailboxChanges&)> reloaded;

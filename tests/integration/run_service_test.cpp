@@ -15,7 +15,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -274,6 +276,13 @@ TEST_F(RunServiceTest, ImportsMailAppendedWhileItRunsAndStopsOnSigterm) {
   write_config(range(0, 20));
   service_ = start_run();
   ASSERT_TRUE(service_);
+  // It started itself again with glibc's per-thread cache off (cli/service.h), same pid.
+  std::ifstream environ_file("/proc/" + std::to_string(service_->pid()) + "/environ",
+                             std::ios::binary);
+  std::string environ_text((std::istreambuf_iterator<char>(environ_file)),
+                           std::istreambuf_iterator<char>());
+  EXPECT_NE(environ_text.find(std::string("GLIBC_TUNABLES=glibc.malloc.tcache_count=0") + '\0'),
+            std::string::npos);
   for (int i = 0; i < 20; ++i) deliver_to(i, 2, "live");
   ASSERT_TRUE(wait_for([&] { return tickets() == 40; }, std::chrono::seconds(60)))
       << tickets() << " tickets";

@@ -89,6 +89,15 @@ TEST(OpenFileLimit, WarnsNamingLimitNofileWhenEvenTheHardLimitIsTooLow) {
   // 256, which its other tests live with (under ctest each test has its own process).
 }
 
+TEST(ThreadCacheTunables, AddsTcacheOffUnlessTheOperatorChoseAlready) {
+  EXPECT_EQ(thread_cache_tunables(nullptr), "glibc.malloc.tcache_count=0");
+  EXPECT_EQ(thread_cache_tunables(""), "glibc.malloc.tcache_count=0");
+  EXPECT_EQ(thread_cache_tunables("glibc.malloc.arena_max=2"),
+            "glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0");
+  EXPECT_EQ(thread_cache_tunables("glibc.malloc.tcache_count=7"), "");
+  EXPECT_EQ(thread_cache_tunables("glibc.malloc.arena_max=2:glibc.malloc.tcache_count=0"), "");
+}
+
 TEST(CompareMailboxes, AddedChangedRemovedAndMovedTablesAreNotChanges) {
   Config before = parse(mailbox_toml("a") + mailbox_toml("b") + mailbox_toml("c") +
                         mailbox_toml("off", "127.0.0.1", false));
