@@ -16,5 +16,7 @@ std::string ascii_lower(std::string_view s);
 std::string ascii_upper(std::string_view s);
 // Equal but for ASCII case.
 bool ascii_iequals(std::string_view a, std::string_view b);
+// The value of a base64 digit (RFC 4648 §4: A–Z a–z 0–9 + /), -1 for any other byte.
+int ascii_base64_value(char c);
 
 }  // namespace mb

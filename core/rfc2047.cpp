@@ -44,15 +44,6 @@ int hex_value(char c) {
   return -1;
 }
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 // One word's base64 with its own padding: up to two '=' at the end, nothing after them.
 // Missing padding is accepted; a stray character or a lone sixth bit group is not.
 std::optional<std::string> decode_b(std::string_view text) {
@@ -67,7 +58,7 @@ std::optional<std::string> decode_b(std::string_view text) {
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    int v = base64_value(c);
+    int v = ascii_base64_value(c);
     if (v < 0) return std::nullopt;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;

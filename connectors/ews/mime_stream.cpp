@@ -1,17 +1,10 @@
 // File: connectors/ews/mime_stream.cpp — MimeContent decoded as it arrives (mime_stream.h).
 #include "connectors/ews/mime_stream.h"
 
+#include "core/ascii.h"
+
 namespace mb::ews {
 namespace {
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -50,7 +43,7 @@ Status MimeStream::content(char c) {
     ++padding_;
     ++have_;
   } else {
-    int v = base64_value(c);
+    int v = ascii_base64_value(c);
     if (v < 0 || padding_ != 0) return broken("is not base64");
     quad_ = (quad_ << 6) | static_cast<uint32_t>(v);
     ++have_;
