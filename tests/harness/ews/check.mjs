@@ -1,6 +1,7 @@
 // File: tests/harness/ews/check.mjs — checks the running EWS stand-in against Microsoft's
-// documented examples (tests/data/ews/doc-examples/*.json): for each, the documented request
-// goes to the stand-in and its answer must have the example's HTTP status and shape — every
+// documented examples (tests/data/ews/doc-examples/*.json): for each, after its setup (mail
+// delivered, folders made by CreateFolder, a fault injected), the documented request goes to
+// the stand-in and its answer must have the example's HTTP status and shape — every
 // element of the example present by local name, with its attributes, and leaf text of the
 // same type (boolean, integer, other), recursively (values differ: ids, sync states, dates);
 // `expect_values` are compared exactly. Also the NTLM code against [MS-NLMP] §4.2's vectors,
@@ -106,6 +107,11 @@ async function checkFixture(file) {
     requestXml = requestXml.replace('{item_id}', delivered[0].id);
     delivered.mime = messages[0].mime;
   }
+  for (const { parent, name } of fx.setup?.folders ?? []) {
+    const made = await soap(envelope(`<m:CreateFolder><m:ParentFolderId><t:DistinguishedFolderId Id="${parent}"/></m:ParentFolderId>` +
+      `<m:Folders><t:Folder><t:DisplayName>${name}</t:DisplayName></t:Folder></m:Folders></m:CreateFolder>`), basic(mailbox));
+    assert.equal(responseCode(made.text), 'NoError', `${file}: setup CreateFolder ${name}: ${made.text}`);
+  }
   if (fx.setup?.fault) await admin('/faults', fx.setup.fault);
   const r = await soap(requestXml, basic(mailbox));
   assert.equal(r.status, fx.status, `${file}: status ${r.status}: ${r.text.slice(0, 400)}`);
@@ -119,6 +125,12 @@ async function checkFixture(file) {
   if (file === 'get-item-mime.json') {
     const mime = Buffer.from(find(ours, 'MimeContent').text, 'base64').toString('utf8');
     assert.equal(mime, delivered.mime, 'GetItem MimeContent is the delivered MIME, byte for byte');
+  }
+  if (file === 'move-item.json') {
+    const moved = find(ours, 'ItemId').attrs.Id;
+    assert.notEqual(moved, delivered[0].id, 'a moved item has a new ItemId');
+    const drafts = await admin(`/folder?mailbox=${encodeURIComponent(mailbox)}&folder=drafts`);
+    assert.deepEqual(drafts.items.map((i) => i.id), [moved], 'the item is in Drafts under its new id');
   }
   console.log(`ok ${file} (${fx.source})`);
 }
@@ -232,7 +244,7 @@ async function checkBearer() {
 }
 
 const files = fs.readdirSync(fixturesDir).filter((f) => f.endsWith('.json')).sort();
-assert.ok(files.length >= 6, 'the fixtures are there');
+assert.ok(files.length >= 14, 'the fixtures are there');
 for (const f of files) await checkFixture(f);
 await checkBasic();
 await checkNtlm();

@@ -1,7 +1,9 @@
 // File: tests/harness/ews/ops.mjs — the EWS stand-in's mailboxes and the operations it
 // answers: GetFolder, SyncFolderItems (SyncState, MaxChangesReturned, IncludesLastItemInRange),
-// FindItem (Shallow, IndexedPageItemView within EWSFindCountLimit) and GetItem (IdOnly or
-// Default shape, IncludeMimeContent as base64), with the response codes Exchange gives.
+// FindItem (Shallow, IndexedPageItemView within EWSFindCountLimit, SortOrder on
+// item:DateTimeReceived, a Restriction IsEqualTo on message:IsRead) and GetItem (IdOnly or
+// Default shape, AdditionalProperties message:IsRead, IncludeMimeContent as base64), with the
+// response codes Exchange gives. ops_write.mjs has the operations that change things.
 import crypto from 'node:crypto';
 
 import { error, EwsFault, operationResponse, success } from './soap.mjs';
@@ -70,7 +72,8 @@ export class MailStore {
 function itemXml(item, shape) {
   const mime = shape.mime ? `<t:MimeContent CharacterSet="UTF-8">${item.mime.toString('base64')}</t:MimeContent>` : '';
   const id = `<t:ItemId Id="${escapeXml(item.id)}" ChangeKey="${escapeXml(item.changeKey)}"/>`;
-  if (shape.base === 'IdOnly') return `<t:Message>${mime}${id}</t:Message>`;
+  const read = shape.additional?.includes('message:IsRead') ? `<t:IsRead>${item.isRead}</t:IsRead>` : '';
+  if (shape.base === 'IdOnly') return `<t:Message>${mime}${id}${read}</t:Message>`;
   return `<t:Message>${mime}${id}<t:Subject>${escapeXml(item.subject)}</t:Subject><t:Sensitivity>Normal</t:Sensitivity>` +
     `<t:Size>${item.mime.length}</t:Size><t:DateTimeReceived>${item.received}</t:DateTimeReceived>` +
     `<t:HasAttachments>false</t:HasAttachments><t:IsRead>${item.isRead}</t:IsRead></t:Message>`;
@@ -79,7 +82,8 @@ function itemXml(item, shape) {
 function parseShape(el) {
   const base = textOf(child(el, 'BaseShape'));
   if (!['IdOnly', 'Default', 'AllProperties'].includes(base)) throw new EwsFault('ErrorSchemaValidation', { text: 'The request failed schema validation: BaseShape is required.' });
-  return { base, mime: textOf(child(el, 'IncludeMimeContent')) === 'true' };
+  const additional = children(child(el, 'AdditionalProperties'), 'FieldURI').map((f) => f.attrs.FieldURI);
+  return { base, additional, mime: textOf(child(el, 'IncludeMimeContent')) === 'true' };
 }
 
 // ---- folder resolution, with impersonation and delegate access ----
@@ -154,9 +158,12 @@ function syncFolderItems(ctx, req) {
     const pending = folder.events.filter((e) => e.seq > from && !ignore.has(e.item.id));
     const page = pending.slice(0, max);
     const last = page.length ? page.at(-1).seq : folder.seq;
-    const changes = page.map((e) => (e.type === 'create'
-      ? `<t:Create>${itemXml(e.item, shape)}</t:Create>`
-      : `<t:Delete><t:ItemId Id="${escapeXml(e.item.id)}" ChangeKey="${escapeXml(e.item.changeKey)}"/></t:Delete>`)).join('');
+    const itemId = (i) => `<t:ItemId Id="${escapeXml(i.id)}" ChangeKey="${escapeXml(i.changeKey)}"/>`;
+    const changes = page.map((e) => {
+      if (e.type === 'create') return `<t:Create>${itemXml(e.item, shape)}</t:Create>`;
+      if (e.type === 'read') return `<t:ReadFlagChange>${itemId(e.item)}<t:IsRead>${e.item.isRead}</t:IsRead></t:ReadFlagChange>`;
+      return `<t:Delete>${itemId(e.item)}</t:Delete>`;
+    }).join('');
     return success('SyncFolderItems', `<m:SyncState>${encodeState(folder, last)}</m:SyncState>` +
       `<m:IncludesLastItemInRange>${pending.length <= max}</m:IncludesLastItemInRange><m:Changes>${changes}</m:Changes>`);
   }, '<m:SyncState/><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>');
@@ -172,7 +179,18 @@ function findItem(ctx, req) {
   const folders = child(req, 'ParentFolderIds')?.children ?? [];
   return operationResponse('FindItem', folders.map((el) => oneMessage('FindItem', () => {
     const f = resolveFolder(ctx, el);
-    const all = ctx.store.list(f).sort((a, b) => (a.received < b.received ? 1 : -1));
+    const order = find(child(req, 'SortOrder'), 'FieldOrder');
+    const ascending = order?.attrs.Order === 'Ascending' && child(order, 'FieldURI')?.attrs.FieldURI === 'item:DateTimeReceived';
+    const restriction = child(req, 'Restriction');
+    let all = ctx.store.list(f);
+    if (restriction) {
+      const eq = child(restriction, 'IsEqualTo');
+      if (child(eq, 'FieldURI')?.attrs.FieldURI !== 'message:IsRead') throw new EwsFault('ErrorInvalidRestriction', { text: 'The stand-in restricts on message:IsRead only.' });
+      const value = find(eq, 'Constant')?.attrs.Value;
+      all = all.filter((i) => String(i.isRead) === value);
+    }
+    if (ascending) all.sort((a, b) => (a.received < b.received ? -1 : a.received > b.received ? 1 : 0));
+    else all.reverse().sort((a, b) => (a.received < b.received ? 1 : a.received > b.received ? -1 : 0));
     const take = Math.min(wanted, FIND_COUNT_LIMIT);
     const page = all.slice(offset, offset + take);
     const lastInRange = offset + page.length >= all.length;

@@ -24,6 +24,7 @@ import path from 'node:path';
 import { TokenChecker } from '../graph/auth.mjs';
 import * as ntlm from './ntlm.mjs';
 import { MailStore, OPERATIONS, ResponseError } from './ops.mjs';
+import { folderByPath, WRITE_OPERATIONS } from './ops_write.mjs';
 import { EwsFault, fault, NS, VERSIONS } from './soap.mjs';
 import { child, find, parseXml, textOf, XmlError } from './xml.mjs';
 
@@ -229,7 +230,7 @@ function handleSoap(who, raw, req, entry) {
   entry.impersonated = acting.impersonated;
   const f = takeFault(op.name);
   if (f) throw new EwsFault(f.code ?? 'ErrorServerBusy', { status: f.status ?? 500, backOffMs: f.back_off_ms, text: f.message });
-  const fn = OPERATIONS[op.name];
+  const fn = OPERATIONS[op.name] ?? WRITE_OPERATIONS[op.name];
   if (!fn) throw new EwsFault('ErrorInvalidRequest', { text: `The request is invalid: ${op.name} is not served by this stand-in.` });
   const canAccess = (address) => {
     const a = String(address).toLowerCase();
@@ -360,7 +361,8 @@ const ADMIN = {
   },
   'GET /folder': (b, q) => {
     const mb = mailboxOf(q.get('mailbox'));
-    const f = mb.folders.get(q.get('folder') ?? 'inbox');
+    const f = q.get('path') ? folderByPath(store, mb, q.get('path')) : mb.folders.get(q.get('folder') ?? 'inbox');
+    if (!f) throw new Error(`no folder ${q.get('path') ?? q.get('folder')}`);
     return { id: f.id, items: store.list(f).map((i) => ({ id: i.id, subject: i.subject, isRead: i.isRead, size: i.mime.length })) };
   },
   'POST /faults': (b) => { faults.push({ ...b, remaining: b.count ?? 1 }); return { faults }; },
