@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/net.h"
 #include "core/status.h"
@@ -43,5 +44,19 @@ struct SignIn {
     return s;
   }
 };
+
+// A folder path of display names, "/"-separated, as Graph and EWS mailboxes take it:
+// "Inbox/Processed" → {"Inbox", "Processed"}; empty parts (doubled or outer "/") dropped.
+inline std::vector<std::string> split_folder_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    if (slash > start) parts.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
 
 }  // namespace mb

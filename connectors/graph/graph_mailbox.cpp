@@ -58,18 +58,6 @@ bool is_well_known(const std::string& lowered) {
   return kNames.count(lowered) > 0;
 }
 
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string::npos) slash = path.size();
-    if (slash > start) parts.push_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return parts;
-}
-
 std::string str_field(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -222,7 +210,7 @@ Result<Folder> GraphMailbox::create_child(const Folder& parent, const std::strin
 Result<Folder> GraphMailbox::resolve(const std::string& path, bool create) {
   const std::string key = ascii_lower(path);
   if (auto it = folders_.find(key); it != folders_.end()) return it->second;
-  std::vector<std::string> parts = split_path(path);
+  std::vector<std::string> parts = split_folder_path(path);
   if (parts.empty()) {
     return Status(ErrorKind::kConfig, client_.who() + ": folder name is empty");
   }
