@@ -3,11 +3,15 @@
 // (and the unread-only listing it implies), a move into a folder path that does not exist yet
 // (created level by level), delete into Deleted Items and hard, a display-name path as the
 // source folder, FindItem paged over several pages, and each action repeated after a
-// simulated crash (the same old ItemIds again, from a new mailbox object: harmless).
+// simulated crash (the same old ItemIds again, from a new mailbox object: harmless) — also
+// through the ingest (sync_mailbox), with a MoveItem whose answer was lost.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "connectors/ews/ews_mailbox.h"
+#include "core/config.h"
+#include "core/ingest.h"
+#include "core/store.h"
 #include "tests/integration/ews_harness.h"
 #include "tests/status_matchers.h"
 
@@ -230,6 +234,67 @@ TEST_F(EwsActionsTest, FindItemUnderAMoveListsWhatIsStillInTheFolder) {
   EXPECT_THAT(next->keys, ElementsAre(ids[2]));
   EXPECT_FALSE(next->more);
   EXPECT_EQ(folder("Processed", true).size(), 2u);
+}
+
+// The EWS mailbox, except that the first apply's answer is lost after the server acted (the
+// process died there, or the connection dropped): the ledger keeps the post-action undone.
+class LosesFirstApplyAnswer final : public Mailbox {
+ public:
+  explicit LosesFirstApplyAnswer(std::unique_ptr<Mailbox> inner) : inner_(std::move(inner)) {}
+  ConnectionReport test_connection() override { return inner_->test_connection(); }
+  Result<Pending> list_pending(size_t limit, const std::string& state) override {
+    return inner_->list_pending(limit, state);
+  }
+  Status fetch(const std::vector<std::string>& keys, const FetchCallback& cb) override {
+    return inner_->fetch(keys, cb);
+  }
+  Status apply(const std::vector<std::string>& keys, const PostAction& action) override {
+    MB_RETURN_IF_ERROR(inner_->apply(keys, action));
+    if (lost_) return Status::Ok();
+    lost_ = true;
+    return Status(ErrorKind::kNetwork, "the answer to the post-action was lost", ErrorScope::kConnection);
+  }
+  Capabilities capabilities() const override { return inner_->capabilities(); }
+  void close() override { inner_->close(); }
+
+ private:
+  std::unique_ptr<Mailbox> inner_;
+  bool lost_ = false;
+};
+
+TEST_F(EwsActionsTest, TheIngestRedoesAMoveWhoseAnswerWasLostWithoutASecondTicket) {
+  std::vector<std::string> ids = deliver(4);
+  TempDir dir;
+  auto store = Store::open(dir.file("mb.db"));
+  ASSERT_THAT(store, IsOk());
+  Config config;
+  MailboxConfig m;
+  m.name = "ews-support";
+  m.project = "IT";
+  m.after = PostAction::move("Inbox/Done");
+  m.max_per_poll = 50;
+  {
+    LosesFirstApplyAnswer mbx(mailbox(options(m.after)));
+    auto first = sync_mailbox(mbx, m, config, **store);
+    EXPECT_THAT(first.status(), StatusIs(ErrorKind::kNetwork, HasSubstr("lost")));
+  }
+  EXPECT_EQ(folder("Inbox/Done", true).size(), 4u) << "the server moved them";
+  auto undone = (*store)->pending_post_actions(m.name);
+  ASSERT_THAT(undone, IsOk());
+  EXPECT_EQ(undone->size(), 4u) << "the ledger does not know";
+  // The next run (a restart: a new mailbox object) moves the old ids again: harmless.
+  auto again = mailbox(options(m.after));
+  auto second = sync_mailbox(*again, m, config, **store);
+  ASSERT_THAT(second.status(), IsOk());
+  EXPECT_EQ(second->imported, 0);
+  undone = (*store)->pending_post_actions(m.name);
+  ASSERT_THAT(undone, IsOk());
+  EXPECT_THAT(*undone, IsEmpty());
+  auto tickets = (*store)->list_tickets();
+  ASSERT_THAT(tickets, IsOk());
+  EXPECT_EQ(tickets->size(), 4u) << "one ticket each, none twice";
+  EXPECT_EQ(folder("Inbox/Done", true).size(), 4u);
+  EXPECT_TRUE(folder("inbox").empty());
 }
 
 }  // namespace
