@@ -327,6 +327,13 @@ Status EwsMailbox::move(const std::vector<std::string>& keys, const std::string&
     auto to = path.empty() ? Result<std::string>(client_.folder("deleteditems"))
                            : folders_.resolve(path, true);
     if (!to.ok()) return to.status();
+    if (auto from = source(); from.ok() && *from == *to) {
+      // Exchange would move each message to a new ItemId in the same folder, to be listed
+      // (and imported) again.
+      return Status(ErrorKind::kConfig,
+                    fmt::format("{}: the move target \"{}\" is the folder being read", client_.who(), path),
+                    ErrorScope::kMailbox);
+    }
     BatchOutcome out;
     MB_RETURN_IF_ERROR(batches("MoveItem", keys,
                                [&](const std::vector<std::string>& ids) { return move_request(ids, *to); },

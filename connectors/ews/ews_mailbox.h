@@ -31,7 +31,9 @@
 //              MessageDisposition="SaveOnly", SuppressReadReceipts;
 //   move:F     MoveItem into F, created with its parents when missing (CreateFolder). The
 //              item gets a new ItemId there; the ledger keeps the old one, which the source
-//              folder no longer lists (SyncFolderItems reports a Delete, ignored);
+//              folder no longer lists (SyncFolderItems reports a Delete, ignored). A
+//              target that is the folder being read is refused (kConfig): each message
+//              would come back under a new id and be imported again;
 //   delete     DeleteItem with `delete_type`: MoveToDeletedItems (default; a person can
 //              restore it from Deleted Items, as Graph's DELETE) or HardDelete (gone from the
 //              folders at once; recoverable only while the mailbox's retention keeps it). A

@@ -244,6 +244,13 @@ TEST_F(EwsMailboxTest, ATargetExchangeForgotIsFoundAgainOnceAndAFolderMadeMeanwh
   EXPECT_THAT(seen.back(), HasSubstr("<t:FolderId Id=\"F-p2\"/>"));
 }
 
+TEST_F(EwsMailboxTest, AMoveIntoTheFolderBeingReadIsRefused) {
+  auto mbx = mailbox();
+  EXPECT_THAT(mbx->apply({"A"}, PostAction::move("INBOX")),
+              StatusIs(ErrorKind::kConfig, HasSubstr("is the folder being read")));
+  EXPECT_TRUE(seen.empty()) << "nothing sent";
+}
+
 TEST_F(EwsMailboxTest, ASourceFolderThatDoesNotExistIsAConfigurationError) {
   MailboxOptions o;
   o.folder = "Inbox/Nowhere";
