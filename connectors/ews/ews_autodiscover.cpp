@@ -21,6 +21,15 @@ constexpr std::string_view kPoxResponseSchema =
 
 const char* kind_name(AutodiscoverKind k) { return k == AutodiscoverKind::kSoap ? "SOAP" : "POX"; }
 
+// The service a redirect's URL names by its file extension (.svc SOAP, .xml POX), else
+// the one that was asked.
+AutodiscoverKind kind_of(std::string_view url, AutodiscoverKind asked) {
+  std::string path = ascii_lower(url.substr(0, url.find_first_of("?#")));
+  if (path.ends_with(".svc")) return AutodiscoverKind::kSoap;
+  if (path.ends_with(".xml")) return AutodiscoverKind::kPox;
+  return asked;
+}
+
 bool is_https(std::string_view url) {
   auto u = parse_url(url);
   return u.ok() && u->scheme == "https" && !u->host.empty();
@@ -142,7 +151,7 @@ bool Search::attempt(const Candidate& c, Discovery& d) {
     }
     step.outcome = fmt::format("HTTP {}: redirected to {}", st, to);
     if (!hop(d, step.outcome)) return true;
-    queue_.push_front({c.kind, to});
+    queue_.push_front({kind_of(to, c.kind), to});
     return false;
   }
   if (st == 401) {
@@ -178,7 +187,7 @@ bool Search::attempt(const Candidate& c, Discovery& d) {
       }
       step.outcome = "redirected to " + a->value;
       if (!hop(d, step.outcome)) return true;
-      queue_.push_front({c.kind, a->value});
+      queue_.push_front({kind_of(a->value, c.kind), a->value});
       return false;
     case AutodiscoverAnswer::Kind::kRedirectAddress: {
       step.outcome = "redirected to the address " + a->value;

@@ -77,10 +77,11 @@ function poxAnswer(raw, mode, deps) {
   if (mode.mode === 'redirect-url') return account(`<Action>redirectUrl</Action><RedirectUrl>${escapeXml(mode.url)}</RedirectUrl>`);
   const to = config.redirect_addresses[address];
   if (to) return account(`<Action>redirectAddr</Action><RedirectAddr>${escapeXml(to)}</RedirectAddr>`);
-  if (!deps.exists(address)) {
-    return `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="${POX_RESPONSE}"><Response xmlns="${POX_RESPONSE}">` +
-      '<Error Time="21:25:04.8897083" Id="4130155072"><ErrorCode>500</ErrorCode><Message>The email address can\'t be found.</Message><DebugData /></Error></Response></Autodiscover>';
-  }
+  const poxError = (code, message) => `<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="${POX_RESPONSE}">` +
+    `<Response xmlns="${POX_RESPONSE}"><Error Time="${new Date().toISOString().slice(11, 23)}" Id="4130155072">` +
+    `<ErrorCode>${code}</ErrorCode><Message>${escapeXml(message)}</Message><DebugData /></Error></Response></Autodiscover>`;
+  if (!address) return poxError(600, 'Invalid Request');
+  if (!deps.exists(address)) return poxError(500, 'The email address can\'t be found.');
   const s = settingsOf(address, deps);
   const user = `<User><DisplayName>${escapeXml(s.UserDisplayName)}</DisplayName><LegacyDN>${escapeXml(s.UserDN)}</LegacyDN>` +
     `<DeploymentId>${s.UserDeploymentId}</DeploymentId></User>`;

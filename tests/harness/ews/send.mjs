@@ -49,8 +49,9 @@ function createItem(ctx, req) {
   return operationResponse('CreateItem', messages.map((msg) => {
     try {
       const mimeEl = child(msg, 'MimeContent');
-      const mime = mimeEl ? Buffer.from(mimeEl.text.replace(/\s+/g, ''), 'base64') : mimeOfProperties(msg, ctx.target);
-      const from = headerAddresses(mime, ['from'])[0] ?? textOf(find(child(msg, 'From'), 'EmailAddress'))?.toLowerCase() ?? ctx.target;
+      const fromProperty = textOf(find(child(msg, 'From'), 'EmailAddress'))?.toLowerCase();
+      const mime = mimeEl ? Buffer.from(mimeEl.text.replace(/\s+/g, ''), 'base64') : mimeOfProperties(msg, fromProperty ?? ctx.target);
+      const from = headerAddresses(mime, ['from'])[0] ?? ctx.target;
       if (from !== ctx.target && !ctx.canAccess(from)) throw new ResponseError('ErrorSendAsDenied');
       const recipients = headerAddresses(mime, ['to', 'cc', 'bcc']);
       if (disposition !== 'SaveOnly' && !recipients.length) throw new ResponseError('ErrorInvalidRecipients');
