@@ -24,7 +24,12 @@ int value_of(char c) { return kValues[static_cast<unsigned char>(c)]; }
 
 std::string base64_encode(std::string_view data) {
   std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
+  base64_append(data, out);
+  return out;
+}
+
+void base64_append(std::string_view data, std::string& out) {
+  out.reserve(out.size() + (data.size() + 2) / 3 * 4);
   size_t i = 0;
   auto byte = [&](size_t k) { return uint32_t{static_cast<unsigned char>(data[k])}; };
   for (; i + 2 < data.size(); i += 3) {
@@ -40,7 +45,6 @@ std::string base64_encode(std::string_view data) {
     out.push_back(rest == 2 ? kAlphabet[(n >> 6) & 0x3F] : '=');
     out.push_back('=');
   }
-  return out;
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {

@@ -12,6 +12,8 @@ namespace mb {
 
 // Padded standard base64 of `data` ("" for "").
 std::string base64_encode(std::string_view data);
+// The same appended to `out` (no copy of the result: a large body encoded in place).
+void base64_append(std::string_view data, std::string& out);
 
 // The bytes `text` encodes, or nullopt when it is not padded standard base64 (a wrong
 // length, a character outside the alphabet, '=' anywhere but the end, or non-zero bits left

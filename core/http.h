@@ -81,6 +81,10 @@ struct HttpOptions {
   // Tests and local stand-ins only; never set from configuration.
   bool allow_plain_http = false;
   std::string user_agent = "mailbridge";
+  // Tests only, libcurl engine only (core/http_curl.h): curl's CONNECT_TO rules,
+  // "HOST:PORT:CONNECT-HOST:CONNECT-PORT", so that a URL's host name reaches a local stand-in
+  // while the certificate is still checked against that name (EWS autodiscover's hosts).
+  std::vector<std::string> connect_to{};
 };
 
 // HttpClient sends one request at a time per call; an implementation is safe to call from

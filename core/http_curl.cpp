@@ -200,6 +200,7 @@ class CurlHttpClient final : public HttpClient {
       : options_(std::move(options)), ntlm_(std::move(ntlm)) {
     global_init();
     setup_ = load_policy();
+    for (const auto& rule : options_.connect_to) connect_to_.add(rule);
   }
   ~CurlHttpClient() override { X509_STORE_free(ca_store_); }
   CurlHttpClient(const CurlHttpClient&) = delete;
@@ -218,6 +219,7 @@ class CurlHttpClient final : public HttpClient {
 
   HttpOptions options_;
   std::optional<NtlmCredentials> ntlm_;
+  HeaderList connect_to_;  // HttpOptions::connect_to (tests)
   Status setup_;
   std::vector<internal::Sha256> pins_;
   X509_STORE* ca_store_ = nullptr;
@@ -299,6 +301,7 @@ void CurlHttpClient::configure(CURL* easy, Exchange& ex, HeaderList& headers,
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &ex);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &ex);
+  if (connect_to_.list != nullptr) curl_easy_setopt(easy, CURLOPT_CONNECT_TO, connect_to_.list);
   if (!is_repeatable(*ex.request)) {
     // A connection of its own, closed after: curl re-sends a request on a reused connection
     // that died before answering, which a request that may not be repeated must never get.

@@ -127,13 +127,10 @@ Status Client::wait(std::chrono::milliseconds d) const {
   return Status::Ok();
 }
 
-Result<HttpResponse> Client::send_once(const std::string& xml, bool repeatable,
-                                       const std::string* token, MimeStream* mime) {
-  HttpRequest req;
+Result<HttpResponse> Client::send_once(HttpRequest& req, const std::string* token,
+                                       MimeStream* mime) {
   req.method = "POST";
   req.url = options_.endpoint;
-  req.body = xml;
-  req.repeatable = repeatable;
   req.headers = {{"Content-Type", "text/xml; charset=utf-8"},
                  {"Accept", "text/xml"},
                  {"X-AnchorMailbox", options_.mailbox}};
@@ -192,12 +189,12 @@ Status Client::forbidden(const HttpResponse& r) const {
                 ErrorScope::kMailbox);
 }
 
-Result<Response> Client::attempts(std::string_view operation, const std::string& xml,
-                                  bool repeatable, const std::string* token, MimeStream* mime) {
+Result<Response> Client::attempts(std::string_view operation, HttpRequest& req,
+                                  const std::string* token, MimeStream* mime) {
   std::chrono::milliseconds waited{0};
   const std::string what = who() + ": " + std::string(operation);
   for (int attempt = 0;; ++attempt) {
-    auto r = send_once(xml, repeatable, token, mime);
+    auto r = send_once(req, token, mime);
     if (!r.ok()) return r.status().prefixed(what);
     if (r->status == 401) return unauthorized(*r, token);
     if (r->status == 403) return forbidden(*r);
@@ -239,19 +236,38 @@ Result<Response> Client::attempts(std::string_view operation, const std::string&
   }
 }
 
-Result<Response> Client::call(std::string_view operation, const std::string& body,
-                              bool repeatable, MimeStream* mime) {
+EnvelopeOptions Client::envelope_options() const {
   EnvelopeOptions env;
   env.version = options_.version;
   if (options_.access == Access::kImpersonation) env.impersonate = options_.mailbox;
-  const std::string xml = envelope(env, body);
-  if (options_.method != SignInMethod::kBearer) return attempts(operation, xml, repeatable, nullptr, mime);
+  return env;
+}
+
+Result<Response> Client::call(std::string_view operation, const std::string& body,
+                              bool repeatable, MimeStream* mime) {
+  HttpRequest req;
+  req.body = envelope(envelope_options(), body);
+  req.repeatable = repeatable;
+  return signed_in(operation, req, mime);
+}
+
+Result<Response> Client::call_envelope(std::string_view operation, std::string xml,
+                                       bool repeatable, std::function<void()> on_written) {
+  HttpRequest req;
+  req.body = std::move(xml);
+  req.repeatable = repeatable;
+  req.on_written = std::move(on_written);
+  return signed_in(operation, req, nullptr);
+}
+
+Result<Response> Client::signed_in(std::string_view operation, HttpRequest& req, MimeStream* mime) {
+  if (options_.method != SignInMethod::kBearer) return attempts(operation, req, nullptr, mime);
   if (!sign_in_.oauth()) {
     return Status(ErrorKind::kConfig, who() + ": OAuth sign-in needs auth = \"oauth2\" and an app");
   }
   std::optional<Response> out;
   Status s = sign_in_.with_token([&](const std::string& token) -> Status {
-    auto r = attempts(operation, xml, repeatable, &token, mime);
+    auto r = attempts(operation, req, &token, mime);
     if (!r.ok()) return r.status();
     out = std::move(*r);
     return Status::Ok();

@@ -79,6 +79,13 @@ class Client {
   // is what the Response is read from.
   Result<Response> call(std::string_view operation, const std::string& body, bool repeatable,
                         MimeStream* mime = nullptr);
+  // The same for a request the caller built whole — envelope(envelope_options(), …) — moved
+  // in and sent by every attempt without another copy (CreateItem with a message's MIME).
+  // `on_written`: HttpRequest::on_written of each attempt (the request is on the wire).
+  Result<Response> call_envelope(std::string_view operation, std::string xml, bool repeatable,
+                                 std::function<void()> on_written = {});
+  // The envelope's header for the mailbox worked on (impersonation, version).
+  EnvelopeOptions envelope_options() const;
 
   // A distinguished folder of the mailbox worked on (with the delegate's Mailbox element).
   std::string folder(std::string_view distinguished_id) const;
@@ -87,10 +94,10 @@ class Client {
   std::string who() const;
 
  private:
-  Result<Response> attempts(std::string_view operation, const std::string& xml,
-                            bool repeatable, const std::string* token, MimeStream* mime);
-  Result<HttpResponse> send_once(const std::string& xml, bool repeatable,
-                                 const std::string* token, MimeStream* mime);
+  Result<Response> attempts(std::string_view operation, HttpRequest& req,
+                            const std::string* token, MimeStream* mime);
+  Result<HttpResponse> send_once(HttpRequest& req, const std::string* token, MimeStream* mime);
+  Result<Response> signed_in(std::string_view operation, HttpRequest& req, MimeStream* mime);
   Status unauthorized(const HttpResponse& r, const std::string* token) const;
   Status forbidden(const HttpResponse& r) const;
   std::chrono::milliseconds backoff(int attempt);

@@ -8,7 +8,7 @@
 # With ENTRA_DIR (or $MB_ENTRA_DIR) the stand-in also accepts that Entra stand-in's access
 # tokens for https://outlook.office365.com (verified with its JWKS, fetched over HTTPS with
 # its CA); without it, bearer tokens are refused and Basic and NTLM still work. `start` makes
-# a private test CA with a server certificate for DNS:localhost only, a password for the
+# a private test CA with a server certificate for localhost and autodiscover's host names, a password for the
 # accounts, runs the server, which picks its own free ports, and writes DIR/env (mode 0600):
 # MB_EWS_URL (the `endpoint` of an ews mailbox), MB_EWS_ADMIN_URL, MB_EWS_CA_FILE,
 # MB_EWS_USER, MB_EWS_PASSWORD, ... (tests/harness/README.md lists them all).
@@ -65,7 +65,12 @@ do_start() {
   fi
   rm -rf "$dir/tls" "$dir/logs"
   mkdir -p "$dir/logs"
-  make_tls "$dir/tls" "mailbridge EWS stand-in test CA"
+  # Autodiscover's documented host names too, which the tests map to loopback (curl
+  # CONNECT_TO) while TLS checks them: autodiscover.<domain>, <domain>, mail.<domain>, and
+  # another domain's for redirects.
+  local d=${MB_EWS_DOMAIN:-corp.example}
+  make_tls "$dir/tls" "mailbridge EWS stand-in test CA" localhost \
+    "DNS:localhost,DNS:$d,DNS:autodiscover.$d,DNS:mail.$d,DNS:other.example,DNS:autodiscover.other.example"
   MB_EWS_JWKS_URL=$jwks MB_EWS_JWKS_CA=$ca MB_EWS_PASSWORD=$(openssl rand -hex 12) \
     spawn_server "$dir" "$dir/logs/ews.log"
   wait_ready "$dir" "$SERVER_PID" port probe ||

@@ -4,7 +4,8 @@
 // the stand-in and its answer must have the example's HTTP status and shape — every
 // element of the example present by local name, with its attributes, and leaf text of the
 // same type (boolean, integer, other), recursively (values differ: ids, sync states, dates);
-// `expect_values` are compared exactly. Also the NTLM code against [MS-NLMP] §4.2's vectors,
+// `expect_values` are compared exactly, `expect_count` counts elements, `expect_sent` reads what
+// a CreateItem sent (admin /sent); `path` sends to Autodiscover instead of EWS. Also the NTLM code against [MS-NLMP] §4.2's vectors,
 // the three sign-ins (Basic, NTLM with its three messages on one connection, bearer when the
 // stand-in has an Entra stand-in), impersonation and delegate access. CTest: harness.ews.check.
 //
@@ -113,7 +114,10 @@ async function checkFixture(file) {
     assert.equal(responseCode(made.text), 'NoError', `${file}: setup CreateFolder ${name}: ${made.text}`);
   }
   if (fx.setup?.fault) await admin('/faults', fx.setup.fault);
-  const r = await soap(requestXml, basic(mailbox));
+  if (fx.setup?.autodiscover) await admin('/autodiscover', fx.setup.autodiscover);
+  requestXml = requestXml.replaceAll('{mailbox}', mailbox).replaceAll('{other}', `other-${Date.now()}@${env.MB_EWS_DOMAIN}`);
+  const url = fx.path ? new URL(fx.path, env.MB_EWS_URL).href : env.MB_EWS_URL;
+  const r = await request(url, { body: requestXml, headers: { 'Content-Type': 'text/xml; charset=utf-8', Authorization: basic(mailbox) } });
   assert.equal(r.status, fx.status, `${file}: status ${r.status}: ${r.text.slice(0, 400)}`);
   assert.match(String(r.headers['content-type']), /^text\/xml; charset=utf-8/, `${file}: content type`);
   const ours = parseXml(r.text);
@@ -121,6 +125,15 @@ async function checkFixture(file) {
   assert.deepEqual(errs, [], `${file}: the answer does not have the documented shape:\n${errs.join('\n')}\n${r.text}`);
   for (const [name, want] of Object.entries(fx.expect_values ?? {})) {
     assert.equal(find(ours, name)?.text.trim(), want, `${file}: ${name}`);
+  }
+  for (const [name, want] of Object.entries(fx.expect_count ?? {})) {
+    const count = (el) => (el.name === name ? 1 : 0) + el.children.reduce((n, c) => n + count(c), 0);
+    assert.equal(count(ours), want, `${file}: how many ${name}`);
+  }
+  if (fx.expect_sent) {  // CreateItem: what the stand-in recorded as sent
+    const sent = await admin(`/sent?mailbox=${encodeURIComponent(mailbox)}`);
+    assert.equal(sent.length, 1, `${file}: one message sent`);
+    for (const [k, v] of Object.entries(fx.expect_sent)) assert.deepEqual(sent[0][k], v, `${file}: sent ${k}`);
   }
   if (file === 'get-item-mime.json') {
     const mime = Buffer.from(find(ours, 'MimeContent').text, 'base64').toString('utf8');
@@ -244,7 +257,7 @@ async function checkBearer() {
 }
 
 const files = fs.readdirSync(fixturesDir).filter((f) => f.endsWith('.json')).sort();
-assert.ok(files.length >= 14, 'the fixtures are there');
+assert.ok(files.length >= 19, 'the fixtures are there');
 for (const f of files) await checkFixture(f);
 await checkBasic();
 await checkNtlm();

@@ -22,9 +22,11 @@ import https from 'node:https';
 import path from 'node:path';
 
 import { TokenChecker } from '../graph/auth.mjs';
+import { AUTODISCOVER_ADMIN, onAutodiscover } from './autodiscover.mjs';
 import * as ntlm from './ntlm.mjs';
 import { MailStore, OPERATIONS, ResponseError } from './ops.mjs';
 import { folderByPath, WRITE_OPERATIONS } from './ops_write.mjs';
+import { SEND_ADMIN, SEND_OPERATIONS } from './send.mjs';
 import { EwsFault, fault, NS, VERSIONS } from './soap.mjs';
 import { child, find, parseXml, textOf, XmlError } from './xml.mjs';
 
@@ -229,8 +231,8 @@ function handleSoap(who, raw, req, entry) {
   entry.mailbox = acting.target;
   entry.impersonated = acting.impersonated;
   const f = takeFault(op.name);
-  if (f) throw new EwsFault(f.code ?? 'ErrorServerBusy', { status: f.status ?? 500, backOffMs: f.back_off_ms, text: f.message });
-  const fn = OPERATIONS[op.name] ?? WRITE_OPERATIONS[op.name];
+  if (f && f.kind !== 'drop') throw new EwsFault(f.code ?? 'ErrorServerBusy', { status: f.status ?? 500, backOffMs: f.back_off_ms, text: f.message });
+  const fn = OPERATIONS[op.name] ?? WRITE_OPERATIONS[op.name] ?? SEND_OPERATIONS[op.name];
   if (!fn) throw new EwsFault('ErrorInvalidRequest', { text: `The request is invalid: ${op.name} is not served by this stand-in.` });
   const canAccess = (address) => {
     const a = String(address).toLowerCase();
@@ -239,7 +241,13 @@ function handleSoap(who, raw, req, entry) {
     if (who.app) return false;
     return a === who.account.upn || who.account.fullAccess.has(a);
   };
-  return fn({ store, stats, target: acting.target, exists, canAccess }, op);
+  const answer = fn({ store, stats, target: acting.target, exists, canAccess }, op);
+  if (f) {  // kind "drop": acted on, then the connection is lost before any answer
+    entry.fault = 'drop';
+    req.socket.destroy();
+    return null;
+  }
+  return answer;
 }
 
 function readBody(req, limit) {
@@ -275,6 +283,11 @@ async function onEws(req, res) {
   let status = 200;
   try {
     const url = new URL(req.url, 'https://localhost');
+    if (url.pathname.toLowerCase().startsWith('/autodiscover/')) {
+      [status] = await onAutodiscover(req, res, entry, { authenticate, Unauthorized, challenges, readBody, send,
+        port: () => port, domain, exists });
+      return;
+    }
     if (url.pathname.toLowerCase() !== '/ews/exchange.asmx') {
       status = 404;
       return send(res, 404, '', { 'Content-Type': 'text/html' });
@@ -300,7 +313,12 @@ async function onEws(req, res) {
     if (!/^text\/xml\b/i.test(String(req.headers['content-type'] ?? ''))) {
       throw new EwsFault('ErrorInvalidRequest', { status: 415, text: 'The request must be text/xml; charset=utf-8.' });
     }
-    return send(res, 200, handleSoap(who, raw, req, entry));
+    const answer = handleSoap(who, raw, req, entry);
+    if (answer === null) {
+      status = 0;
+      return undefined;
+    }
+    return send(res, 200, answer);
   } catch (err) {
     if (err instanceof EwsFault) {
       status = err.status;
@@ -377,6 +395,8 @@ const ADMIN = {
   'GET /stats': () => stats,
   'POST /stats/reset': () => { stats = freshStats(); log = []; return stats; },
   'GET /requests': (b, q) => log.slice(-Number(q.get('limit') ?? 100)),
+  ...SEND_ADMIN,
+  ...AUTODISCOVER_ADMIN,
 };
 
 async function onAdmin(req, res) {
