@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "connectors/ews/ews_report.h"
+
 namespace mb::ews {
 namespace {
 
@@ -36,30 +38,7 @@ class EwsMailbox final : public Mailbox {
 };
 
 ConnectionReport EwsMailbox::test_connection() {
-  ConnectionReport report;
-  std::string body = "<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape>"
-                     "<m:FolderIds>" + client_.folder(options_.folder) + "</m:FolderIds></m:GetFolder>";
-  auto r = client_.call("GetFolder", body, true);
-  Status s = r.ok() ? (r->messages.size() == 1 ? message_status(r->messages[0], what("GetFolder"))
-                                              : Status(ErrorKind::kProtocol, what("GetFolder") + ": one answer expected"))
-                    : r.status();
-  bool signed_in = s.ok() || (s.kind() != ErrorKind::kAuth && s.kind() != ErrorKind::kNetwork &&
-                              s.kind() != ErrorKind::kTls && s.kind() != ErrorKind::kCancelled);
-  report.steps.push_back({"sign-in", signed_in,
-                          signed_in ? client_.who() + (r.ok() && !r->server_version.empty()
-                                                           ? ", Exchange " + r->server_version
-                                                           : "")
-                                    : s.message()});
-  if (signed_in) report.steps.push_back({"open-folder", s.ok(), s.ok() ? options_.folder : s.message()});
-  if (s.ok()) {
-    pugi::xml_node folder = child(child(r->messages[0].node, "Folders"), "Folder");
-    std::string total = child_text(folder, "TotalCount");
-    uint64_t count = total.empty() ? 0 : std::stoull(total);
-    report.message_count = count;
-    report.steps.push_back({"count", true, std::to_string(count) + " messages"});
-  }
-  report.status = s;
-  return report;
+  return folder_report(client_, options_.folder, client_.folder(options_.folder));
 }
 
 Result<Pending> EwsMailbox::sync_once(size_t limit, const std::string& state) {

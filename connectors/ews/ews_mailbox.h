@@ -10,9 +10,12 @@
 // (mime_stream.h) into the message size limit; past it kTooLarge (scope message), an
 // ErrorItemNotFound (moved or deleted meanwhile) kNotFound (scope message).
 //
+// test_connection: one GetFolder, reported step by step (ews_report.h). The registry builds
+// it for `type = "ews"` (ews_config.h).
+//
 // Not yet (issue 16): apply (UpdateItem IsRead, MoveItem, DeleteItem; every action but
 // `leave` is refused with kInternal), FindItem's fallback, folders by display-name path,
-// the sender, autodiscover, and the registry entry — `type = "ews"` stays refused at sync.
+// the sender, autodiscover.
 //
 //   ews::MailboxOptions o{.client = client_options, .folder = "inbox"};
 //   auto mbx = ews::make_ews_mailbox(o, SignIn::with_password(secret));
