@@ -1,7 +1,9 @@
 // File: cli/doctor.cpp — `mailbridge doctor [MAILBOX] [--json]`: for each OAuth mailbox or
 // sender (or the named one) acquires a token, decodes it (audience, roles or scopes, tenant,
 // app — never the token itself), checks it against what the connector needs, tries the
-// sign-in, and names the missing registration step with the command that fixes it.
+// sign-in, and names the missing registration step with the command that fixes it. EWS
+// mailboxes are checked whatever their sign-in (cli/doctor_ews.cpp: endpoint, sign-in,
+// access, folder, each failure with its Exchange Management Shell fix).
 // Exit 0 when all is well, 3 on an authentication problem, 4 on a connection problem.
 #include "cli/doctor.h"
 
@@ -102,6 +104,12 @@ void set_permissions(Needs& n, const Target& target) {
       n.scopes = n.roles;
       return;
   }
+}
+
+// "app-only", "delegated", or the password method of an EWS mailbox ("password", "ntlm").
+std::string flow_of(const Target& t) {
+  if (t.auth != AuthMethod::kOAuth2) return to_string(t.auth);
+  return t.delegated ? "delegated" : "app-only";
 }
 
 }  // namespace
@@ -246,7 +254,7 @@ nlohmann::ordered_json to_json(const Report& report) {
           {"kind", t.sender ? "sender" : "mailbox"},
           {"type", to_string(t.type)},
           {"app", t.app},
-          {"flow", t.delegated ? "delegated" : "app-only"},
+          {"flow", flow_of(t)},
           {"ok", report.ok()},
           {"exit_code", report.exit_code},
           {"steps", steps}};
@@ -254,9 +262,12 @@ nlohmann::ordered_json to_json(const Report& report) {
 
 std::string to_text(const Report& report) {
   const Target& t = report.target;
-  std::string out = fmt::format("{} ({} {}, app {}, {})\n", t.name, to_string(t.type),
-                                t.sender ? "sender" : "mailbox", t.app,
-                                t.delegated ? "delegated" : "app-only");
+  std::string out =
+      t.auth == AuthMethod::kOAuth2
+          ? fmt::format("{} ({} {}, app {}, {})\n", t.name, to_string(t.type),
+                        t.sender ? "sender" : "mailbox", t.app, flow_of(t))
+          : fmt::format("{} ({} {}, {} as {})\n", t.name, to_string(t.type),
+                        t.sender ? "sender" : "mailbox", flow_of(t), t.user);
   for (const auto& s : report.steps) {
     out += fmt::format("  {} {:<12} {}\n", s.ok ? "✓" : "✗", s.name, scrub(s.detail));
     if (!s.fix.empty()) out += fmt::format("    fix: {}\n", scrub(s.fix));
@@ -331,6 +342,10 @@ void try_sign_in(Report& report, const Config& cfg, const MailboxConfig* m,
     return;
   }
   const ConnectionReport& cr = *tested;
+  if (report.target.type == ConnectorType::kEws && m != nullptr) {
+    doctor::add_ews_steps(report, cr, doctor::ews_target(*m, claims ? claims->appid : ""));
+    return;
+  }
   const bool permission_missing = step_failed(report, "permission");
   bool failed_step = false;
   for (const auto& s : cr.steps) {
@@ -405,8 +420,10 @@ std::vector<std::pair<Target, std::pair<std::string, const MailboxConfig*>>> tar
     return a && a->flow == "delegated";
   };
   for (const auto& m : cfg.mailboxes) {
-    if (m.auth != AuthMethod::kOAuth2 || (!name.empty() && m.name != name)) continue;
-    Target t{m.name, m.type, false, m.address.empty() ? m.user : m.address, m.app, delegated(m.app)};
+    const bool ews = m.type == ConnectorType::kEws;
+    if ((m.auth != AuthMethod::kOAuth2 && !ews) || (!name.empty() && m.name != name)) continue;
+    Target t{m.name, m.type, false, m.address.empty() ? m.user : m.address, m.app,
+             delegated(m.app), m.auth, m.user};
     out.push_back({t, {m.user, &m}});
   }
   for (const auto& s : cfg.senders) {
@@ -425,7 +442,8 @@ int run_doctor(Context& ctx, const std::string& name, bool as_json) {
     if (cfg->find_mailbox(name) || cfg->find_sender(name)) {
       return fail(ctx, Status(ErrorKind::kConfig,
                               fmt::format("\"{}\" does not sign in with OAuth (auth = "
-                                          "\"oauth2\"); try `mailbridge test-connection {}`",
+                                          "\"oauth2\") and is not an EWS mailbox; try "
+                                          "`mailbridge test-connection {}`",
                                           name, name)));
     }
     return fail(ctx, Status(ErrorKind::kConfig,
@@ -434,7 +452,8 @@ int run_doctor(Context& ctx, const std::string& name, bool as_json) {
   }
   if (targets.empty()) {
     return fail(ctx, Status(ErrorKind::kConfig,
-                            "no mailbox or sender signs in with OAuth (auth = \"oauth2\")"));
+                            "no mailbox or sender signs in with OAuth (auth = \"oauth2\"), and "
+                            "there is no EWS mailbox"));
   }
   // Token outcomes are recorded for `auth status` when the store exists; doctor must not
   // create it.
@@ -445,7 +464,9 @@ int run_doctor(Context& ctx, const std::string& name, bool as_json) {
   int code = 0;
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const auto& [target, where] : targets) {
-    Report report = diagnose(*cfg, **auth, target, where.first, where.second);
+    Report report = target.auth == AuthMethod::kOAuth2
+                        ? diagnose(*cfg, **auth, target, where.first, where.second)
+                        : doctor::diagnose_ews_password(*cfg, *where.second, target);
     code = worse_exit_code(code, report.exit_code);
     if (as_json) {
       results.push_back(doctor::to_json(report));

@@ -1,4 +1,5 @@
-// File: cli/doctor.h — the judgement of `mailbridge doctor [MAILBOX]` (cli/doctor.cpp), kept
+// File: cli/doctor.h — the judgement of `mailbridge doctor [MAILBOX]` (cli/doctor.cpp, EWS in
+// cli/doctor_ews.cpp), kept
 // apart from the command's I/O so that tests can hand it prepared token claims and sign-in
 // results: what a connector needs from an access token (audience, application roles or
 // delegated scopes), which of it the token lacks, and — for each failure — the registration
@@ -17,12 +18,14 @@
 #include <nlohmann/json.hpp>
 
 #include "auth/oauth.h"
+#include "core/config.h"
 #include "core/connector_types.h"
+#include "core/mailbox.h"
 #include "core/status.h"
 
 namespace mb::cli::doctor {
 
-// A mailbox or sender that signs in with OAuth.
+// A mailbox or sender that signs in with OAuth, or an EWS mailbox (any auth).
 struct Target {
   std::string name;
   ConnectorType type = ConnectorType::kImap;  // of its [[mailbox]] or [[sender]]
@@ -30,6 +33,8 @@ struct Target {
   std::string address;  // the mailbox whose access Exchange checks
   std::string app;      // [[app]] name
   bool delegated = false;
+  AuthMethod auth = AuthMethod::kOAuth2;  // EWS: also password (Basic) or ntlm
+  std::string user{};                     // the login name (EWS with a password)
 };
 
 // What the connector of a target needs from its access token.
@@ -76,6 +81,34 @@ std::string sign_in_fix(const Target& target, const TokenClaims* claims,
 
 // The "oid" claim of a JWT access token, or "" (decode_token_claims does not carry it).
 std::string token_object_id(std::string_view access_token);
+
+// ---- EWS (cli/doctor_ews.cpp) ----
+
+// What the fixes for an EWS mailbox name.
+struct EwsTarget {
+  std::string endpoint;
+  AuthMethod auth = AuthMethod::kPassword;
+  std::string account;   // `user`: "CORP\svc-mailbridge", a UPN (unused with oauth2)
+  MailboxAccess access = MailboxAccess::kOwn;
+  std::string mailbox;   // the SMTP address worked on
+  std::string folder;
+  std::string appid;     // the token's app id (oauth2), when known
+};
+EwsTarget ews_target(const MailboxConfig& m, const std::string& appid);
+
+// The fix for the failed step `step` (connectors/ews/ews_report.h: endpoint, sign-in,
+// access, open-folder) of an EWS mailbox's connection test that ended with `failure`: the
+// cause in Exchange's terms and the Exchange Management Shell command that fixes it
+// (ApplicationImpersonation, FullAccess, the EWS virtual directory's authentication,
+// Exchange Online's EwsEnabled/EwsAllowedAppIDs); "" when there is none to give.
+std::string ews_fix(const EwsTarget& target, const std::string& step, const Status& failure);
+
+// Adds the steps of an EWS connection test to `report`, each failed one with its fix.
+void add_ews_steps(Report& report, const ConnectionReport& tested, const EwsTarget& target);
+
+// doctor for an EWS mailbox that signs in with a password (Basic or NTLM): no token to
+// check, only its connection test with the fixes.
+Report diagnose_ews_password(const Config& cfg, const MailboxConfig& m, const Target& target);
 
 nlohmann::ordered_json to_json(const Report& report);
 std::string to_text(const Report& report);

@@ -5,6 +5,7 @@
 
 #include "auth/auth_context.h"
 #include "auth/secrets.h"
+#include "connectors/ews/ews_config.h"
 #include "connectors/graph/graph.h"
 #include "connectors/imap/imap_mailbox.h"
 #include "connectors/pop3/pop3_mailbox.h"
@@ -47,7 +48,7 @@ Result<SignIn> make_sign_in(const SignInSpec& spec, const Config& config, AuthCo
     sign_in.none = true;
     return sign_in;
   }
-  if (spec.auth == AuthMethod::kPassword) {
+  if (spec.auth == AuthMethod::kPassword || spec.auth == AuthMethod::kNtlm) {
     auto password = resolve_secret(*spec.password, spec.who + ": password");
     if (!password.ok()) return password.status();
     sign_in.password = std::move(*password);
@@ -86,7 +87,10 @@ Result<std::unique_ptr<T>> built(std::unique_ptr<T> connector, const std::string
 // kConfig unless this version builds `type` for a [[mailbox]] (`mailbox`) or [[sender]].
 Status check_built(ConnectorType type, bool mailbox, const std::string& who) {
   const ConnectorSpec& spec = connector_spec(type);
-  if (spec.implemented && (mailbox ? spec.mailbox_rank : spec.sender_rank) > 0) return Status();
+  if (mailbox ? spec.mailbox_implemented && spec.mailbox_rank > 0
+              : spec.sender_implemented && spec.sender_rank > 0) {
+    return Status();
+  }
   return Status(ErrorKind::kConfig, who + ": type " + to_string(type) + " is not supported yet");
 }
 
@@ -118,6 +122,12 @@ Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& configured,
   if (mailbox.type == ConnectorType::kGraph) {
     const std::string service = graph_service_url(mailbox.endpoint, config.find_app(mailbox.app));
     return built(make_graph_mailbox(mailbox, service, std::move(*sign_in)), who, mailbox.type);
+  }
+  if (mailbox.type == ConnectorType::kEws) {
+    auto options = ews::mailbox_options(mailbox);
+    if (!options.ok()) return options.status();
+    return built(ews::make_ews_mailbox(std::move(*options), std::move(*sign_in)), who,
+                 mailbox.type);
   }
   return built(make_imap_mailbox(mailbox, std::move(*sign_in)), who, mailbox.type);
 }

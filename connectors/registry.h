@@ -13,13 +13,14 @@ namespace mb {
 
 class AuthContext;
 
-// Builds the connector for `mailbox` (imap, pop3, graph; ews when it lands). Resolves its
+// Builds the connector for `mailbox` (imap, pop3, graph, ews). Resolves its
 // secrets; kConfig for an unknown type, kConfig naming the reference for a secret that
 // cannot be read. Does not connect.
 //
 // auth = "oauth2" needs `auth`, the process's AuthContext (kConfig without one, or for an
 // unknown app); the connector asks it for tokens of key_for(app, resource, protocol, user)
 // — resource kGraph for graph, kExchange for the rest — at its first sign-in, not here.
+// auth = "ntlm" (ews) resolves the password as auth = "password" does.
 // `auth` must outlive the connector.
 Result<std::unique_ptr<Mailbox>> make_mailbox(const MailboxConfig& mailbox, const Config& config,
                                               AuthContext* auth = nullptr);

@@ -91,6 +91,15 @@ void read_document(const toml::table& root, Config& cfg, Checker& c) {
 
 }  // namespace
 
+std::string to_string(MailboxAccess access) {
+  switch (access) {
+    case MailboxAccess::kOwn: return "own";
+    case MailboxAccess::kImpersonation: return "impersonation";
+    case MailboxAccess::kDelegate: return "delegate";
+  }
+  return "own";
+}
+
 bool same_settings(const MailboxConfig& a, const MailboxConfig& b) {
   MailboxConfig moved = b;
   moved.line_no = a.line_no;

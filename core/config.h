@@ -28,19 +28,26 @@ struct SecretRef {
   bool operator==(const SecretRef&) const = default;
 };
 
+// EWS: whose mailbox the account opens — its own, another by impersonation (the
+// ApplicationImpersonation role; app-only OAuth tokens always), or another as a delegate
+// with FullAccess.
+enum class MailboxAccess { kOwn, kImpersonation, kDelegate };
+std::string to_string(MailboxAccess access);
+
 struct MailboxConfig {
   std::string name;
   ConnectorType type = ConnectorType::kImap;  // imap | pop3 | ews | graph
   std::string host;
   uint16_t port = 0;                   // 0: the protocol's default for `security`
   Security security = Security::kTls;
-  // password | oauth2 (default oauth2 for graph or with app)
+  // password | oauth2 (default oauth2 for graph or with app); ews also ntlm
   AuthMethod auth = AuthMethod::kPassword;
+  MailboxAccess access = MailboxAccess::kOwn;  // ews only
   std::string app;                     // [[app]] name for oauth2
   std::string user;                    // login name
   std::string address;                 // its email address (defaults to user)
   SecretRef password;
-  std::string endpoint;                // graph/ews: service URL ("" = default / autodiscover)
+  std::string endpoint;                // graph: service URL ("" = default); ews: EWS URL
   std::string folder = "INBOX";
   PostAction after = PostAction::mark_read();
   std::optional<PostAction> after_filtered;  // for filtered mail; default: same as `after`
@@ -227,7 +234,8 @@ struct Config {
 // How far load_config looks. kFile: the file itself (what every command needs). kDeep
 // (`check-config`): also what the file names and would fail later — the store's directory,
 // tls.ca_file (a readable file of PEM certificates), file: secrets (readable, bounded, not
-// empty), types not implemented yet (ews); an env: secret unset here is a warning.
+// empty), types not implemented yet (the ews sender), an ews mailbox without endpoint; an
+// env: secret unset here is a warning.
 enum class ConfigCheck { kFile, kDeep };
 
 // Reads and validates `path`. Relative paths inside (store.path, tls.ca_file, file:

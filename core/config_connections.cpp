@@ -18,8 +18,8 @@ enum class Role { kMailbox, kSender };
 // What a table of a missing or wrong type is checked against: no more than any type needs,
 // so that its other problems are reported once each (the type's error fails the file).
 constexpr ConnectorSpec kUnknownType = {
-    ConnectorType::kGraph, "", "", 0, 0, true, true, false, 443, 443, 443, true, true, true,
-    false, {}, std::chrono::minutes(2)};
+    ConnectorType::kGraph, "", "", 0, 0, true, true, true, false, 443, 443, 443, true, true, true,
+    false, true, false, {}, std::chrono::minutes(2)};
 
 int rank(const ConnectorSpec& spec, Role role) {
   return role == Role::kMailbox ? spec.mailbox_rank : spec.sender_rank;
@@ -81,8 +81,10 @@ void check_auth_needs(Section& s, const Config& cfg, AuthFields f) {
       s.error("app", fmt::format("{} is not defined by any [[app]]", dq(f.app)));
     }
     if (!f.password.empty()) s.error("password", "is not used with auth = \"oauth2\"");
-  } else if (f.auth == AuthMethod::kPassword && f.password.empty() && !s.has("password")) {
-    s.error_at(at, "auth = \"password\" needs password = \"env:NAME\" or \"file:PATH\"");
+  } else if ((f.auth == AuthMethod::kPassword || f.auth == AuthMethod::kNtlm) &&
+             f.password.empty() && !s.has("password")) {
+    s.error_at(at, fmt::format("auth = \"{}\" needs password = \"env:NAME\" or \"file:PATH\"",
+                               to_string(f.auth)));
   }
   if (f.auth != AuthMethod::kNone && f.user.empty() && !s.has("user")) {
     s.error_here("user is missing (the login name)");
@@ -97,8 +99,17 @@ void read_auth(Section& s, const Config& cfg, const ConnectorSpec& spec, AuthFie
   }
   read_secret(s, "password", f.password);
   f.auth = (!spec.password_auth || !f.app.empty()) ? AuthMethod::kOAuth2 : AuthMethod::kPassword;
-  auto v = spec.relay ? read_choice(s, "auth", {"password", "oauth2", "none"})
-                      : read_choice(s, "auth", {"password", "oauth2"});
+  std::optional<std::string> v;
+  const toml::node* written = s.node("auth");
+  if (spec.ntlm_auth && written && written->value<std::string>() == std::optional<std::string>("basic")) {
+    s.error("auth", "must be password | ntlm | oauth2 (got \"basic\": EWS's Basic "
+                    "authentication is auth = \"password\")");
+  } else if (spec.ntlm_auth) {
+    v = read_choice(s, "auth", {"password", "ntlm", "oauth2"});
+  } else {
+    v = spec.relay ? read_choice(s, "auth", {"password", "oauth2", "none"})
+                   : read_choice(s, "auth", {"password", "oauth2"});
+  }
   if (v) f.auth = parse_auth_method(*v).value_or(f.auth);
   if (!spec.password_auth && f.auth != AuthMethod::kOAuth2) {
     s.error("auth", fmt::format("must be \"oauth2\" for type = \"{}\"", spec.name));
@@ -216,6 +227,49 @@ void read_mailbox_rest(Section& s, const Config& cfg, const ConnectorSpec& spec,
   if (m.address.empty()) m.address = m.user;
 }
 
+// EWS: access, the mailbox's address, the endpoint (for check-config) and Exchange Online's
+// end of EWS. Runs after read_mailbox_rest (address).
+void read_mailbox_access(Section& s, const Config& cfg, const ConnectorSpec& spec,
+                         MailboxConfig& m) {
+  const AppConfig* app = m.auth == AuthMethod::kOAuth2 ? cfg.find_app(m.app) : nullptr;
+  const bool app_only = app != nullptr && app->flow == "app-only";
+  if (s.has("access") && own_key_allowed(s, spec, "access")) {
+    if (auto v = read_choice(s, "access", {"own", "impersonation", "delegate"})) {
+      m.access = *v == "impersonation" ? MailboxAccess::kImpersonation
+                 : *v == "delegate"    ? MailboxAccess::kDelegate
+                                       : MailboxAccess::kOwn;
+      if (app_only && m.access != MailboxAccess::kImpersonation) {
+        s.error("access", fmt::format("must be \"impersonation\" with the app-only [[app]] \"{}\" "
+                                      "(Exchange takes an app's token only with the "
+                                      "ExchangeImpersonation header)", m.app));
+      }
+    }
+  }
+  if (spec.type != ConnectorType::kEws) return;
+  if (!s.has("access") && app_only) m.access = MailboxAccess::kImpersonation;
+  if (m.address.find('@') == std::string::npos && !m.user.empty()) {
+    s.error_at(s.has("address") ? "address" : "user",
+               fmt::format("address is missing: EWS needs the mailbox's email address "
+                           "(X-AnchorMailbox{}), and user = {} is not one",
+                           m.access == MailboxAccess::kImpersonation ? ", impersonation" : "",
+                           dq(m.user)));
+  }
+  if (m.enabled && spec.needs_endpoint && m.endpoint.empty() && s.checker().deep()) {
+    s.error_here("endpoint is missing: the https:// URL of Exchange's EWS (e.g. "
+                 "https://mail.corp.example/EWS/Exchange.asmx)");
+  }
+  if (m.enabled && exchange_online_endpoint(m.endpoint)) {
+    s.warn("endpoint", fmt::format(
+        "is Exchange Online, where EWS ends on 1 April 2027 (and since 1 October 2026 works "
+        "only where the tenant allows it: Set-OrganizationConfig -EwsEnabled $true and this "
+        "app in EwsAllowedAppIDs); replace this mailbox with type = \"graph\"{} and the "
+        "same user and folder (docs/ews.md, \"Exchange Online\")",
+        m.app.empty() ? " (an [[app]] registration with Mail.ReadWrite, docs/entra-setup.md)"
+                      : fmt::format(" with the same app registration, app = {} (Mail.ReadWrite)",
+                                    dq(m.app))));
+  }
+}
+
 bool valid_helo_name(const std::string& v) {
   bool ok = !v.empty() && v.size() <= 255;
   for (char ch : v) {
@@ -243,12 +297,15 @@ void read_sender_options(Section& s, const ConnectorSpec& spec, SenderConfig& sn
 }  // namespace
 
 void check_implemented(Section& s, const ConnectorSpec& spec, const char* what) {
-  if (!s.checker().deep() || spec.implemented) return;
+  const bool mailbox = std::string_view(what) == "mailbox";
+  if (!s.checker().deep() || (mailbox ? spec.mailbox_implemented : spec.sender_implemented)) {
+    return;
+  }
   s.error("type", fmt::format("= \"{}\": {} is not supported yet by this version of "
                               "mailbridge, so this {} would fail every time (use type = "
                               "\"graph\" for Exchange Online{})",
                               spec.name, spec.label, what,
-                              std::string(what) == "mailbox" ? ", or enabled = false" : ""));
+                              mailbox ? ", or enabled = false" : ""));
 }
 
 void read_mailbox(const toml::table& t, size_t index, NameRegistry& names, Config& cfg,
@@ -263,6 +320,7 @@ void read_mailbox(const toml::table& t, size_t index, NameRegistry& names, Confi
   read_auth(s, cfg, spec, {m.auth, m.app, m.user, m.password});
   read_mailbox_polling(s, spec, m);
   read_mailbox_rest(s, cfg, spec, m);
+  read_mailbox_access(s, cfg, spec, m);
   if (m.enabled) check_implemented(s, spec, "mailbox");
   s.finish();
   cfg.mailboxes.push_back(std::move(m));

@@ -24,7 +24,9 @@ namespace mb {
 
 enum class ConnectorType { kImap, kPop3, kEws, kGraph, kSmtp };
 
-enum class AuthMethod { kPassword, kOAuth2, kNone };
+// password: the protocol's own (EWS: HTTP Basic); ntlm: EWS's Windows authentication;
+// oauth2: an [[app]]'s tokens; none: an open SMTP relay.
+enum class AuthMethod { kPassword, kOAuth2, kNone, kNtlm };
 
 struct ConnectorSpec {
   ConnectorType type;
@@ -32,7 +34,8 @@ struct ConnectorSpec {
   std::string_view label;         // in prose: "IMAP"
   int mailbox_rank;               // 0: no [[mailbox]]; else its place in the listed types
   int sender_rank;                // 0: no [[sender]]; else its place in the listed types
-  bool implemented;               // false: check-config refuses it (not built yet)
+  bool mailbox_implemented;       // false: check-config refuses it as a [[mailbox]] (not built yet)
+  bool sender_implemented;        // the same for a [[sender]]
   bool http;                      // an HTTPS service at an endpoint (else a line protocol)
   bool needs_host;                // host is required
   uint16_t port_tls;              // default ports by security
@@ -42,6 +45,9 @@ struct ConnectorSpec {
   bool read_flag;                 // after = "mark-read" is possible (else default "leave")
   bool password_auth;             // auth = "password" is accepted (else only "oauth2")
   bool relay;                     // auth = "none" is accepted (an open relay)
+  bool ntlm_auth;                 // auth = "ntlm" is accepted
+  // An enabled [[mailbox]] needs `endpoint` (check-config says so; the connector too).
+  bool needs_endpoint;
   std::array<std::string_view, 2> own_keys;  // keys only this type accepts
   // A [[mailbox]]'s poll_interval when the file sets none (0 for sender-only types). Graph
   // polls its delta query every 30 s: a few requests a minute, far inside Microsoft's limit
@@ -61,6 +67,10 @@ const ConnectorSpec* connector_owning_key(std::string_view key);
 std::string to_string(ConnectorType type);
 std::string to_string(AuthMethod auth);
 std::optional<AuthMethod> parse_auth_method(std::string_view text);
+
+// Whether an https URL's host is Exchange Online's (outlook.office365.com, any other host
+// under office365.com, outlook.office.com), where EWS ends on 1 April 2027.
+bool exchange_online_endpoint(std::string_view url);
 
 // The default port of a connector type under a security mode (imap tls → 993, starttls →
 // 143; graph and ews: 443).

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "connectors/ews/ews_folders.h"
+#include "connectors/ews/ews_report.h"
 
 namespace mb::ews {
 namespace {
@@ -85,37 +86,15 @@ Status EwsMailbox::source_gone(const ResponseMessage& m) {
 }
 
 ConnectionReport EwsMailbox::test_connection() {
-  ConnectionReport report;
   auto folder = source();
-  Result<Response> r = Status(ErrorKind::kInternal, "no folder");
-  if (folder.ok()) {
-    std::string body = "<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape>"
-                       "<m:FolderIds>" + *folder + "</m:FolderIds></m:GetFolder>";
-    r = client_.call("GetFolder", body, true);
-  } else {
-    r = folder.status();
+  if (!folder.ok()) {
+    ConnectionReport report;
+    report.steps.push_back({std::string(failed_step(folder.status())), false,
+                            folder.status().message()});
+    report.status = folder.status();
+    return report;
   }
-  Status s = r.ok() ? (r->messages.size() == 1 ? message_status(r->messages[0], what("GetFolder"))
-                                              : Status(ErrorKind::kProtocol, what("GetFolder") + ": one answer expected"))
-                    : r.status();
-  bool signed_in = s.ok() || (s.kind() != ErrorKind::kAuth && s.kind() != ErrorKind::kNetwork &&
-                              s.kind() != ErrorKind::kTls && s.kind() != ErrorKind::kCancelled);
-  report.steps.push_back({"sign-in", signed_in,
-                          signed_in ? client_.who() + (r.ok() && !r->server_version.empty()
-                                                           ? ", Exchange " + r->server_version
-                                                           : "")
-                                    : s.message()});
-  if (signed_in) report.steps.push_back({"open-folder", s.ok(), s.ok() ? options_.folder : s.message()});
-  if (s.ok()) {
-    pugi::xml_node f = child(child(r->messages[0].node, "Folders"), "Folder");
-    std::string total = child_text(f, "TotalCount");
-    uint64_t count = 0;
-    std::from_chars(total.data(), total.data() + total.size(), count);
-    report.message_count = count;
-    report.steps.push_back({"count", true, std::to_string(count) + " messages"});
-  }
-  report.status = s;
-  return report;
+  return folder_report(client_, options_.folder, *folder);
 }
 
 Result<Pending> EwsMailbox::sync_once(const std::string& folder, size_t limit, const std::string& state) {

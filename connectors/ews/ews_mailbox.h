@@ -47,11 +47,12 @@
 // message, counting the failed items (the ingest tries the group again next pass, which the
 // rule above makes harmless). Throttling and sign-in errors end the call at once.
 //
+// test_connection: one GetFolder of the source folder, reported step by step
+// (ews_report.h). The registry builds it for `type = "ews"` (ews_config.h).
+//
 //   ews::MailboxOptions o{.client = client_options, .folder = "Inbox/Support",
 //                         .after = PostAction::move("Inbox/Processed")};
 //   auto mbx = ews::make_ews_mailbox(o, SignIn::with_password(secret));
-//
-// Not yet (issue 16): the sender, autodiscover, and the registry entry.
 #pragma once
 
 #include <cstdint>

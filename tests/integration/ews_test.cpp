@@ -239,18 +239,23 @@ TEST_F(EwsMailboxTest, TestConnectionSignsInOpensAndCounts) {
   std::string address = mailbox_with(2);
   auto report = mailbox(address)->test_connection();
   EXPECT_THAT(report.status, IsOk());
-  ASSERT_EQ(report.steps.size(), 3u);
-  EXPECT_EQ(report.steps[0].name, "sign-in");
-  EXPECT_THAT(report.steps[0].detail, HasSubstr("Exchange 15.2"));
-  EXPECT_EQ(report.steps[1].name, "open-folder");
+  ASSERT_EQ(report.steps.size(), 5u);
+  EXPECT_EQ(report.steps[0].name, "endpoint");
+  EXPECT_EQ(report.steps[1].name, "sign-in");
+  EXPECT_THAT(report.steps[1].detail, HasSubstr("Exchange 15.2"));
+  EXPECT_EQ(report.steps[2].name, "access");
+  EXPECT_EQ(report.steps[3].name, "open-folder");
+  EXPECT_EQ(report.steps[4].detail, "2 messages, 2 unread");
   EXPECT_EQ(report.message_count, 2u);
   mb::ews::MailboxOptions bad;
   bad.client = options(mb::ews::SignInMethod::kNtlm, ews::at("MB_EWS_SERVICE_ACCOUNT"),
                        mb::ews::Access::kImpersonation, address);
   auto refused = mb::ews::make_ews_mailbox(bad, password("wrong"))->test_connection();
   EXPECT_THAT(refused.status, StatusIs(ErrorKind::kAuth, HasSubstr("HTTP 401")));
-  ASSERT_EQ(refused.steps.size(), 1u);
-  EXPECT_FALSE(refused.steps[0].ok);
+  ASSERT_EQ(refused.steps.size(), 2u);
+  EXPECT_TRUE(refused.steps[0].ok);
+  EXPECT_EQ(refused.steps[1].name, "sign-in");
+  EXPECT_FALSE(refused.steps[1].ok);
 }
 
 TEST_F(EwsMailboxTest, SyncStatePagesThroughTheFolderAndFetchGivesTheMimeByteForByte) {

@@ -1,6 +1,6 @@
 // File: tests/integration/ingest_suite.h — the connector-independent ingest suite: SPEC §2
 // checked end to end through the mailbridge binary, against any mail server a connector
-// reads (IMAP on Dovecot now; POP3, Graph and EWS stand-ins later).
+// reads (IMAP and POP3 on Dovecot, the Graph and EWS stand-ins).
 //
 // A connector's test file implements MailServer for its server and instantiates the suite:
 //
@@ -42,6 +42,11 @@ class MailServer {
   // Protocol abilities: POP3 has neither a \Seen flag nor folders.
   virtual bool has_seen_flag() const { return true; }
   virtual bool has_folders() const { return true; }
+  // Whether the connector carries out post-action `after` ("mark-read", "delete",
+  // "move:Processed", "leave"); the suite's test of each one is skipped when it does not,
+  // and the other tests use mark-read where it can, else leave. The default: mark-read
+  // with a \Seen flag, move: with folders, delete and leave always.
+  virtual bool supports_after(const std::string& after) const;
   // What `sync --log-level trace` prints for each message it downloads ("UID FETCH",
   // "RETR "); empty when the connector does not trace its requests.
   virtual std::string fetch_trace() const { return {}; }
@@ -65,8 +70,11 @@ class IngestSuite : public ::testing::TestWithParam<MailServerParam> {
   void SetUp() override;
   void TearDown() override;
 
-  // Writes mailbridge.toml for post-action `after`.
-  void configure(const std::string& after = "mark-read", int max_per_poll = 50);
+  // Writes mailbridge.toml for post-action `after` (empty: routine_after()).
+  void configure(const std::string& after = "", int max_per_poll = 50);
+  // The post-action of the tests that are not about post-actions: mark-read where the
+  // connector does it, else leave.
+  std::string routine_after() const;
   // mailbridge --config <toml> args...
   RunResult mailbridge(const std::vector<std::string>& args);
   // `sync --once`, asserting exit 0 (with stdout/stderr in the failure message).

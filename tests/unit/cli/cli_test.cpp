@@ -449,7 +449,8 @@ TEST_F(CliTest, CheckConfigReportsEveryErrorAndWhatFailsLater) {
   for (const char* want :
        {"mailbox \"support\": unknown key \"hots\" (did you mean \"host\"?)",
         "mailbox \"support\": host is missing", "mailbox \"sales\": max_per_poll must be",
-        "mailbox \"sales\": tls.ca_file: cannot read file", "EWS is not supported yet",
+        "mailbox \"sales\": tls.ca_file: cannot read file",
+        "mailbox \"onprem\": endpoint is missing",
         "no-such-dir does not exist"}) {
     EXPECT_THAT(r.err, HasSubstr(want));
   }

@@ -701,15 +701,16 @@ class LoadConfigTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-// check-config's deep check (ConfigCheck::kDeep): what the file names and would fail later.
+// check-config's deep check (ConfigCheck::kDeep): what the file names and would fail later
+// (EWS's own keys: config_ews_test.cpp).
 TEST_F(LoadConfigTest, DeepCheckEws) {
   std::string ews = "[[mailbox]]\nname = \"onprem\"\ntype = \"ews\"\nuser = \"u@x\"\n"
                     "password = \"env:EWS_PW\"\n";
   EXPECT_THAT(parse_config(ews, kOrigin, dir_.string()), IsOk());  // every other command
   auto deep = parse_config(ews, kOrigin, dir_.string(), ConfigCheck::kDeep);
   EXPECT_THAT(deep, StatusIs(ErrorKind::kConfig,
-                             HasSubstr(at(ews, "ews") + "mailbox \"onprem\": type = \"ews\": "
-                                                        "EWS is not supported yet")));
+                             HasSubstr(at(ews, "[[mailbox]]") + "mailbox \"onprem\": endpoint is "
+                                                                "missing")));
   EXPECT_THAT(parse_config(ews + "enabled = false\n", kOrigin, dir_.string(), ConfigCheck::kDeep),
               IsOk());
   std::string sender = kMinimal + "[[sender]]\nname = \"out\"\ntype = \"ews\"\n"

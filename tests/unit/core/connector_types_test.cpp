@@ -37,7 +37,11 @@ TEST(ConnectorTypesTest, DefaultPollIntervalPerMailboxType) {
 }
 
 TEST(ConnectorTypesTest, KnowsWhatEachTypeAllows) {
-  EXPECT_FALSE(connector_spec(ConnectorType::kEws).implemented);
+  EXPECT_TRUE(connector_spec(ConnectorType::kEws).mailbox_implemented);
+  EXPECT_FALSE(connector_spec(ConnectorType::kEws).sender_implemented);
+  EXPECT_TRUE(connector_spec(ConnectorType::kEws).ntlm_auth);
+  EXPECT_TRUE(connector_spec(ConnectorType::kEws).needs_endpoint);
+  EXPECT_FALSE(connector_spec(ConnectorType::kImap).ntlm_auth);
   EXPECT_FALSE(connector_spec(ConnectorType::kPop3).folders);
   EXPECT_FALSE(connector_spec(ConnectorType::kPop3).read_flag);
   EXPECT_FALSE(connector_spec(ConnectorType::kGraph).password_auth);

@@ -49,11 +49,26 @@ TEST(RegistryTest, UnreadableSecretIsConfigNamingTheMailbox) {
               StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: password")));
 }
 
-TEST(RegistryTest, OtherTypesAreNotSupportedYet) {
+// An EWS mailbox is built (it connects only when used); it needs its endpoint until
+// autodiscover (connectors/ews/ews_config.h, resolve_endpoint). NTLM resolves the password.
+TEST(RegistryTest, EwsMailboxIsBuiltWithItsEndpointAndTheSenderIsNotYet) {
+  ::setenv("MB_REGISTRY_TEST_EWS_PW", "secret-of-the-test", 1);
   MailboxConfig m = imap_box();
   m.type = ConnectorType::kEws;
+  m.auth = AuthMethod::kNtlm;
+  m.user = "CORP\\svc";
+  m.address = "support@corp.example";
+  m.password.ref = "env:MB_REGISTRY_TEST_EWS_PW";
   EXPECT_THAT(make_mailbox(m, Config{}),
-              StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: type ews is not supported yet")));
+              StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: endpoint is required: the "
+                                                     "https:// URL of Exchange's EWS")));
+  m.endpoint = "https://mail.corp.example/EWS/Exchange.asmx";
+  auto mbx = make_mailbox(m, Config{});
+  ASSERT_THAT(mbx, IsOk());
+  EXPECT_NE(mbx->get(), nullptr);
+  m.password.ref = "env:MB_REGISTRY_TEST_MISSING_EWS";
+  EXPECT_THAT(make_mailbox(m, Config{}),
+              StatusIs(ErrorKind::kConfig, HasSubstr("mailbox support: password")));
   SenderConfig s;
   s.name = "out";
   s.type = ConnectorType::kEws;
