@@ -4,8 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include <cctype>
 #include <memory>
+
+#include "core/ascii.h"
 
 namespace mb {
 namespace {
@@ -63,12 +64,6 @@ bool decode_base64(std::string_view in, std::string& out) {
   return (acc & ((1u << bits) - 1)) == 0;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 const unsigned char* bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
 }
@@ -76,7 +71,7 @@ const unsigned char* bytes(std::string_view s) {
 }  // namespace
 
 Result<AesKey> parse_aes_key(std::string_view text, const std::string& what) {
-  text = trim(text);
+  text = ascii_trim(text);
   std::string raw;
   bool decoded = text.size() == 64 ? decode_hex(text, raw) : decode_base64(text, raw);
   if (!decoded || raw.size() != 32) {

@@ -12,10 +12,6 @@ constexpr std::string_view kBothPassword[] = {"PLAIN", "LOGIN"};
 constexpr std::string_view kPlainOnly[] = {"PLAIN"};  // POP3: USER/PASS instead of LOGIN
 constexpr std::string_view kBothToken[] = {"XOAUTH2", "OAUTHBEARER"};
 
-Status protocol_error(std::string message) {
-  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
-}
-
 // Server text fit for a message: secrets removed, control bytes shown as '?', cut short.
 std::string quoted(std::string_view text, std::string_view secret) {
   return excerpt(Redactor::instance().scrub(text, secret));
@@ -28,7 +24,7 @@ Status verdict(const Protocol& p, Link& link, const Exchange& ex, const Credenti
   Status known = ex.failure();
   if (link.accepted(final_reply)) {
     if (known.ok() && !ex.cancelled()) return Status::Ok();
-    return link.fail(protocol_error(link.server() + " accepted an " + what +
+    return link.fail(protocol_violation(link.server() + " accepted an " + what +
                                     (ex.cancelled() ? " that was cancelled"
                                                     : " after reporting an error")));
   }
@@ -122,7 +118,7 @@ Status authenticate(const Protocol& p, Link& link, Mechanism& mechanism,
     if (!answer.ok()) return answer.status();
     if (answer->code != p.continuation) return verdict(p, link, ex, creds, *answer);
     if (++challenges > p.max_challenges) {
-      return link.fail(protocol_error(link.server() + " sent more than " +
+      return link.fail(protocol_violation(link.server() + " sent more than " +
                                       std::to_string(p.max_challenges) + " " + what +
                                       " challenges"));
     }

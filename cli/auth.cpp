@@ -14,16 +14,13 @@
 #include "auth/secrets.h"
 #include "cli/auth_support.h"
 #include "cli/cli.h"
+#include "cli/json_output.h"
 #include "cli/terminal.h"
 #include "core/ascii.h"
 #include "core/store.h"
 
 namespace mb::cli {
 namespace {
-
-using json = nlohmann::ordered_json;
-
-json null_if_empty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
 // ---- auth login ---------------------------------------------------------------------------
 
@@ -253,7 +250,7 @@ json app_status(Context& ctx, const Grants& grants, const Config& cfg, const App
           {"tokens", tokens}};
 }
 
-int run_status(Context& ctx, bool as_json) {
+int run_auth_status(Context& ctx, bool as_json) {
   auto opened = open_config_and_store(ctx);
   if (!opened.ok()) return exit_code(opened.status());
   const Config& cfg = opened->config;
@@ -295,7 +292,7 @@ void add_auth(CLI::App& app, Context& ctx) {
   auto* s = cmd->add_subcommand("status", "per app: token expiry, last refresh, last error");
   s->add_flag("--json", *json_status, "print JSON");
   s->callback([&ctx, json_status] {
-    ctx.action = [&ctx, json_status] { return run_status(ctx, *json_status); };
+    ctx.action = [&ctx, json_status] { return run_auth_status(ctx, *json_status); };
   });
 }
 

@@ -49,6 +49,11 @@ int fail(Context& ctx, const Status& status, Origin origin) {
   return exit_code(status, origin);
 }
 
+void print_step(Context& ctx, bool ok, const std::string& name, const std::string& detail) {
+  ctx.out << fmt::format("  {} {:<12} {}\n", ok ? "✓" : "✗", name,
+                         Redactor::instance().scrub(detail));
+}
+
 Status config_file_exists(const Context& ctx) {
   struct stat st {};
   if (::stat(ctx.config_path.c_str(), &st) == 0 || errno != ENOENT) return Status::Ok();

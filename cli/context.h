@@ -71,6 +71,10 @@ void print_error(Context& ctx, const std::string& message);
 // fail — prints `status` with print_error and returns its exit_code.
 int fail(Context& ctx, const Status& status, Origin origin = Origin::kRuntime);
 
+// print_step — one step of `test-connection` or `send-test` on ctx.out ("  ✓ name  detail"),
+// the detail scrubbed of every known secret.
+void print_step(Context& ctx, bool ok, const std::string& name, const std::string& detail);
+
 // config_file_exists — OK when the configuration file exists; else kConfig naming the path
 // and how it was chosen (`--config`, MAILBRIDGE_CONFIG, a default). Printed by load().
 Status config_file_exists(const Context& ctx);

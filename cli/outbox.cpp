@@ -126,7 +126,7 @@ nlohmann::json row_json(const OutboxRow& r) {
           {"sent_at", r.sent_at.empty() ? nlohmann::json() : nlohmann::json(r.sent_at)}};
 }
 
-int run_list(Context& ctx, bool json) {
+int run_outbox_list(Context& ctx, bool json) {
   auto o = open_config_and_store(ctx);
   if (!o.ok()) return exit_code(o.status());
   auto rows = o->store->list_outbox();
@@ -188,7 +188,7 @@ void add_outbox(CLI::App& app, Context& ctx) {
   auto json = std::make_shared<bool>(false);
   auto* list = cmd->add_subcommand("list", "every queued, sent and parked message");
   list->add_flag("--json", *json, "print JSON");
-  list->callback([&ctx, json] { ctx.action = [&ctx, json] { return run_list(ctx, *json); }; });
+  list->callback([&ctx, json] { ctx.action = [&ctx, json] { return run_outbox_list(ctx, *json); }; });
   cmd->add_subcommand("pause", "stop sending (queueing goes on)")->callback([&ctx] {
     ctx.action = [&ctx] { return run_pause(ctx, true); };
   });

@@ -28,11 +28,6 @@ struct SendTestOptions {
   std::string from;
 };
 
-void print_step(Context& ctx, bool ok, const std::string& name, const std::string& detail) {
-  ctx.out << fmt::format("  {} {:<12} {}\n", ok ? "✓" : "✗", name,
-                         Redactor::instance().scrub(detail));
-}
-
 // From: --from when given, else the sender's user when it is an address, else the first
 // configured mailbox address. It must be a configured mailbox address or the sender's user
 // (SPEC §4: mail goes out only as an address the help desk owns).

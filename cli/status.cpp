@@ -10,6 +10,7 @@
 
 #include "auth/secrets.h"
 #include "cli/cli.h"
+#include "cli/json_output.h"
 #include "cli/terminal.h"
 #include "core/instance_lock.h"
 #include "core/store.h"
@@ -17,12 +18,6 @@
 
 namespace mb::cli {
 namespace {
-
-using json = nlohmann::ordered_json;
-
-json null_if_empty(const std::string& s) {
-  return s.empty() ? json(nullptr) : json(s);
-}
 
 // The open alert ticket of an auth-failed mailbox, else 0.
 int64_t alert_ticket(const MailboxState& st) {

@@ -18,11 +18,6 @@
 namespace mb::cli {
 namespace {
 
-void print_step(Context& ctx, bool ok, const std::string& name, const std::string& detail) {
-  ctx.out << fmt::format("  {} {:<12} {}\n", ok ? "✓" : "✗", name,
-                         Redactor::instance().scrub(detail));
-}
-
 bool signed_in(const ConnectionReport& report) {
   if (report.status.ok()) return true;
   for (const auto& step : report.steps) {

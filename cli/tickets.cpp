@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/json_output.h"
 #include "cli/terminal.h"
 #include "core/store.h"
 
@@ -12,10 +13,6 @@ namespace mb::cli {
 namespace {
 
 // Ordered, so that the JSON reads in the order of SPEC §5 (id first).
-using json = nlohmann::ordered_json;
-
-json null_if_empty(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
 // `content_id` (without angle brackets, null when none) and `inline` let a consumer put
 // inline images back where the HTML refers to them (cid:).
 json attachment_json(const StoredAttachment& a) {
@@ -70,7 +67,7 @@ std::string clip(const std::string& s, size_t max) {
   return s.substr(0, cut) + "…";
 }
 
-int run_list(Context& ctx, bool as_json) {
+int run_tickets_list(Context& ctx, bool as_json) {
   auto opened = open_config_and_store(ctx);
   if (!opened.ok()) return exit_code(opened.status());
   auto tickets = opened->store->list_tickets();
@@ -156,7 +153,7 @@ void add_tickets(CLI::App& app, Context& ctx) {
   auto* list = cmd->add_subcommand("list", "list the tickets");
   list->add_flag("--json", *json_list, "print JSON");
   list->callback([&ctx, json_list] {
-    ctx.action = [&ctx, json_list] { return run_list(ctx, *json_list); };
+    ctx.action = [&ctx, json_list] { return run_tickets_list(ctx, *json_list); };
   });
   auto json_show = std::make_shared<bool>(false);
   auto id = std::make_shared<int64_t>(0);

@@ -41,4 +41,11 @@ int ascii_base64_value(char c) {
   return -1;
 }
 
+std::string_view ascii_trim(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\r\n\v\f";
+  const size_t b = s.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
 }  // namespace mb

@@ -18,5 +18,7 @@ std::string ascii_upper(std::string_view s);
 bool ascii_iequals(std::string_view a, std::string_view b);
 // The value of a base64 digit (RFC 4648 §4: A–Z a–z 0–9 + /), -1 for any other byte.
 int ascii_base64_value(char c);
+// `s` without the ASCII white space (space, \t, \r, \n, \v, \f) at either end.
+std::string_view ascii_trim(std::string_view s);
 
 }  // namespace mb

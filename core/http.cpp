@@ -13,7 +13,7 @@
 // the larger of Timeouts::connect and Timeouts::response, so no step is cut short of its own
 // limit; it is a limit on silence, not on the whole transfer. On top of it every exchange
 // has a deadline (ExchangeClock): Timeouts::connect + Timeouts::response, plus the time the
-// bytes received take at kMinRate, as for the mail protocols (core/line.h). A server that
+// bytes received take at internal::kHttpMinRate, as for the mail protocols (core/line.h). A server that
 // sends a body without end, steadily enough to keep the timer going, is cut off there: the
 // request is cancelled, which closes its connection.
 #include "core/http.h"
@@ -40,6 +40,7 @@
 
 #include "core/ascii.h"
 #include "core/files.h"
+#include "core/internal/http_common.h"
 #include "core/internal/tls.h"
 
 // cpprestsdk's U() macro collides with fmt: the build defines _TURN_OFF_PLATFORM_STRING.
@@ -53,23 +54,8 @@ namespace whttp = web::http;
 namespace wclient = web::http::client;
 
 constexpr size_t kPiece = 64 * 1024;
-// The floor on throughput within an exchange: each byte received extends its deadline by
-// 1/kMinRate s.
-constexpr uint64_t kMinRate = 64 * 1024;
-// A response body kept in memory (no body_sink) is at most this large; JSON pages and token
-// answers are far smaller.
-constexpr size_t kMaxKeptBody = 64u << 20;
 
 using Clock = std::chrono::steady_clock;
-
-Status net_error(std::string message) {
-  return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
-}
-
-std::string host_port(const std::string& host, uint16_t port) {
-  bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
 
 // What one origin's TLS connections must satisfy. Shared with every OpenSSL context that
 // cpprestsdk creates for the origin (they may outlive a request, pooled for keep-alive).
@@ -146,7 +132,7 @@ Status handshake_status(const std::error_code& ec, TlsPolicy& policy) {
   auto e = static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
   if (ERR_GET_LIB(e) != ERR_LIB_SSL) {
     (void)policy.take_failure();  // a stale verdict must not explain a later failure
-    return net_error("connection closed by server during the TLS handshake with " +
+    return network_error("connection closed by server during the TLS handshake with " +
                      policy.peer + " (" + error_text(ec) + ")");
   }
   Status recorded = policy.take_failure();
@@ -160,20 +146,20 @@ Status request_failure(const whttp::http_exception& e, TlsPolicy* policy,
   const std::error_code& ec = e.error_code();
   std::string what = e.what();
   if (ec.value() == static_cast<int>(std::errc::timed_out)) {
-    return net_error("timed out after " + std::to_string(timeout.count()) +
+    return network_error("timed out after " + std::to_string(timeout.count()) +
                      " s waiting for " + peer + " (" + what + ")");
   }
   if (what.find("SSL handshake") != std::string::npos && policy != nullptr) {
     return handshake_status(ec, *policy);
   }
   if (what.find("resolv") != std::string::npos) {
-    return net_error("cannot resolve " + peer + ": " + error_text(ec));
+    return network_error("cannot resolve " + peer + ": " + error_text(ec));
   }
   if (what.find("Failed to connect") != std::string::npos) {
     // cpprestsdk reports a refused connection as "host unreachable".
-    return net_error("cannot connect to " + peer + ": connection refused or host unreachable");
+    return network_error("cannot connect to " + peer + ": connection refused or host unreachable");
   }
-  return net_error("HTTP exchange with " + peer + " failed: " + what + " (" + error_text(ec) +
+  return network_error("HTTP exchange with " + peer + " failed: " + what + " (" + error_text(ec) +
                    ")");
 }
 
@@ -182,12 +168,6 @@ std::string find_header(const HttpHeaders& headers, std::string_view name) {
     if (ascii_iequals(n, name)) return v;
   }
   return "";
-}
-
-// "https://host:port/path" without the query, which may carry something private.
-std::string loggable_url(const UrlParts& u) {
-  std::string path = u.path_and_query.substr(0, u.path_and_query.find('?'));
-  return u.scheme + "://" + host_port(u.host, u.port) + path;
 }
 
 // Calls request.on_written once, when the engine reports the last byte of the body written
@@ -277,7 +257,7 @@ class ExchangeClock {
   Clock::time_point deadline() const {
     return start_ + budget_ +
            std::chrono::duration_cast<Clock::duration>(
-               std::chrono::duration<double>(static_cast<double>(bytes_) / kMinRate));
+               std::chrono::duration<double>(static_cast<double>(bytes_) / internal::kHttpMinRate));
   }
 
   Clock::time_point start_ = Clock::now();
@@ -363,7 +343,7 @@ Status CppRestHttpClient::load_policy() {
 }
 
 Result<CppRestHttpClient::Origin*> CppRestHttpClient::origin_for(const UrlParts& url) {
-  std::string key = url.scheme + "://" + host_port(url.host, url.port);
+  std::string key = url.scheme + "://" + internal::http_host_port(url.host, url.port);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = origins_.find(key);
   if (it != origins_.end()) return it->second.get();
@@ -372,7 +352,7 @@ Result<CppRestHttpClient::Origin*> CppRestHttpClient::origin_for(const UrlParts&
   if (url.scheme == "https") {
     auto policy = std::make_shared<TlsPolicy>();
     policy->host = url.host;
-    policy->peer = host_port(url.host, url.port);
+    policy->peer = internal::http_host_port(url.host, url.port);
     policy->options = options_.tls;
     policy->pins = pins_;
     if (ca_store_ != nullptr && X509_STORE_up_ref(ca_store_) == 1) policy->ca_store = ca_store_;
@@ -414,16 +394,16 @@ Result<HttpResponse> CppRestHttpClient::exchange(
   } catch (...) {
     if (clock.stopped()) {
       return Cancel::cancelled("waiting for the answer to " + request.method + " " +
-                               loggable_url(url));
+                               internal::loggable_url(url));
     }
     if (!clock.late()) throw;
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(clock.budget()).count();
     std::string why = "timed out waiting for the answer to " + request.method + " " +
-                      loggable_url(url) + " after " + std::to_string(secs) + " s";
+                      internal::loggable_url(url) + " after " + std::to_string(secs) + " s";
     if (*written && !is_repeatable(request)) {
       why += "; the whole request had been sent, so the server may have acted on it";
     }
-    return net_error(why);
+    return network_error(why);
   }
 }
 
@@ -438,11 +418,11 @@ Result<HttpResponse> CppRestHttpClient::exchange_within(
   Status read = request.body_sink
                     ? read_body(response, clock, request.body_sink)
                     : read_body(response, clock, [&](std::string_view piece) {
-                        if (out.body.size() + piece.size() > kMaxKeptBody) {
+                        if (out.body.size() + piece.size() > internal::kHttpMaxKeptBody) {
                           return Status(ErrorKind::kProtocol,
-                                        "HTTP response body from " + loggable_url(url) +
+                                        "HTTP response body from " + internal::loggable_url(url) +
                                             " is larger than " +
-                                            std::to_string(kMaxKeptBody >> 20) + " MiB",
+                                            std::to_string(internal::kHttpMaxKeptBody >> 20) + " MiB",
                                         ErrorScope::kConnection);
                         }
                         out.body.append(piece);
@@ -461,9 +441,9 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
   if (!url.ok()) return url.status();
   if (url->scheme != "https" && !options_.allow_plain_http) {
     return Status(ErrorKind::kConfig,
-                  "URL " + loggable_url(*url) + " must be https:// (plain HTTP is not allowed)");
+                  "URL " + internal::loggable_url(*url) + " must be https:// (plain HTTP is not allowed)");
   }
-  std::string peer = host_port(url->host, url->port);
+  std::string peer = internal::http_host_port(url->host, url->port);
   if (url->host.find(':') != std::string::npos) {
     // cpprestsdk 2.10 hands "[::1]" with its brackets to the resolver, which fails.
     return Status(ErrorKind::kConfig, "URL host " + peer +
@@ -490,10 +470,10 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
                   std::chrono::steady_clock::now() - started)
                   .count();
     if (result.ok()) {
-      spdlog::debug("HTTP {} {} -> {} in {} ms", request.method, loggable_url(*url),
+      spdlog::debug("HTTP {} {} -> {} in {} ms", request.method, internal::loggable_url(*url),
                     result->status, ms);
     } else {
-      spdlog::debug("HTTP {} {} failed after {} ms", request.method, loggable_url(*url), ms);
+      spdlog::debug("HTTP {} {} failed after {} ms", request.method, internal::loggable_url(*url), ms);
     }
     return result;
   } catch (const whttp::http_exception& e) {
@@ -512,7 +492,7 @@ Result<HttpResponse> CppRestHttpClient::send(const HttpRequest& request) {
     }
     return failed;
   } catch (const pplx::task_canceled&) {
-    return net_error("HTTP request to " + peer + " was cancelled");
+    return network_error("HTTP request to " + peer + " was cancelled");
   } catch (const std::exception& e) {
     return Status(ErrorKind::kInternal, "HTTP request to " + peer + " failed: " + e.what());
   }
@@ -626,7 +606,7 @@ Result<HttpResponse> CppRestHttpClient::send_repeatable(
       throw;
     }
     spdlog::debug("HTTP {} {}: kept-alive connection was closed; sending again", request.method,
-                  loggable_url(url));
+                  internal::loggable_url(url));
     written->store(false);
     return exchange(request, url, *origin.client, written);
   }
@@ -674,5 +654,19 @@ Result<UrlParts> parse_url(std::string_view url) {
                                                                     : std::string(path);
   return parts;
 }
+
+namespace internal {
+
+std::string http_host_port(const std::string& host, uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string loggable_url(const UrlParts& u) {
+  return u.scheme + "://" + http_host_port(u.host, u.port) +
+         u.path_and_query.substr(0, u.path_and_query.find('?'));
+}
+
+}  // namespace internal
 
 }  // namespace mb

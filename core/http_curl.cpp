@@ -28,6 +28,7 @@
 
 #include "core/ascii.h"
 #include "core/cancel.h"
+#include "core/internal/http_common.h"
 #include "core/internal/tls.h"
 
 namespace mb {
@@ -35,22 +36,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMinRate = 64 * 1024;  // bytes/s that extend an exchange's deadline
-constexpr size_t kMaxKeptBody = 64u << 20;
 constexpr size_t kMaxHeaderBytes = 256 * 1024;
-
-Status net_error(std::string message) {
-  return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
-}
-
-std::string host_port(const UrlParts& u) {
-  bool v6 = u.host.find(':') != std::string::npos;
-  return (v6 ? "[" + u.host + "]" : u.host) + ":" + std::to_string(u.port);
-}
-
-std::string loggable_url(const UrlParts& u) {
-  return u.scheme + "://" + host_port(u) + u.path_and_query.substr(0, u.path_and_query.find('?'));
-}
 
 void global_init() {
   static std::once_flag once;
@@ -79,7 +65,7 @@ struct Exchange {
   Clock::time_point deadline() const {
     return start + budget +
            std::chrono::duration_cast<Clock::duration>(
-               std::chrono::duration<double>(static_cast<double>(received) / kMinRate));
+               std::chrono::duration<double>(static_cast<double>(received) / internal::kHttpMinRate));
   }
   void mark_written() {
     if (written) return;
@@ -88,7 +74,7 @@ struct Exchange {
   }
 };
 
-int verify_chain(X509_STORE_CTX* store, void* arg) {
+int verify_exchange_chain(X509_STORE_CTX* store, void* arg) {
   auto* ex = static_cast<Exchange*>(arg);
   Status verdict = internal::verify_peer_chain(store, ex->url.host, ex->peer, *ex->tls, *ex->pins);
   if (verdict.ok()) return 1;
@@ -104,7 +90,7 @@ CURLcode ssl_context(CURL*, void* ssl_ctx, void* arg) {
   if (ex->ca_store != nullptr && X509_STORE_up_ref(ex->ca_store) == 1) {
     SSL_CTX_set_cert_store(ctx, ex->ca_store);  // only tls.ca_file, as in core/net
   }
-  SSL_CTX_set_cert_verify_callback(ctx, &verify_chain, ex);
+  SSL_CTX_set_cert_verify_callback(ctx, &verify_exchange_chain, ex);
   if (!ex->tls->verify) internal::warn_insecure_tls(ex->peer);
   return CURLE_OK;
 }
@@ -143,10 +129,10 @@ size_t on_body(char* data, size_t size, size_t n, void* arg) {
     }
     return len;
   }
-  if (ex->response.body.size() + len > kMaxKeptBody) {
+  if (ex->response.body.size() + len > internal::kHttpMaxKeptBody) {
     ex->sink_failure = Status(ErrorKind::kProtocol,
-                              "HTTP response body from " + loggable_url(ex->url) +
-                                  " is larger than " + std::to_string(kMaxKeptBody >> 20) + " MiB",
+                              "HTTP response body from " + internal::loggable_url(ex->url) +
+                                  " is larger than " + std::to_string(internal::kHttpMaxKeptBody >> 20) + " MiB",
                               ErrorScope::kConnection);
     return 0;
   }
@@ -291,7 +277,7 @@ void CurlHttpClient::configure(CURL* easy, Exchange& ex, HeaderList& headers,
   curl_easy_setopt(easy, CURLOPT_SSLVERSION, options_.tls.min_version == TlsVersion::k1_3
                                                  ? CURL_SSLVERSION_TLSv1_3
                                                  : CURL_SSLVERSION_TLSv1_2);
-  // Our verifier decides (verify_chain); curl's check of its verdict stays on so that a
+  // Our verifier decides (verify_exchange_chain); curl's check of its verdict stays on so that a
   // refusal ends the handshake, and curl's own host check only when verification is on.
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, options_.tls.verify ? 2L : 0L);
@@ -342,18 +328,18 @@ Status CurlHttpClient::drive(Slot& slot, Exchange& ex, CURLcode& code) {
     if (running == 0) break;
     if (stop != nullptr && stop->fired()) {
       outcome = Cancel::cancelled("waiting for the answer to " + ex.request->method + " " +
-                                  loggable_url(ex.url));
+                                  internal::loggable_url(ex.url));
       break;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ex.deadline() - Clock::now());
     if (left.count() <= 0) {
       auto secs = std::chrono::duration_cast<std::chrono::seconds>(ex.budget).count();
       std::string why = "timed out waiting for the answer to " + ex.request->method + " " +
-                        loggable_url(ex.url) + " after " + std::to_string(secs) + " s";
+                        internal::loggable_url(ex.url) + " after " + std::to_string(secs) + " s";
       if (ex.written && !is_repeatable(*ex.request)) {
         why += "; the whole request had been sent, so the server may have acted on it";
       }
-      outcome = net_error(why);
+      outcome = network_error(why);
       break;
     }
     curl_waitfd extra{stop != nullptr ? stop->fd() : -1, CURL_WAIT_POLLIN, 0};
@@ -389,11 +375,11 @@ Status CurlHttpClient::transfer_error(CURLcode code, Exchange& ex, const char* e
       if (!ex.sink_failure.ok()) return ex.sink_failure;
       break;
     case CURLE_COULDNT_RESOLVE_HOST:
-      return net_error("cannot resolve " + ex.peer + ": " + detail);
+      return network_error("cannot resolve " + ex.peer + ": " + detail);
     case CURLE_COULDNT_CONNECT:
-      return net_error("cannot connect to " + ex.peer + ": " + detail);
+      return network_error("cannot connect to " + ex.peer + ": " + detail);
     case CURLE_OPERATION_TIMEDOUT:
-      return net_error("timed out after " + std::to_string(options_.timeouts.connect.count()) +
+      return network_error("timed out after " + std::to_string(options_.timeouts.connect.count()) +
                        " s connecting to " + ex.peer);
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -401,7 +387,7 @@ Status CurlHttpClient::transfer_error(CURLcode code, Exchange& ex, const char* e
       if (!ex.tls_failure.ok()) return ex.tls_failure;
       return handshake_error(ex, detail);
     case CURLE_UNSUPPORTED_PROTOCOL:
-      return Status(ErrorKind::kConfig, "URL " + loggable_url(ex.url) + " is not allowed: " +
+      return Status(ErrorKind::kConfig, "URL " + internal::loggable_url(ex.url) + " is not allowed: " +
                                             detail);
     default:
       break;
@@ -411,7 +397,7 @@ Status CurlHttpClient::transfer_error(CURLcode code, Exchange& ex, const char* e
   if (ex.written && !is_repeatable(*ex.request)) {
     why += "; the whole request had been sent, so the server may have acted on it";
   }
-  return net_error(why);
+  return network_error(why);
 }
 
 Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
@@ -420,12 +406,12 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
   if (!url.ok()) return url.status();
   if (url->scheme != "https" && !options_.allow_plain_http) {
     return Status(ErrorKind::kConfig,
-                  "URL " + loggable_url(*url) + " must be https:// (plain HTTP is not allowed)");
+                  "URL " + internal::loggable_url(*url) + " must be https:// (plain HTTP is not allowed)");
   }
   Exchange ex;
   ex.request = &request;
   ex.url = *url;
-  ex.peer = host_port(*url);
+  ex.peer = internal::http_host_port(url->host, url->port);
   ex.tls = &options_.tls;
   ex.pins = &pins_;
   ex.ca_store = ca_store_;
@@ -453,10 +439,10 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& request) {
   give_back(std::move(slot));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - ex.start).count();
   if (result.ok()) {
-    spdlog::debug("HTTP {} {} -> {} in {} ms", request.method, loggable_url(*url),
+    spdlog::debug("HTTP {} {} -> {} in {} ms", request.method, internal::loggable_url(*url),
                   result->status, ms);
   } else {
-    spdlog::debug("HTTP {} {} failed after {} ms", request.method, loggable_url(*url), ms);
+    spdlog::debug("HTTP {} {} failed after {} ms", request.method, internal::loggable_url(*url), ms);
   }
   return result;
 }

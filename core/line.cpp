@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/utc.h"
+
 namespace mb {
 namespace {
 
@@ -17,15 +19,6 @@ constexpr size_t kReadChunk = 32 * 1024;
 
 // Bytes written per call while a step runs, so that its deadline grows with the progress.
 constexpr size_t kWriteChunk = 64 * 1024;
-
-Status protocol_error(std::string message) {
-  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
-}
-
-std::string format_duration(std::chrono::milliseconds d) {
-  if (d.count() > 0 && d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
-}
 
 }  // namespace
 
@@ -118,7 +111,7 @@ Result<std::string> LineChannel::read_line() {
     if (scanned > max_line_ + 1) break;  // +1: a CR may still be followed by its LF
     MB_RETURN_IF_ERROR(fill());
   }
-  return protocol_error("line too long: the server sent more than " +
+  return protocol_violation("line too long: the server sent more than " +
                         std::to_string(max_line_) + " bytes without a line end");
 }
 
@@ -186,7 +179,7 @@ Result<LineChannel::LineInfo> LineChannel::read_line_into(std::string& out, uint
     add(base, body);
     pos_ += take + (lf != nullptr ? 1 : 0);
     if (info.size > max) {
-      return protocol_error("line too long: the server sent more than " + std::to_string(max) +
+      return protocol_violation("line too long: the server sent more than " + std::to_string(max) +
                             " bytes without a line end");
     }
     if (lf != nullptr) {

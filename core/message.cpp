@@ -52,20 +52,13 @@ bool icontains(std::string_view hay, std::string_view needle) {
   return it != hay.end();
 }
 
-std::string_view trim(std::string_view s) {
-  const char* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) return {};
-  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+std::string from_c(const char* s) {
+  return s != nullptr ? internal::sanitized_utf8(ascii_trim(s)) : std::string();
 }
-
-std::string sanitized(std::string_view in) { return internal::sanitized_utf8(in); }
-
-std::string from_c(const char* s) { return s != nullptr ? sanitized(trim(s)) : std::string(); }
 
 // A header value on one line: the whitespace that folding leaves (tabs) becomes spaces.
 std::string one_line(std::string_view s) {
-  std::string out = sanitized(trim(s));
+  std::string out = internal::sanitized_utf8(ascii_trim(s));
   for (char& c : out) {
     if (c == '\t' || c == '\r' || c == '\n') c = ' ';
   }
@@ -110,18 +103,18 @@ std::string to_utf8(std::string_view bytes, const char* charset) {
     if (g_utf8_validate(bytes.data(), static_cast<gssize>(bytes.size()), nullptr)) {
       return std::string(bytes);
     }
-    if (canon != nullptr && g_ascii_strcasecmp(canon, "utf-8") == 0) return sanitized(bytes);
+    if (canon != nullptr && g_ascii_strcasecmp(canon, "utf-8") == 0) return internal::sanitized_utf8(bytes);
     from = "windows-1252";
   } else if (g_ascii_strcasecmp(canon, "iso-8859-1") == 0) {
     from = "windows-1252";
   }
   iconv_t cd = g_mime_iconv_open("UTF-8", from);
   if (cd == reinterpret_cast<iconv_t>(-1)) {  // unknown charset: treat it as undeclared
-    return charset != nullptr ? to_utf8(bytes, nullptr) : sanitized(bytes);
+    return charset != nullptr ? to_utf8(bytes, nullptr) : internal::sanitized_utf8(bytes);
   }
   std::string out = internal::iconv_to_utf8(cd, bytes);
   g_mime_iconv_close(cd);
-  if (out.find('\0') != std::string::npos) out = sanitized(out);  // NUL breaks C consumers
+  if (out.find('\0') != std::string::npos) out = internal::sanitized_utf8(out);  // NUL breaks C consumers
   return out;
 }
 
@@ -199,13 +192,13 @@ std::string extension_for(std::string_view mime_type) {
 
 // A decoded file name made safe to show and store: no directories, no control characters.
 std::string clean_filename(std::string_view decoded) {
-  std::string name = sanitized(trim(decoded));
+  std::string name = internal::sanitized_utf8(ascii_trim(decoded));
   size_t slash = name.find_last_of("/\\");
   if (slash != std::string::npos) name.erase(0, slash + 1);
   for (char& c : name) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
   }
-  name = std::string(trim(name));
+  name = std::string(ascii_trim(name));
   return (name == "." || name == "..") ? std::string() : name;
 }
 
@@ -321,7 +314,7 @@ std::string guess_boundary(std::string_view prologue) {
   while (pos < prologue.size()) {
     size_t eol = prologue.find('\n', pos);
     std::string_view line =
-        trim(prologue.substr(pos, eol == std::string_view::npos ? eol : eol - pos));
+        ascii_trim(prologue.substr(pos, eol == std::string_view::npos ? eol : eol - pos));
     if (line.size() > 2 && line.size() <= 72 && line.starts_with("--") &&
         line.find_first_of("\"\\") == std::string_view::npos) {
       return std::string(line.substr(2));
@@ -669,7 +662,7 @@ Status check_mime_bounds(std::string_view raw) {
     }
     size_t colon = line.find(':');
     in_content_type = colon != std::string_view::npos &&
-                      ascii_iequals(trim(line.substr(0, colon)), "content-type");
+                      ascii_iequals(ascii_trim(line.substr(0, colon)), "content-type");
     if (in_content_type) add_content_type(line.substr(colon + 1));
   }
   return Status::Ok();

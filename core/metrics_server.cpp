@@ -29,15 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-struct Connection {
-  int fd = -1;
-  std::string in;          // the request head read so far
-  std::string out;         // the answer, once known
-  size_t written = 0;
-  Clock::time_point deadline;
-  bool answering = false;  // out is set: writing, no more reading
-};
-
 std::string response(int code, std::string_view reason, std::string_view content_type,
                      const std::string& body, std::string_view extra_header = {}) {
   return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
@@ -99,6 +90,16 @@ uint16_t bound_port(int fd) {
 
 }  // namespace
 
+// One client's connection; outside the anonymous namespace because Impl holds a list of them.
+struct MetricsConnection {
+  int fd = -1;
+  std::string in;          // the request head read so far
+  std::string out;         // the answer, once known
+  size_t written = 0;
+  std::chrono::steady_clock::time_point deadline;
+  bool answering = false;  // out is set: writing, no more reading
+};
+
 class MetricsServer::Impl {
  public:
   Impl(int listen_fd, int wake_read, int wake_write, std::function<std::string()> render,
@@ -129,9 +130,9 @@ class MetricsServer::Impl {
  private:
   void loop();
   void accept_all();
-  void on_readable(Connection& c);
-  void on_writable(Connection& c);
-  void expire(Connection& c, Clock::time_point now);
+  void on_readable(MetricsConnection& c);
+  void on_writable(MetricsConnection& c);
+  void expire(MetricsConnection& c, Clock::time_point now);
   std::string answer(const std::string& head);
   void close_all();
 
@@ -142,7 +143,7 @@ class MetricsServer::Impl {
   std::function<std::string()> render_;
   std::function<bool()> healthy_;
   Options options_;
-  std::list<Connection> conns_;
+  std::list<MetricsConnection> conns_;
   std::mutex stop_mu_;
   std::thread thread_;
 };
@@ -172,7 +173,7 @@ void MetricsServer::Impl::loop() {
     size_t i = 2;
     const auto now = Clock::now();
     for (auto it = conns_.begin(); it != conns_.end(); ++i) {
-      Connection& c = *it;
+      MetricsConnection& c = *it;
       short ev = fds[i].revents;
       if (ev & (POLLIN | POLLHUP | POLLERR)) on_readable(c);
       if (c.fd >= 0 && c.answering && (ev & (POLLOUT | POLLERR | POLLHUP))) on_writable(c);
@@ -186,7 +187,7 @@ void MetricsServer::Impl::loop() {
 
 // A connection past its deadline: a request that did not arrive in time gets a 408 (with
 // the write deadline to take it); an answer that could not be written is dropped.
-void MetricsServer::Impl::expire(Connection& c, Clock::time_point now) {
+void MetricsServer::Impl::expire(MetricsConnection& c, Clock::time_point now) {
   if (c.answering) {
     ::close(c.fd);
     c.fd = -1;
@@ -205,7 +206,7 @@ void MetricsServer::Impl::accept_all() {
   }
 }
 
-void MetricsServer::Impl::on_readable(Connection& c) {
+void MetricsServer::Impl::on_readable(MetricsConnection& c) {
   if (c.answering) return;
   char buf[4096];
   ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
@@ -229,7 +230,7 @@ void MetricsServer::Impl::on_readable(Connection& c) {
   on_writable(c);
 }
 
-void MetricsServer::Impl::on_writable(Connection& c) {
+void MetricsServer::Impl::on_writable(MetricsConnection& c) {
   while (c.written < c.out.size()) {
     ssize_t n = ::send(c.fd, c.out.data() + c.written, c.out.size() - c.written, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;

@@ -5,6 +5,7 @@
 #include "core/net.h"
 
 #include "core/cancel.h"
+#include "core/utc.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -58,15 +59,6 @@ void ignore_sigpipe_once() {
       std::signal(SIGPIPE, SIG_IGN);
     }
   });
-}
-
-Status net_error(std::string message) {
-  return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
-}
-
-std::string format_duration(milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
 }
 
 std::string host_port(const std::string& host, uint16_t port) {
@@ -157,7 +149,7 @@ Result<AddrInfoPtr> resolve(const std::string& host, uint16_t port, milliseconds
     std::unique_lock lock(l.mu);
     if (!l.idle.wait_for(lock, timeout,
                          [&] { return l.pending < internal::kMaxPendingLookups; })) {
-      return net_error("cannot resolve host " + host + ": " + std::to_string(l.pending) +
+      return network_error("cannot resolve host " + host + ": " + std::to_string(l.pending) +
                        " earlier name lookups have not answered within " +
                        format_duration(timeout) + " (the resolver hangs); no other is "
                        "started until they do");
@@ -188,18 +180,18 @@ Result<AddrInfoPtr> resolve(const std::string& host, uint16_t port, milliseconds
     }).detach();
   } catch (const std::system_error& e) {
     finish_lookup();
-    return net_error("cannot resolve host " + host + ": no thread for the name lookup: " +
+    return network_error("cannot resolve host " + host + ": no thread for the name lookup: " +
                      e.what());
   }
   std::unique_lock lock(lookup->mu);
   if (!lookup->cv.wait_for(lock, timeout, [&] { return lookup->done; })) {
-    return net_error("cannot resolve host " + host + ": the name lookup did not answer within " +
+    return network_error("cannot resolve host " + host + ": the name lookup did not answer within " +
                      format_duration(timeout) + " (the connect time-out)");
   }
   if (lookup->rc != 0) {
     std::string why = lookup->rc == EAI_SYSTEM ? std::strerror(lookup->err)
                                                : gai_strerror(lookup->rc);
-    return net_error("cannot resolve host " + host + ": " + why);
+    return network_error("cannot resolve host " + host + ": " + why);
   }
   return AddrInfoPtr(std::exchange(lookup->list, nullptr));
 }
@@ -298,13 +290,13 @@ class SocketStream final : public Stream {
 
 Status SocketStream::closed_by_server() {
   tls_broken_ = true;
-  return net_error("connection closed by server " + peer_);
+  return network_error("connection closed by server " + peer_);
 }
 
 Status SocketStream::io_error(int err) {
   tls_broken_ = true;
-  if (err == ECONNRESET || err == EPIPE) return net_error("connection reset by " + peer_);
-  return net_error("connection to " + peer_ + " failed: " + std::strerror(err));
+  if (err == ECONNRESET || err == EPIPE) return network_error("connection reset by " + peer_);
+  return network_error("connection to " + peer_ + " failed: " + std::strerror(err));
 }
 
 Status SocketStream::wait_for(short events, Clock::time_point deadline,
@@ -312,7 +304,7 @@ Status SocketStream::wait_for(short events, Clock::time_point deadline,
   switch (wait_fd(fd_, events, deadline)) {
     case Wait::kReady: return Status::Ok();
     case Wait::kTimeout:
-      return net_error("timed out after " + format_duration(timeout_) + " " + doing + " " +
+      return network_error("timed out after " + format_duration(timeout_) + " " + doing + " " +
                        peer_);
     case Wait::kCancelled:
       tls_broken_ = true;  // a TLS record may be half-written: no close_notify after this
@@ -322,13 +314,13 @@ Status SocketStream::wait_for(short events, Clock::time_point deadline,
 }
 
 Result<size_t> SocketStream::read_some(char* buf, size_t cap) {
-  if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
+  if (fd_ < 0) return network_error("connection to " + peer_ + " is closed");
   if (cap == 0) return Status(ErrorKind::kInternal, "read_some with no room");
   return tls_ ? read_tls(buf, cap) : read_plain(buf, cap);
 }
 
 Status SocketStream::write_all(std::string_view data) {
-  if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
+  if (fd_ < 0) return network_error("connection to " + peer_ + " is closed");
   return tls_ ? write_tls(data) : write_plain(data);
 }
 
@@ -377,7 +369,7 @@ Status SocketStream::tls_wait(int ssl_error, Clock::time_point deadline,
   if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return closed_by_server();
   tls_broken_ = true;
   const char* reason = ERR_reason_error_string(e);
-  return net_error("TLS connection to " + peer_ + " failed: " +
+  return network_error("TLS connection to " + peer_ + " failed: " +
                    (reason != nullptr ? reason : "unknown error"));
 }
 
@@ -431,7 +423,7 @@ Status SocketStream::handshake(internal::TlsSession& session) {
 }
 
 Status SocketStream::start_tls(const std::string& host, const TlsOptions& options) {
-  if (fd_ < 0) return net_error("connection to " + peer_ + " is closed");
+  if (fd_ < 0) return network_error("connection to " + peer_ + " is closed");
   if (tls_) return Status(ErrorKind::kInternal, "connection to " + peer_ + " is already TLS");
   ignore_sigpipe_once();
   if (!options.verify) internal::warn_insecure_tls(peer_);
@@ -489,7 +481,7 @@ Result<std::unique_ptr<Stream>> connect_tcp(const std::string& host, uint16_t po
   std::string message;
   for (const auto& f : failures) message += (message.empty() ? "" : "; ") + f;
   if (message.empty()) message = "no address to connect to for " + host;
-  return net_error(message);
+  return network_error(message);
 }
 
 std::string server_address(const std::string& host, uint16_t port, const std::string& endpoint) {

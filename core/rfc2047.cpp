@@ -19,12 +19,6 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; 
 
 bool all_space(std::string_view s) { return std::all_of(s.begin(), s.end(), is_space); }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // RFC 5322 §2.2.3: unfolding removes the line breaks (the whitespace after them stays).
 std::string unfold(std::string_view raw) {
   std::string out;
@@ -34,8 +28,6 @@ std::string unfold(std::string_view raw) {
   }
   return out;
 }
-
-std::string sanitized(std::string_view in) { return internal::sanitized_utf8(in); }
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -205,14 +197,14 @@ std::string charset_to_utf8(std::string_view bytes, std::string_view charset) {
     if (g_utf8_validate(bytes.data(), static_cast<gssize>(bytes.size()), nullptr)) {
       return std::string(bytes);
     }
-    if (name == "utf-8" || name == "utf8") return sanitized(bytes);
+    if (name == "utf-8" || name == "utf8") return internal::sanitized_utf8(bytes);
     name = "windows-1252";  // undeclared or mislabelled 8-bit text: what it nearly always is
   }
   iconv_t cd = iconv_open("UTF-8", iconv_name(name).c_str());
   if (cd == reinterpret_cast<iconv_t>(-1)) return charset_to_utf8(bytes, "");
   std::string out = internal::iconv_to_utf8(cd, bytes);
   iconv_close(cd);
-  return sanitized(out);
+  return internal::sanitized_utf8(out);
 }
 
 std::string decode_header_text(std::string_view raw) {
@@ -279,7 +271,7 @@ std::vector<Parameter> parameters(std::string_view value) {
       continue;
     }
     Parameter p;
-    p.name = ascii_lower(trim(std::string_view(s).substr(pos + 1, eq - pos - 1)));
+    p.name = ascii_lower(ascii_trim(std::string_view(s).substr(pos + 1, eq - pos - 1)));
     size_t v = eq + 1;
     while (v < s.size() && is_space(s[v])) ++v;
     if (v < s.size() && s[v] == '"') {
@@ -290,7 +282,7 @@ std::vector<Parameter> parameters(std::string_view value) {
       pos = s.find(';', v);
     } else {
       pos = s.find(';', v);
-      p.value = std::string(trim(std::string_view(s).substr(v, pos == std::string::npos
+      p.value = std::string(ascii_trim(std::string_view(s).substr(v, pos == std::string::npos
                                                                    ? std::string::npos
                                                                    : pos - v)));
     }

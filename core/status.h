@@ -105,6 +105,15 @@ class [[nodiscard]] Status {
   std::optional<std::chrono::seconds> retry_after_;
 };
 
+// Failures that end the connection (ErrorScope::kConnection): the transport's, and a peer's
+// violation of its protocol. Every client of a connection builds its errors from these.
+inline Status network_error(std::string message) {
+  return Status(ErrorKind::kNetwork, std::move(message), ErrorScope::kConnection);
+}
+inline Status protocol_violation(std::string message) {
+  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
+}
+
 // Result<T> holds a T or a non-OK Status. Built from an OK Status (a bug: there is no value
 // to hold), it holds a kInternal error saying so, never an "OK" without a value.
 template <typename T>

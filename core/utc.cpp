@@ -25,4 +25,9 @@ std::optional<SysClock::time_point> parse_utc(const std::string& text) {
 
 std::string now_iso8601() { return format_utc(SysClock::now()); }
 
+std::string format_duration(std::chrono::milliseconds d) {
+  if (d.count() > 0 && d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
 }  // namespace mb

@@ -18,4 +18,7 @@ std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string
 // format_utc of the system clock's now.
 std::string now_iso8601();
 
+// A time-out or wait for messages: whole seconds as "30 s", anything else as "1500 ms".
+std::string format_duration(std::chrono::milliseconds d);
+
 }  // namespace mb

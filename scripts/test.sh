@@ -21,10 +21,12 @@ echo "== length limits (scripts/top-length.sh) =="
 bash scripts/top-length.sh || status=1
 
 # The test builds keep line tables only (-g1): sanitizer reports and backtraces still name
-# file:line, and the build is a third faster (see MAILBRIDGE_LINE_TABLES_ONLY).
+# file:line, and the build is a third faster (see MAILBRIDGE_LINE_TABLES_ONLY). The libraries
+# compile in unity batches (MAILBRIDGE_UNITY), about half their compile time.
 build_and_test() {
   local dir=$1; shift
-  cmake -S "$root" -B "$dir" -G Ninja -DMAILBRIDGE_LINE_TABLES_ONLY=ON "$@" >/dev/null
+  cmake -S "$root" -B "$dir" -G Ninja -DMAILBRIDGE_LINE_TABLES_ONLY=ON -DMAILBRIDGE_UNITY=ON \
+    "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900)
 }

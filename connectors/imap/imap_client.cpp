@@ -24,10 +24,6 @@ namespace {
 
 constexpr size_t kLiteralMinusMax = 4096;    // RFC 7888: LITERAL- allows {N+} up to 4096
 
-Status protocol(std::string message) {
-  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
-}
-
 // Removes the password from server text before it reaches a message (a server that echoes
 // the command back must not leak it, in plain or in base64), and every resolved secret.
 std::string scrub(std::string text, const std::string& password) {
@@ -45,7 +41,7 @@ Status parse_esearch(const std::vector<Value>& args, std::vector<uint32_t>& out)
   for (size_t i = 0; i + 1 < args.size(); ++i) {
     if (!args[i].is_atom("ALL")) continue;
     auto set = parse_uid_set(args[i + 1].text, 0);
-    if (!set) return protocol("malformed IMAP ESEARCH ALL set '" + args[i + 1].text + "'");
+    if (!set) return protocol_violation("malformed IMAP ESEARCH ALL set '" + args[i + 1].text + "'");
     out.insert(out.end(), set->begin(), set->end());
   }
   return Status::Ok();
@@ -90,7 +86,7 @@ const char* to_string(State s) {
 Status command_failure(const ImapResponse& r, const std::string& what) {
   const std::string& text = r.text;
   if (r.condition == Condition::kBad)
-    return protocol("IMAP server rejected " + what + " as invalid (BAD): " + text);
+    return protocol_violation("IMAP server rejected " + what + " as invalid (BAD): " + text);
   if (r.code == "UNAVAILABLE")
     return Status(ErrorKind::kNetwork, "IMAP server is unavailable (" + what + "): " + text,
                   ErrorScope::kConnection);
@@ -216,11 +212,11 @@ Status Client::read_literal(uint64_t size) {
 Status Client::check_answer_bounds(uint64_t coming) {
   uint64_t overhead = channel_->step_bytes() - std::min(channel_->step_bytes(), body_bytes_);
   if (overhead + coming > options_.max_answer_overhead) {
-    return protocol("IMAP server sent more than " + std::to_string(options_.max_answer_overhead >> 20) +
+    return protocol_violation("IMAP server sent more than " + std::to_string(options_.max_answer_overhead >> 20) +
                     " MiB besides the message bodies asked for in its answer to " + command_);
   }
   if (untagged_ > options_.max_untagged) {
-    return protocol("IMAP server sent more than " + std::to_string(options_.max_untagged) +
+    return protocol_violation("IMAP server sent more than " + std::to_string(options_.max_untagged) +
                     " untagged responses in its answer to " + command_);
   }
   return Status::Ok();
@@ -244,7 +240,7 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
   std::string from = "IMAP greeting from " + options_.host;
   if (!r.ok()) return fail(r.status().prefixed(from));
   if (r->kind != ImapResponse::Kind::kUntagged || !r->is_status())
-    return fail(protocol(from + " is not a greeting"));
+    return fail(protocol_violation(from + " is not a greeting"));
   note_capabilities(*r);
   switch (r->condition) {
     case Condition::kOk: state_ = State::kNotAuthenticated; return Status::Ok();
@@ -255,7 +251,7 @@ Status Client::connect(std::unique_ptr<Stream> stream) {
       return Status(ErrorKind::kNetwork, "IMAP server " + options_.host +
                                              " refused the connection: " + r->text,
                     ErrorScope::kConnection);
-    default: return fail(protocol(from + " is not OK, PREAUTH or BYE: " + r->text));
+    default: return fail(protocol_violation(from + " is not OK, PREAUTH or BYE: " + r->text));
   }
 }
 
@@ -284,7 +280,7 @@ Status Client::send_parts(const std::string& tag, const std::vector<Part>& parts
       if (!r.ok()) return r.status();
       if (r->kind == ImapResponse::Kind::kContinuation) break;
       if (r->kind == ImapResponse::Kind::kTagged) {
-        if (r->tag != tag) return protocol("IMAP server answered unknown tag " + r->tag);
+        if (r->tag != tag) return protocol_violation("IMAP server answered unknown tag " + r->tag);
         early = std::move(*r);
         return Status::Ok();
       }
@@ -309,7 +305,7 @@ Result<ImapResponse> Client::read_until_continuation(const std::string& tag) {
         MB_RETURN_IF_ERROR(note_untagged(*r));
         break;
       default:
-        if (r->tag != tag) return protocol("IMAP server answered unknown tag " + r->tag);
+        if (r->tag != tag) return protocol_violation("IMAP server answered unknown tag " + r->tag);
         note_capabilities(*r);
         return std::move(*r);
     }
@@ -323,7 +319,7 @@ Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
     if (!r.ok()) return r.status();
     switch (r->kind) {
       case ImapResponse::Kind::kContinuation:
-        return protocol("IMAP server sent an unexpected continuation");
+        return protocol_violation("IMAP server sent an unexpected continuation");
       case ImapResponse::Kind::kUntagged:
         ++untagged_;
         MB_RETURN_IF_ERROR(check_answer_bounds(0));
@@ -331,7 +327,7 @@ Result<ImapResponse> Client::read_until_tagged(const std::string& tag,
         if (on_untagged) MB_RETURN_IF_ERROR(on_untagged(*r));
         break;
       default:
-        if (r->tag != tag) return protocol("IMAP server answered unknown tag " + r->tag);
+        if (r->tag != tag) return protocol_violation("IMAP server answered unknown tag " + r->tag);
         note_capabilities(*r);
         return std::move(*r);
     }
@@ -417,7 +413,7 @@ Status Client::auth_failure(const ImapResponse& r, const std::string& user,
     return Status(ErrorKind::kNetwork, "IMAP server cannot sign in user " + user +
                                            " right now: " + text, ErrorScope::kMailbox);
   }
-  if (!refused) return protocol("IMAP server rejected the sign-in as invalid (BAD): " + text);
+  if (!refused) return protocol_violation("IMAP server rejected the sign-in as invalid (BAD): " + text);
   return Status(ErrorKind::kAuth, "IMAP server refused the login for user " + user + ": " + text,
                 ErrorScope::kMailbox);
 }
@@ -605,7 +601,7 @@ Result<std::vector<uint32_t>> Client::uid_search(const std::string& criteria) {
     if (r.name != "SEARCH") return Status::Ok();
     for (const Value& v : r.args) {
       auto uid = as_uid(v);
-      if (!uid) return protocol("IMAP SEARCH answer holds a bad UID '" + v.text + "'");
+      if (!uid) return protocol_violation("IMAP SEARCH answer holds a bad UID '" + v.text + "'");
       uids.push_back(*uid);
     }
     return Status::Ok();
@@ -643,7 +639,7 @@ Status Client::deliver_fetch(ImapResponse& r, const FetchSink& sink, Status& sto
   } else if (body->type == Value::Type::kString) {
     stop = sink(*uid, std::move(body->text));
   } else {
-    return protocol("IMAP FETCH BODY[] of UID " + std::to_string(*uid) + " is not a string");
+    return protocol_violation("IMAP FETCH BODY[] of UID " + std::to_string(*uid) + " is not a string");
   }
   return Status::Ok();
 }

@@ -6,14 +6,6 @@
 #include <chrono>
 
 namespace mb::imap {
-namespace {
-
-Status protocol(std::string message) {
-  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
-}
-
-}  // namespace
-
 Status Client::idle_start() {
   MB_RETURN_IF_ERROR(require({State::kSelected}, "IDLE"));
   if (idling_) return Status(ErrorKind::kInternal, "IMAP IDLE is already running");
@@ -27,7 +19,7 @@ Status Client::idle_start() {
     return Status::Ok();
   }
   if (r->condition == Condition::kOk) {
-    return fail(protocol("IMAP server ended IDLE before accepting it (no \"+\")"));
+    return fail(protocol_violation("IMAP server ended IDLE before accepting it (no \"+\")"));
   }
   return fail(command_failure(*r, "IDLE"));
 }
@@ -55,9 +47,9 @@ Result<bool> Client::idle_wait(std::chrono::steady_clock::time_point until) {
     if (!r.ok()) {
       s = r.status();
     } else if (r->kind == ImapResponse::Kind::kContinuation) {
-      s = protocol("IMAP server sent an unexpected continuation during IDLE");
+      s = protocol_violation("IMAP server sent an unexpected continuation during IDLE");
     } else if (r->kind == ImapResponse::Kind::kTagged) {
-      if (r->tag != idle_tag_) return fail(protocol("IMAP server answered unknown tag " + r->tag));
+      if (r->tag != idle_tag_) return fail(protocol_violation("IMAP server answered unknown tag " + r->tag));
       idling_ = false;  // the server ended the IDLE itself
       if (r->condition != Condition::kOk) s = command_failure(*r, "IDLE");
       break;

@@ -19,10 +19,6 @@ constexpr std::chrono::seconds kInUseRetry{60};
 constexpr std::chrono::seconds kLoginDelayRetry{300};
 constexpr std::chrono::seconds kTempRetry{60};
 
-Status protocol(std::string message) {
-  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
-}
-
 // Server text fit for a message: secrets removed, control bytes shown as '?', cut short.
 std::string safe(std::string_view text, std::string_view secret = {}) {
   return sasl::excerpt(Redactor::instance().scrub(text, secret));
@@ -72,10 +68,10 @@ Result<Reply> parse_reply(std::string_view line) {
   } else if (line.rfind("-ERR", 0) == 0) {
     rest = line.substr(4);
   } else {
-    return protocol("POP3 server sent an unexpected reply \"" + safe(line) + "\"");
+    return protocol_violation("POP3 server sent an unexpected reply \"" + safe(line) + "\"");
   }
   if (!rest.empty() && rest.front() != ' ') {
-    return protocol("POP3 server sent an unexpected reply \"" + safe(line) + "\"");
+    return protocol_violation("POP3 server sent an unexpected reply \"" + safe(line) + "\"");
   }
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
   if (!rest.empty() && rest.front() == '[') {
@@ -294,7 +290,7 @@ Status Client::capa() {
   }
   std::vector<std::string> lines;
   MB_RETURN_IF_ERROR(read_multiline("CAPA", [&](std::string_view l) {
-    if (lines.size() >= 1000) return protocol("POP3 CAPA answer is longer than 1000 lines");
+    if (lines.size() >= 1000) return protocol_violation("POP3 CAPA answer is longer than 1000 lines");
     lines.emplace_back(l);
     return Status::Ok();
   }));
@@ -446,7 +442,7 @@ Result<MaildropStat> Client::stat() {
   auto w = words(r->text);
   auto count = w.size() >= 2 ? number<uint64_t>(w[0]) : std::nullopt;
   auto octets = w.size() >= 2 ? number<uint64_t>(w[1]) : std::nullopt;
-  if (!count || !octets) return fail(protocol("POP3 STAT answer is malformed: \"" + safe(r->text) + "\""));
+  if (!count || !octets) return fail(protocol_violation("POP3 STAT answer is malformed: \"" + safe(r->text) + "\""));
   return MaildropStat{*count, *octets};
 }
 
@@ -462,7 +458,7 @@ Result<std::vector<UidlEntry>> Client::uidl() {
     // RFC 1939 §7: 1 to 70 characters in the range 0x21 to 0x7E.
     bool valid = n && *n > 0 && !w[1].empty() && w[1].size() <= 70 &&
                  std::all_of(w[1].begin(), w[1].end(), [](char c) { return c >= 0x21 && c <= 0x7E; });
-    if (!valid) return protocol("POP3 UIDL answer holds a malformed line \"" + safe(l) + "\"");
+    if (!valid) return protocol_violation("POP3 UIDL answer holds a malformed line \"" + safe(l) + "\"");
     out.push_back(UidlEntry{*n, std::string(w[1])});
     return Status::Ok();
   });
@@ -480,7 +476,7 @@ Result<std::vector<ListEntry>> Client::list() {
     auto w = words(l);
     auto n = w.size() >= 2 ? number<uint32_t>(w[0]) : std::nullopt;
     auto octets = w.size() >= 2 ? number<uint64_t>(w[1]) : std::nullopt;
-    if (!n || !octets) return protocol("POP3 LIST answer holds a malformed line \"" + safe(l) + "\"");
+    if (!n || !octets) return protocol_violation("POP3 LIST answer holds a malformed line \"" + safe(l) + "\"");
     out.push_back(ListEntry{*n, *octets});
     return Status::Ok();
   });

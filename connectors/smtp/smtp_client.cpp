@@ -16,10 +16,6 @@ constexpr size_t kMaxReplyLines = 1000;     // a reply longer than this is not S
 constexpr size_t kBodyChunk = 64 * 1024;    // the message goes out in pieces this large
 constexpr auto kQuitWait = std::chrono::seconds(5);
 
-Status protocol(std::string message) {
-  return Status(ErrorKind::kProtocol, std::move(message), ErrorScope::kConnection);
-}
-
 // Removes a secret from server text before it reaches a message (a server that echoes a
 // command back must not leak it, in plain or in base64), and every resolved secret.
 std::string scrub(std::string_view text, const std::string& secret = {}) {
@@ -57,10 +53,10 @@ Result<Reply> Client::read_reply() {
       return fail(Status(s.kind(), who() + ": " + s.message(), ErrorScope::kConnection));
     }
     auto parsed = parse_reply_line(*line);
-    if (!parsed) return fail(protocol(who() + " sent a line that is not an SMTP reply: '" +
+    if (!parsed) return fail(protocol_violation(who() + " sent a line that is not an SMTP reply: '" +
                                       sasl::excerpt(scrub(*line)) + "'"));
     if (reply.code != 0 && parsed->code != reply.code) {
-      return fail(protocol(who() + " changed the reply code within one reply (" +
+      return fail(protocol_violation(who() + " changed the reply code within one reply (" +
                            std::to_string(reply.code) + ", then " +
                            std::to_string(parsed->code) + ")"));
     }
@@ -68,7 +64,7 @@ Result<Reply> Client::read_reply() {
     reply.lines.push_back(std::move(parsed->text));
     if (parsed->last) break;
     if (reply.lines.size() > kMaxReplyLines) {
-      return fail(protocol(who() + " sent a reply of more than 1000 lines"));
+      return fail(protocol_violation(who() + " sent a reply of more than 1000 lines"));
     }
   }
   // 421: the server is closing the connection whatever the command was.
