@@ -143,6 +143,12 @@ Result<std::unique_ptr<Sender>> make_sender(const SenderConfig& sender, const Co
     const std::string service = graph_service_url(sender.endpoint, config.find_app(sender.app));
     return built(make_graph_sender(sender, service, std::move(*sign_in)), who, sender.type);
   }
+  if (sender.type == ConnectorType::kEws) {
+    auto options = ews::sender_options(sender);
+    if (!options.ok()) return options.status();
+    return built(ews::make_ews_sender(std::move(*options), std::move(*sign_in)), who,
+                 sender.type);
+  }
   return built(make_smtp_sender(sender, std::move(*sign_in)), who, sender.type);
 }
 

@@ -43,6 +43,8 @@ struct MailboxConfig {
   // password | oauth2 (default oauth2 for graph or with app); ews also ntlm
   AuthMethod auth = AuthMethod::kPassword;
   MailboxAccess access = MailboxAccess::kOwn;  // ews only
+  bool ews_hard_delete = false;        // ews only: delete_type = "HardDelete"
+  bool ews_find_listing = false;       // ews only: listing = "find" (FindItem, not SyncFolderItems)
   std::string app;                     // [[app]] name for oauth2
   std::string user;                    // login name
   std::string address;                 // its email address (defaults to user)

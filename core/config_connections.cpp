@@ -245,6 +245,14 @@ void read_mailbox_access(Section& s, const Config& cfg, const ConnectorSpec& spe
       }
     }
   }
+  if (s.has("delete_type") && own_key_allowed(s, spec, "delete_type")) {
+    if (auto v = read_choice(s, "delete_type", {"MoveToDeletedItems", "HardDelete"})) {
+      m.ews_hard_delete = *v == "HardDelete";
+    }
+  }
+  if (s.has("listing") && own_key_allowed(s, spec, "listing")) {
+    if (auto v = read_choice(s, "listing", {"sync", "find"})) m.ews_find_listing = *v == "find";
+  }
   if (spec.type != ConnectorType::kEws) return;
   if (!s.has("access") && app_only) m.access = MailboxAccess::kImpersonation;
   if (m.address.find('@') == std::string::npos && !m.user.empty()) {

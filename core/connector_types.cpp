@@ -16,10 +16,11 @@ constexpr ConnectorSpec kConnectors[] = {
      true, true, false, false, false, {}, std::chrono::minutes(2)},
     {ConnectorType::kPop3, "pop3", "POP3", 2, 0, true, false, false, true, 995, 110, 110, false,
      false, true, false, false, false, {}, std::chrono::minutes(2)},
-    // EWS: the endpoint is required until autodiscover lands (connectors/ews/ews_config.h,
-    // resolve_endpoint); the EWS sender is not built yet.
-    {ConnectorType::kEws, "ews", "EWS", 3, 3, true, false, true, false, 443, 443, 443, true,
-     true, true, false, true, true, {"access"}, std::chrono::minutes(2)},
+    // EWS: a mailbox's endpoint is required until its autodiscover lands
+    // (connectors/ews/ews_config.h, resolve_endpoint); a sender without one autodiscovers.
+    {ConnectorType::kEws, "ews", "EWS", 3, 3, true, true, true, false, 443, 443, 443, true,
+     true, true, false, true, true, {"access", "delete_type", "listing", "save_to_sent_items"},
+     std::chrono::minutes(2)},
     {ConnectorType::kGraph, "graph", "Graph", 4, 2, true, true, true, false, 443, 443, 443, true,
      true, false, false, false, false, {"max_concurrency", "save_to_sent_items"},
      std::chrono::seconds(30)},

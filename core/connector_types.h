@@ -48,7 +48,7 @@ struct ConnectorSpec {
   bool ntlm_auth;                 // auth = "ntlm" is accepted
   // An enabled [[mailbox]] needs `endpoint` (check-config says so; the connector too).
   bool needs_endpoint;
-  std::array<std::string_view, 2> own_keys;  // keys only this type accepts
+  std::array<std::string_view, 4> own_keys;  // keys only this type accepts
   // A [[mailbox]]'s poll_interval when the file sets none (0 for sender-only types). Graph
   // polls its delta query every 30 s: a few requests a minute, far inside Microsoft's limit
   // of 10,000 requests per 10 minutes per app and mailbox. IMAP waits with IDLE between

@@ -50,6 +50,28 @@ Result<MailboxOptions> mailbox_options(const MailboxConfig& m) {
   // ("INBOX", shared with IMAP) means the Inbox. Other names pass through as written.
   o.folder = ascii_iequals(m.folder, "inbox") ? "inbox" : m.folder;
   o.max_message_bytes = m.max_message_bytes;
+  o.after = m.after;
+  o.delete_type = m.ews_hard_delete ? DeleteType::kHardDelete : DeleteType::kMoveToDeletedItems;
+  o.listing = m.ews_find_listing ? Listing::kFind : Listing::kSync;
+  return o;
+}
+
+Result<SenderOptions> sender_options(const SenderConfig& s) {
+  if (s.user.find('@') == std::string::npos) {
+    return Status(ErrorKind::kConfig,
+                  "sender " + s.name + ": user = \"" + s.user + "\" is not an email address: an "
+                  "EWS sender's user is the sending mailbox's address (its UPN)");
+  }
+  SenderOptions o;
+  o.client.endpoint = s.endpoint;
+  o.client.mailbox = s.user;
+  o.client.method = method_of(s.auth);
+  o.client.user = s.auth == AuthMethod::kOAuth2 ? "" : s.user;
+  // An app-only token opens a mailbox only by impersonation; an account sends as itself.
+  o.client.access = s.auth == AuthMethod::kOAuth2 ? Access::kImpersonation : Access::kOwn;
+  o.client.tls = s.tls;
+  o.client.timeouts = s.timeouts;
+  o.save_to_sent_items = s.save_to_sent_items;
   return o;
 }
 

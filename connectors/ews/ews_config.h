@@ -12,6 +12,7 @@
 #include <string>
 
 #include "connectors/ews/ews_mailbox.h"
+#include "connectors/ews/ews_sender.h"
 #include "core/config.h"
 #include "core/status.h"
 
@@ -25,5 +26,10 @@ Result<std::string> resolve_endpoint(const MailboxConfig& m);
 
 // The connector's options for `m` (its endpoint from resolve_endpoint). Does not connect.
 Result<MailboxOptions> mailbox_options(const MailboxConfig& m);
+
+// The sender's options for `s`: its `user` is the sending mailbox's address (the account
+// that signs in, for Basic and NTLM as well — an account name such as CORP\\name is refused,
+// kConfig); `endpoint` empty: autodiscover for that address on first use (ews_sender.h).
+Result<SenderOptions> sender_options(const SenderConfig& s);
 
 }  // namespace mb::ews

@@ -27,9 +27,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::UnorderedElementsAreArray;
 
-// The post-actions the EWS connector carries out so far; the suite's tests of the others
-// skip. Each one the connector learns is added here ("mark-read", "delete", "move").
-const std::set<std::string> kEwsPostActions = {"leave"};
+// The post-actions the EWS connector carries out: all of the suite's.
+const std::set<std::string> kEwsPostActions = {"leave", "mark-read", "delete", "move"};
 
 class EwsServer : public MailServer {
  public:

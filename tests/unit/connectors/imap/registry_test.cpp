@@ -72,8 +72,16 @@ TEST(RegistryTest, EwsMailboxIsBuiltWithItsEndpointAndTheSenderIsNotYet) {
   SenderConfig s;
   s.name = "out";
   s.type = ConnectorType::kEws;
+  s.auth = AuthMethod::kNtlm;
+  s.user = "CORP\\svc";
+  s.password.ref = "env:MB_REGISTRY_TEST_EWS_PW";
   EXPECT_THAT(make_sender(s, Config{}),
-              StatusIs(ErrorKind::kConfig, HasSubstr("sender out: type ews is not supported yet")));
+              StatusIs(ErrorKind::kConfig, HasSubstr("sender out: user = \"CORP\\svc\" is not an "
+                                                     "email address")));
+  s.user = "support@corp.example";  // no endpoint: autodiscover on first use
+  auto snd = make_sender(s, Config{});
+  ASSERT_THAT(snd, IsOk());
+  EXPECT_NE(snd->get(), nullptr);
 }
 
 TEST(RegistryTest, GraphServiceFollowsTheEndpointThenTheAppsCloud) {
