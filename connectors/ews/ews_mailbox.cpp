@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <iterator>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -146,6 +147,20 @@ Result<Pending> EwsMailbox::list_sync(const std::string& folder, size_t limit, c
                  "folder from the start (messages already imported are recognised and skipped)",
                  what("SyncFolderItems"), p.status().message());
     p = sync_once(folder, limit, "");
+  }
+  // One SyncFolderItems answer holds at most 512 changes: page on, each from the state the
+  // last one returned, until `limit` keys or the end of the folder (Pending::more means more
+  // than `limit` waiting, not a page boundary).
+  while (p.ok() && p->more && p->keys.size() < limit) {
+    auto next = sync_once(folder, limit - p->keys.size(), p->next_state);
+    if (!next.ok()) {
+      p = next.status();
+      break;
+    }
+    p->keys.insert(p->keys.end(), std::make_move_iterator(next->keys.begin()),
+                   std::make_move_iterator(next->keys.end()));
+    p->next_state = std::move(next->next_state);
+    p->more = next->more;
   }
   if (!p.ok() && p.status().kind() == ErrorKind::kNotFound) {
     return Status(ErrorKind::kProtocol, what("SyncFolderItems") + ": " + p.status().message(),

@@ -291,6 +291,34 @@ TEST_F(EwsMailboxTest, SyncStatePagesThroughTheFolderAndFetchGivesTheMimeByteFor
   EXPECT_EQ(next->keys, later);
 }
 
+// SyncFolderItems answers at most 512 changes; list_pending pages on up to its limit, so one
+// pass takes max_per_poll messages, and `more` means more than the limit was waiting.
+TEST_F(EwsMailboxTest, ListPendingPagesPastSyncFolderItemsLimitUpToItsOwn) {
+  std::string address = mailbox_with(0);
+  std::vector<std::string> raws;
+  for (int i = 0; i < 600; ++i) raws.push_back("Subject: p" + std::to_string(i) + "\r\n\r\nx\r\n");
+  std::vector<std::string> ids = deliver(address, raws);
+  ASSERT_EQ(ids.size(), 600u);
+  auto mbx = mailbox(address);
+  auto part = mbx->list_pending(550, "");
+  ASSERT_THAT(part, IsOk());
+  EXPECT_TRUE(part->more);
+  auto rest = mbx->list_pending(550, part->next_state);
+  ASSERT_THAT(rest, IsOk());
+  EXPECT_FALSE(rest->more);
+  std::vector<std::string> keys = part->keys;
+  EXPECT_EQ(keys.size(), 550u);
+  keys.insert(keys.end(), rest->keys.begin(), rest->keys.end());
+  EXPECT_EQ(keys, ids) << "every message once, oldest first";
+  auto all = mbx->list_pending(1000, "");
+  ASSERT_THAT(all, IsOk());
+  EXPECT_FALSE(all->more);
+  EXPECT_EQ(all->keys, ids);
+  auto stats = ews::admin("GET", "/stats");
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ((*stats)["by_operation"]["SyncFolderItems"], 5) << "512 + 38, 50, then 512 + 88";
+}
+
 TEST_F(EwsMailboxTest, ALargeBinaryMessageStreamsAndTheLimitHolds) {
   std::string address = mailbox_with(0);
   std::string big = raw_message(1, 3u << 20);

@@ -371,6 +371,17 @@ const ADMIN = {
       return { id: item.id, subject: item.subject, size: item.mime.length };
     }) };
   },
+  // Every file of a Maildir's new/ and cur/ (sorted by name), read here: the benchmark's
+  // 10,000 messages without a JSON round trip each (as the Graph stand-in's).
+  'POST /deliver/maildir': (b) => {
+    const mb = mailboxOf(b.mailbox);
+    const files = ['new', 'cur'].flatMap((sub) => {
+      const d = path.join(String(b.path ?? ''), sub);
+      return fs.existsSync(d) ? fs.readdirSync(d).sort().map((n) => path.join(d, n)) : [];
+    });
+    for (const file of files) store.deliver(mb, b.folder ?? 'inbox', fs.readFileSync(file), { isRead: Boolean(b.isRead) });
+    return { delivered: files.length, mailbox: mb.address ?? b.mailbox };
+  },
   'POST /remove': (b) => {
     const item = store.items.get(b.id);
     if (!item) throw new Error('no such item');
