@@ -390,7 +390,10 @@ const ADMIN = {
   },
   'GET /folder': (b, q) => {
     const mb = mailboxOf(q.get('mailbox'));
-    const f = q.get('path') ? folderByPath(store, mb, q.get('path')) : mb.folders.get(q.get('folder') ?? 'inbox');
+    // folder=: a distinguished folder name, else a display-name path as `path=` takes it.
+    const name = q.get('folder') ?? 'inbox';
+    const f = q.get('path') ? folderByPath(store, mb, q.get('path'))
+      : mb.folders.get(name) ?? mb.folders.get(name.toLowerCase()) ?? folderByPath(store, mb, name);
     if (!f) throw new Error(`no folder ${q.get('path') ?? q.get('folder')}`);
     return { id: f.id, items: store.list(f).map((i) => ({ id: i.id, subject: i.subject, isRead: i.isRead, size: i.mime.length })) };
   },

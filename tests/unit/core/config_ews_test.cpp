@@ -144,13 +144,33 @@ TEST(ConfigEwsTest, CheckConfigRequiresTheEndpointOfAnEnabledMailbox) {
                                                                   "mailbox \"onprem\": endpoint must be an https:// URL")));
 }
 
-TEST(ConfigEwsTest, TheEwsSenderIsStillRefusedByCheckConfig) {
+TEST(ConfigEwsTest, DeleteTypeAndListingAreEwsKeys) {
+  auto cfg = parse(ews(kNtlm + "after = \"delete\"\ndelete_type = \"HardDelete\"\nlisting = \"find\"\n"));
+  ASSERT_THAT(cfg, IsOk());
+  EXPECT_TRUE(cfg->mailboxes.at(0).ews_hard_delete);
+  EXPECT_TRUE(cfg->mailboxes.at(0).ews_find_listing);
+  auto defaults = parse(ews(kNtlm));
+  ASSERT_THAT(defaults, IsOk());
+  EXPECT_FALSE(defaults->mailboxes.at(0).ews_hard_delete);  // MoveToDeletedItems
+  EXPECT_FALSE(defaults->mailboxes.at(0).ews_find_listing);  // SyncFolderItems
+  std::string bad = ews(kNtlm + "delete_type = \"SoftDelete\"\n");
+  EXPECT_THAT(parse(bad), StatusIs(ErrorKind::kConfig, HasSubstr(at(bad, "delete_type"))));
+  std::string imap = "[[mailbox]]\nname = \"m\"\ntype = \"imap\"\nhost = \"h\"\nuser = \"u\"\n"
+                     "password = \"env:PW\"\nlisting = \"find\"\n";
+  EXPECT_THAT(parse(imap),
+              StatusIs(ErrorKind::kConfig, HasSubstr(at(imap, "listing") + "mailbox \"m\": listing "
+                                                     "is only used with type = \"ews\"")));
+}
+
+TEST(ConfigEwsTest, AnEwsSenderWithoutEndpointPassesCheckConfig) {
+  // Its endpoint is found by autodiscover when it first sends (connectors/ews/ews_sender.h).
   std::string text = ews(kNtlm) + "\n[[sender]]\nname = \"out\"\ntype = \"ews\"\nuser = \"u@x\"\n"
-                                  "password = \"env:EWS_PW\"\n";
+                                  "password = \"env:EWS_PW\"\nsave_to_sent_items = false\n";
   EXPECT_THAT(parse(text), IsOk());
-  EXPECT_THAT(parse(text, ConfigCheck::kDeep),
-              StatusIs(ErrorKind::kConfig, HasSubstr("sender \"out\": type = \"ews\": EWS is not "
-                                                     "supported yet")));
+  auto deep = parse(text, ConfigCheck::kDeep);
+  ASSERT_THAT(deep, IsOk());
+  ASSERT_EQ(deep->senders.size(), 1u);
+  EXPECT_FALSE(deep->senders[0].save_to_sent_items);
 }
 
 TEST(ConfigEwsTest, ExchangeOnlineEndpointWarnsOnceNamingTheGraphReplacement) {

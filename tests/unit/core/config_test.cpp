@@ -715,9 +715,8 @@ TEST_F(LoadConfigTest, DeepCheckEws) {
               IsOk());
   std::string sender = kMinimal + "[[sender]]\nname = \"out\"\ntype = \"ews\"\n"
                                   "user = \"u@x\"\npassword = \"env:EWS_PW\"\n";
-  EXPECT_THAT(parse_config(sender, kOrigin, dir_.string(), ConfigCheck::kDeep),
-              StatusIs(ErrorKind::kConfig, HasSubstr("sender \"out\": type = \"ews\": EWS is "
-                                                     "not supported yet")));
+  // An EWS sender without endpoint finds it by autodiscover: no error.
+  EXPECT_THAT(parse_config(sender, kOrigin, dir_.string(), ConfigCheck::kDeep), IsOk());
 }
 
 TEST_F(LoadConfigTest, DeepCheckStoreDirectory) {

@@ -38,7 +38,7 @@ TEST(ConnectorTypesTest, DefaultPollIntervalPerMailboxType) {
 
 TEST(ConnectorTypesTest, KnowsWhatEachTypeAllows) {
   EXPECT_TRUE(connector_spec(ConnectorType::kEws).mailbox_implemented);
-  EXPECT_FALSE(connector_spec(ConnectorType::kEws).sender_implemented);
+  EXPECT_TRUE(connector_spec(ConnectorType::kEws).sender_implemented);
   EXPECT_TRUE(connector_spec(ConnectorType::kEws).ntlm_auth);
   EXPECT_TRUE(connector_spec(ConnectorType::kEws).needs_endpoint);
   EXPECT_FALSE(connector_spec(ConnectorType::kImap).ntlm_auth);
