@@ -14,12 +14,14 @@ namespace mb::ews {
 namespace {
 
 // One answer expected of a call about one folder.
-Result<ResponseMessage> one(Result<Response> r, const std::string& what) {
+// The answer, checked to hold one response message. The Response is returned whole: its
+// document owns what the message's node points into.
+Result<Response> one(Result<Response> r, const std::string& what) {
   if (!r.ok()) return r.status();
   if (r->messages.size() != 1) {
     return Status(ErrorKind::kProtocol, what + ": one answer expected", ErrorScope::kConnection);
   }
-  return r->messages[0];
+  return r;
 }
 
 }  // namespace
@@ -72,13 +74,14 @@ Result<std::string> Folders::find_child(const std::string& parent_xml, const std
   const std::string what = fmt::format("{}: FindFolder under {}", client_.who(), parent_name);
   const std::string wanted = ascii_lower(name);
   for (size_t offset = 0;;) {
-    auto m = one(client_.call("FindFolder", find_folder_request(parent_xml, offset), true), what);
-    if (!m.ok()) return m.status();
-    if (m->code == "ErrorFolderNotFound") {  // the parent went away meanwhile
-      return Status(ErrorKind::kNotFound, what + ": " + m->text, ErrorScope::kMailbox);
+    auto r = one(client_.call("FindFolder", find_folder_request(parent_xml, offset), true), what);
+    if (!r.ok()) return r.status();
+    const ResponseMessage& m = r->messages[0];
+    if (m.code == "ErrorFolderNotFound") {  // the parent went away meanwhile
+      return Status(ErrorKind::kNotFound, what + ": " + m.text, ErrorScope::kMailbox);
     }
-    MB_RETURN_IF_ERROR(message_status(*m, what));
-    FoundPage page = found_page(m->node);
+    MB_RETURN_IF_ERROR(message_status(m, what));
+    FoundPage page = found_page(m.node);
     for (const auto& e : page.entries) {
       if (ascii_lower(e.name) == wanted) return folder_id_xml(e.id);
     }
@@ -93,14 +96,15 @@ Result<std::string> Folders::make_child(const std::string& parent_xml, const std
   const std::string what =
       fmt::format("{}: CreateFolder \"{}\" under {}", client_.who(), name, parent_name);
   // A repeat after a lost answer gets ErrorFolderExists, handled below.
-  auto m = one(client_.call("CreateFolder", create_folder_request(parent_xml, name), true), what);
-  if (!m.ok()) return m.status();
-  if (m->code == "ErrorFolderExists") {
+  auto r = one(client_.call("CreateFolder", create_folder_request(parent_xml, name), true), what);
+  if (!r.ok()) return r.status();
+  const ResponseMessage& m = r->messages[0];
+  if (m.code == "ErrorFolderExists") {
     auto again = find_child(parent_xml, parent_name, name);
     if (again.ok() || again.status().kind() != ErrorKind::kNotFound) return again;
   }
-  MB_RETURN_IF_ERROR(message_status(*m, what));
-  std::string id = child(child(child(m->node, "Folders"), "Folder"), "FolderId").attribute("Id").value();
+  MB_RETURN_IF_ERROR(message_status(m, what));
+  std::string id = child(child(child(m.node, "Folders"), "Folder"), "FolderId").attribute("Id").value();
   if (id.empty()) {
     return Status(ErrorKind::kProtocol, what + ": no FolderId in the answer", ErrorScope::kConnection);
   }
