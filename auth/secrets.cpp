@@ -97,6 +97,12 @@ void Redactor::add_blob(std::string_view blob) {
   st.patterns.trim(kMaxTransient);
 }
 
+void Redactor::forget_all() {
+  RedactorState& st = redactor_state();
+  std::unique_lock lock(st.mu);
+  st.patterns = redact::Patterns{};
+}
+
 std::string Redactor::scrub(std::string_view text, std::string_view also) const {
   redact::Patterns extra;
   extra.add_secret(also, /*literal=*/also.size() >= 4);

@@ -41,6 +41,9 @@ class Redactor {
   // `text` with every remembered secret, and `also` (a password or token the caller holds,
   // remembered or not), replaced by "<redacted>".
   std::string scrub(std::string_view text, std::string_view also = {}) const;
+  // Forgets every remembered secret. For test programs that run many cases in one process
+  // (the sanitizer build's): each case starts from none, as it would in a process of its own.
+  void forget_all();
 };
 
 }  // namespace mb

@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "auth/secrets.h"
 #include "core/config.h"
 #include "core/http.h"
 
@@ -37,6 +38,18 @@ namespace mb::itest {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The secrets a case registers (its configuration's, the tokens it was given) are forgotten
+// before the next case starts: the sanitizer build runs every case in one process, and a short
+// secret of one case (its base64 pieces) must not redact another's expected text.
+class ForgetSecretsBetweenCases : public ::testing::EmptyTestEventListener {
+  void OnTestStart(const ::testing::TestInfo&) override { Redactor::instance().forget_all(); }
+};
+
+const bool kForgetSecretsInstalled = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new ForgetSecretsBetweenCases);
+  return true;
+}();
 
 std::string dovecot_dir() { return harness_dir("MB_HARNESS_DIR", MB_HARNESS_DIR); }
 

@@ -183,6 +183,18 @@ TEST(RedactorTest, ScrubsEveryOccurrence) {
             "a <redacted>, another <redacted>.");
 }
 
+TEST(RedactorTest, ForgetAllForgetsEverySecret) {
+  Redactor::instance().add("forgotten-secret-42");
+  Redactor::instance().add_token("forgotten-token-42");
+  EXPECT_EQ(Redactor::instance().scrub("forgotten-secret-42 forgotten-token-42"),
+            "<redacted> <redacted>");
+  Redactor::instance().forget_all();
+  EXPECT_EQ(Redactor::instance().scrub("forgotten-secret-42 forgotten-token-42"),
+            "forgotten-secret-42 forgotten-token-42");
+  EXPECT_EQ(Redactor::instance().scrub("x forgotten-secret-42", "forgotten-secret-42"),
+            "x <redacted>");  // what the caller holds is still scrubbed
+}
+
 TEST(RedactorTest, IgnoresVeryShortSecrets) {
   Redactor::instance().add("abc");
   EXPECT_EQ(Redactor::instance().scrub("abcabc"), "abcabc");
