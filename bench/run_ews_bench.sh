@@ -44,18 +44,7 @@ done
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (Debian package 'time')"
 mkdir -p "$WORK"
 
-if [ -n "${MB_BENCH_MAILBRIDGE:-}" ]; then
-  BIN=$MB_BENCH_MAILBRIDGE
-else
-  BUILD=${MB_BENCH_BUILD:-$ROOT/build-bench}
-  log "building mailbridge (Release) in $BUILD"
-  # -O2, not -O3: see run_ingest_bench.sh (GCC bug 105651 under -Werror).
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" >/dev/null
-  ninja -C "$BUILD" -j2 mailbridge >&2
-  BIN=$BUILD/cli/mailbridge
-fi
-[ -x "$BIN" ] || die "no mailbridge binary at $BIN"
+. "$ROOT/bench/mailbridge_binary.sh"  # sets BIN
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
 stop_servers() { "$ROOT/tests/harness/ews.sh" stop "$EWS" >&2 || true; }
